@@ -1,0 +1,37 @@
+//! The current run's identity.
+
+use crate::__bindings::airlock::step::context as wit;
+
+/// What started the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Cli,
+    Api,
+    Http,
+}
+
+/// Facts about the current run; none of them secret.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub run_id: String,
+    pub step: String,
+    pub project: String,
+    pub external_user_id: Option<String>,
+    pub trigger: Trigger,
+}
+
+/// Returns the context of the current run.
+pub fn get() -> Context {
+    let c = wit::get();
+    Context {
+        run_id: c.run_id,
+        step: c.step,
+        project: c.project,
+        external_user_id: c.external_user_id,
+        trigger: match c.trigger {
+            wit::Trigger::Cli => Trigger::Cli,
+            wit::Trigger::Api => Trigger::Api,
+            wit::Trigger::Http => Trigger::Http,
+        },
+    }
+}

@@ -1,0 +1,16 @@
+//! The one place that runs `bindgen!` for the `airlock:step` world.
+//!
+//! Imports are synchronous and trappable: a host call that breaks a limit
+//! (payload too large, log budget spent) traps the guest with a typed
+//! [`HostLimitError`](crate::HostLimitError) the runtime can classify.
+//! The export `run` is called asynchronously so epoch yields and wall-clock
+//! timeouts can interrupt it.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "step",
+    imports: { default: trappable },
+    exports: { default: async },
+});
+
+pub use airlock::step::{context, log};

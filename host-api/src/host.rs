@@ -1,0 +1,63 @@
+//! Per-run host state shared by every interface's `Host` impl.
+
+use std::sync::Arc;
+
+use wasmtime::component::{HasSelf, Linker};
+
+use crate::bindings::Step;
+use crate::context::RunContext;
+use crate::limits::HostCallLimits;
+use crate::log::LogSink;
+
+/// What the host keeps for one run of one step. Created per run, dropped
+/// with the run's `Store`.
+pub struct StepHost {
+    pub(crate) context: RunContext,
+    pub(crate) log: Arc<LogSink>,
+    pub(crate) limits: HostCallLimits,
+}
+
+impl StepHost {
+    /// `log` is shared with the runtime's stdout/stderr capture so all three
+    /// streams land in one ordered, capped log.
+    pub fn new(context: RunContext, log: Arc<LogSink>, limits: HostCallLimits) -> Self {
+        Self {
+            context,
+            log,
+            limits,
+        }
+    }
+
+    pub fn log_sink(&self) -> &Arc<LogSink> {
+        &self.log
+    }
+
+    pub fn context(&self) -> &RunContext {
+        &self.context
+    }
+
+    /// Traps when a guest-supplied payload is over the per-call cap.
+    pub(crate) fn check_payload(
+        &self,
+        call: &'static str,
+        size: usize,
+    ) -> Result<(), crate::HostLimitError> {
+        if size > self.limits.max_payload_bytes {
+            return Err(crate::HostLimitError::Payload {
+                call,
+                size,
+                cap: self.limits.max_payload_bytes,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Adds every `airlock:step` interface to `linker`. `get` projects the
+/// store's data onto its [`StepHost`].
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut StepHost,
+) -> wasmtime::Result<()> {
+    Step::add_to_linker::<T, HasSelf<StepHost>>(linker, get)
+}

@@ -1,0 +1,24 @@
+//! The host side of Airlock's WIT contract (`wit/`, package `airlock:step`).
+//!
+//! Each WIT interface has its own module with a `host.rs` implementing the
+//! generated `Host` trait:
+//!
+//! | interface | module | what it does |
+//! | --- | --- | --- |
+//! | `log` | [`log`] | leveled lines into the run's capped [`log::LogSink`] |
+//! | `context` | [`context`] | the run's id, step, project, end user, trigger |
+//!
+//! [`StepHost`] is the per-run state those impls share, and
+//! [`add_to_linker`] wires every interface into a wasmtime linker.
+//! This crate knows nothing of engines, databases or HTTP servers: the
+//! `airlock-runtime` crate owns the wasmtime `Engine`, WASI and the CLI.
+
+pub mod bindings;
+pub mod context;
+pub mod limits;
+pub mod log;
+
+mod host;
+
+pub use host::{StepHost, add_to_linker};
+pub use limits::{HostCallLimits, HostLimitError};

@@ -1,0 +1,79 @@
+//! The `airlock` command line.
+//!
+//! Exit status, for every command: 0 success; 1 the step returned an error;
+//! 2 bad usage, input that is not JSON, or an invalid component; 3 a limit
+//! stopped the guest; 4 an internal error of the host.
+
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit statuses of the `airlock` command.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const STEP_ERROR: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const LIMIT: u8 = 3;
+    pub const INTERNAL: u8 = 4;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "airlock",
+    version,
+    about = "Run untrusted workflow steps (WebAssembly components) in a sandbox.",
+    after_help = "Exit status: 0 success, 1 the step returned an error, 2 bad usage or invalid \
+                  input/component, 3 a limit stopped the step, 4 internal error."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a step component once, locally.
+    Run(run::RunArgs),
+}
+
+/// Where compiled artifacts are cached when no `--cache-dir` is given.
+pub(crate) fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return Some(PathBuf::from(dir).join("airlock"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("airlock"))
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Entry point of the `airlock` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::INTERNAL);
+        }
+    };
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run::run(args).await,
+        }
+    });
+    ExitCode::from(code)
+}

@@ -1,0 +1,170 @@
+//! The engine: one wasmtime `Engine` per process, narrowed to the single
+//! async path Airlock uses to run a step.
+//!
+//! | concern | module |
+//! | --- | --- |
+//! | wasmtime `Config`: features, pooling, epochs, stack zeroing | [`config`] |
+//! | the epoch ticker thread | [`epoch`] |
+//! | per-run limits: memory limiter, CPU budget | [`limits`] |
+//! | stdout/stderr capture into the run's log | [`stdio`] |
+//! | what a component must and must not be | [`validate`] |
+//! | compile once per digest, cached on disk | [`cache`] |
+//! | one run: store, instantiate, call, classify | [`run`] |
+
+pub mod cache;
+pub mod config;
+pub mod epoch;
+pub mod limits;
+pub mod run;
+pub mod stdio;
+pub mod validate;
+
+mod state;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use airlock_host_api::bindings::StepPre;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, Linker};
+
+pub use config::EngineConfig;
+pub use limits::RunLimits;
+pub use run::{LimitKind, RunFailure, RunOptions, RunReport, RunStats};
+pub use validate::LoadError;
+
+use state::RunState;
+
+/// Errors building the engine itself (not a step's fault).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("invalid engine configuration: {0}")]
+    Config(String),
+    #[error("cannot create the compile cache directory {path}: {source}")]
+    CacheDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A validated, compiled step ready to instantiate.
+pub struct LoadedStep {
+    digest: String,
+    pre: StepPre<RunState>,
+}
+
+impl LoadedStep {
+    /// `sha256:<hex>` of the component bytes it was compiled from.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+}
+
+impl std::fmt::Debug for LoadedStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedStep")
+            .field("digest", &self.digest)
+            .finish()
+    }
+}
+
+/// The process-wide engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    wasmtime: wasmtime::Engine,
+    linker: Linker<RunState>,
+    config: EngineConfig,
+    /// One permit per pooling-allocator slot: a full pool queues here
+    /// instead of failing instantiation.
+    permits: Semaphore,
+    cache: cache::ArtifactCache,
+    loaded: Mutex<HashMap<String, Arc<LoadedStep>>>,
+    _ticker: epoch::EpochTicker,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Result<Self, EngineError> {
+        let wasmtime = wasmtime::Engine::new(&config.wasmtime_config())
+            .map_err(|e| EngineError::Config(e.to_string()))?;
+        let linker = state::linker(&wasmtime).map_err(|e| EngineError::Config(e.to_string()))?;
+        let cache = cache::ArtifactCache::open(&wasmtime, config.cache_dir.as_deref())?;
+        let ticker = epoch::EpochTicker::start(&wasmtime, config.epoch_tick);
+        let permits = Semaphore::new(config.max_concurrent_runs as usize);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                wasmtime,
+                linker,
+                config,
+                permits,
+                cache,
+                loaded: Mutex::new(HashMap::new()),
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// Validates and compiles `bytes` (or fetches the compiled step from the
+    /// in-memory or on-disk cache). Compilation runs on a blocking thread.
+    pub async fn load(&self, bytes: Vec<u8>) -> Result<Arc<LoadedStep>, LoadError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.load_blocking(&bytes))
+            .await
+            .map_err(|e| LoadError::Internal(format!("compile task failed: {e}")))?
+    }
+
+    /// Like [`Engine::load`], on the calling thread.
+    pub fn load_blocking(&self, bytes: &[u8]) -> Result<Arc<LoadedStep>, LoadError> {
+        validate::check_header(bytes)?;
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
+        if let Some(step) = self.lock_loaded().get(&digest) {
+            return Ok(step.clone());
+        }
+        let component = self.compile_cached(&digest, bytes)?;
+        validate::check_exports(&self.inner.wasmtime, &component)?;
+        validate::check_imports(&self.inner.wasmtime, &component)?;
+        let instance_pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let pre = StepPre::new(instance_pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let step = Arc::new(LoadedStep {
+            digest: digest.clone(),
+            pre,
+        });
+        self.lock_loaded().insert(digest, step.clone());
+        Ok(step)
+    }
+
+    /// Runs `step` once with `input` (JSON text) under `options`.
+    pub async fn run(&self, step: &LoadedStep, input: &str, options: RunOptions) -> RunReport {
+        run::execute(self, step, input, options).await
+    }
+
+    fn compile_cached(&self, digest: &str, bytes: &[u8]) -> Result<Component, LoadError> {
+        let engine = &self.inner.wasmtime;
+        if let Some(component) = self.inner.cache.get(engine, digest) {
+            return Ok(component);
+        }
+        let started = std::time::Instant::now();
+        let component = Component::new(engine, bytes).map_err(|e| LoadError::Invalid {
+            reason: format!("{e:#}"),
+        })?;
+        tracing::debug!(%digest, elapsed_ms = started.elapsed().as_millis() as u64, "compiled component");
+        self.inner.cache.put(digest, &component);
+        Ok(component)
+    }
+
+    fn lock_loaded(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<LoadedStep>>> {
+        self.inner.loaded.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

@@ -1,0 +1,277 @@
+//! One run: a fresh `Store` with its limits, instantiate, call `run`, and
+//! classify how it ended. The store is dropped at the end of every run, so
+//! nothing (a trapped instance included) is ever reused.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use airlock_host_api::context::RunContext;
+use airlock_host_api::log::{LogLine, LogSink};
+use airlock_host_api::{HostLimitError, StepHost};
+use serde::Serialize;
+use wasmtime::component::{ResourceTable, ResourceTableError};
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use crate::engine::limits::{CpuBudgetExceeded, CpuMeter, RunLimiter, RunLimits};
+use crate::engine::state::{RunState, wasi_ctx};
+use crate::engine::{Engine, LoadedStep};
+
+/// How to run a step once.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub context: RunContext,
+    /// `None` uses the engine's default limits.
+    pub limits: Option<RunLimits>,
+}
+
+impl RunOptions {
+    pub fn local(step: &str) -> Self {
+        Self {
+            context: RunContext::local(uuid::Uuid::new_v4().to_string(), step),
+            limits: None,
+        }
+    }
+}
+
+/// Which limit stopped a guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitKind {
+    WallTime,
+    Cpu,
+    Memory,
+    Output,
+    HostCall,
+    Trap,
+}
+
+impl std::fmt::Display for LimitKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::WallTime => "wall time",
+            Self::Cpu => "CPU",
+            Self::Memory => "memory",
+            Self::Output => "output",
+            Self::HostCall => "host call",
+            Self::Trap => "trap",
+        })
+    }
+}
+
+/// Why a run did not produce an output.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunFailure {
+    /// The step returned an error (its own text, usually JSON).
+    #[error("the step returned an error: {0}")]
+    StepError(String),
+    /// The step returned something that is not valid JSON.
+    #[error("the step's output is not valid JSON: {0}")]
+    InvalidOutput(String),
+    /// A limit stopped the guest.
+    #[error("{kind} limit: {detail}")]
+    Limit { kind: LimitKind, detail: String },
+    /// The host failed (not the step's doing).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// What the run used.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunStats {
+    pub duration_ms: u64,
+    /// Epoch ticks spent executing guest code (the CPU budget's unit).
+    pub cpu_ticks: u64,
+    /// Highest total of linear memory and tables, in bytes.
+    pub memory_peak_bytes: u64,
+    /// Bytes of log text accepted (log lines, stdout, stderr).
+    pub log_bytes: u64,
+}
+
+/// Everything a run produced.
+#[derive(Debug)]
+pub struct RunReport {
+    pub run_id: String,
+    /// The output (JSON text) or why there is none.
+    pub outcome: Result<String, RunFailure>,
+    pub logs: Vec<LogLine>,
+    pub stats: RunStats,
+}
+
+pub(crate) async fn execute(
+    engine: &Engine,
+    step: &LoadedStep,
+    input: &str,
+    options: RunOptions,
+) -> RunReport {
+    let inner = &engine.inner;
+    let limits = options
+        .limits
+        .unwrap_or(inner.config.default_limits)
+        .clamped_to(inner.config.max_memory_bytes);
+    let run_id = options.context.run_id.clone();
+    let sink = Arc::new(LogSink::new(inner.config.host_limits.max_log_bytes));
+
+    let _permit = match inner.permits.acquire().await {
+        Ok(p) => p,
+        Err(_) => {
+            return RunReport {
+                run_id,
+                outcome: Err(RunFailure::Internal("the engine is shutting down".into())),
+                logs: Vec::new(),
+                stats: RunStats::default(),
+            };
+        }
+    };
+    let started = Instant::now();
+    let mut store = new_store(engine, &sink, options.context, &limits);
+
+    let call = async {
+        let instance = step.pre.instantiate_async(&mut store).await?;
+        instance.call_run(&mut store, input).await
+    };
+    let result = tokio::time::timeout(limits.wall_time, call).await;
+
+    let outcome = match result {
+        Err(_elapsed) => Err(RunFailure::Limit {
+            kind: LimitKind::WallTime,
+            detail: format!(
+                "the step ran longer than its wall-time limit of {} ms",
+                limits.wall_time.as_millis()
+            ),
+        }),
+        Ok(Ok(Ok(output))) => check_output(output, inner.config.max_output_bytes),
+        Ok(Ok(Err(step_error))) => Err(RunFailure::StepError(step_error)),
+        Ok(Err(e)) => Err(classify_trap(&e, store.data(), &limits, &sink)),
+    };
+
+    let state = store.data();
+    let stats = RunStats {
+        duration_ms: started.elapsed().as_millis() as u64,
+        cpu_ticks: state.cpu.used_ticks,
+        memory_peak_bytes: state.limiter.peak() as u64,
+        log_bytes: sink.bytes_used() as u64,
+    };
+    drop(store);
+    tracing::debug!(%run_id, duration_ms = stats.duration_ms, ok = outcome.is_ok(), "run finished");
+    RunReport {
+        run_id,
+        outcome,
+        logs: sink.finish(),
+        stats,
+    }
+}
+
+fn new_store(
+    engine: &Engine,
+    sink: &Arc<LogSink>,
+    context: RunContext,
+    limits: &RunLimits,
+) -> Store<RunState> {
+    let inner = &engine.inner;
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(inner.config.host_limits.max_resources);
+    let state = RunState {
+        wasi: wasi_ctx(sink),
+        table,
+        host: StepHost::new(context, sink.clone(), inner.config.host_limits),
+        limiter: RunLimiter::new(limits.memory_bytes),
+        cpu: CpuMeter::new(limits.cpu_time, inner.config.epoch_tick),
+    };
+    let mut store = Store::new(&inner.wasmtime, state);
+    store.limiter(|s| &mut s.limiter);
+    // Each tick the guest is running costs one unit of its CPU budget and
+    // yields to tokio, so a busy guest cannot starve other runs or the
+    // wall-clock timer.
+    store.epoch_deadline_callback(|mut ctx| {
+        ctx.data_mut().cpu.tick().map_err(wasmtime::Error::new)?;
+        Ok(UpdateDeadline::Yield(1))
+    });
+    store.set_epoch_deadline(1);
+    store
+}
+
+fn check_output(output: String, cap: usize) -> Result<String, RunFailure> {
+    if output.len() > cap {
+        return Err(RunFailure::Limit {
+            kind: LimitKind::Output,
+            detail: format!(
+                "the step returned {} bytes of output, over the cap of {cap} bytes",
+                output.len()
+            ),
+        });
+    }
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&output) {
+        return Err(RunFailure::InvalidOutput(e.to_string()));
+    }
+    Ok(output)
+}
+
+/// Names the limit (or trap) that ended a run that failed inside wasmtime.
+fn classify_trap(
+    e: &wasmtime::Error,
+    state: &RunState,
+    limits: &RunLimits,
+    sink: &LogSink,
+) -> RunFailure {
+    let limit = |kind, detail: String| RunFailure::Limit { kind, detail };
+    if let Some(cpu) = find::<CpuBudgetExceeded>(e) {
+        return limit(
+            LimitKind::Cpu,
+            format!(
+                "the step used more than its CPU limit of {} ms ({} ticks)",
+                limits.cpu_time.as_millis(),
+                cpu.budget_ticks
+            ),
+        );
+    }
+    if let Some(h) = find::<HostLimitError>(e) {
+        let kind = match h {
+            HostLimitError::Output { .. } => LimitKind::Output,
+            HostLimitError::Payload { .. } => LimitKind::HostCall,
+        };
+        return limit(kind, h.to_string());
+    }
+    if sink.exceeded() {
+        return limit(
+            LimitKind::Output,
+            format!("log output exceeded the run's cap"),
+        );
+    }
+    if let Some(ResourceTableError::Full) = find::<ResourceTableError>(e) {
+        return limit(
+            LimitKind::HostCall,
+            "the step holds too many host resources at once".into(),
+        );
+    }
+    if let Some(asked) = state.limiter.refused() {
+        return limit(
+            LimitKind::Memory,
+            format!(
+                "the step tried to use {} MiB of memory, over its limit of {} MiB",
+                asked / (1024 * 1024),
+                limits.memory_bytes / (1024 * 1024)
+            ),
+        );
+    }
+    match find::<Trap>(e) {
+        Some(Trap::StackOverflow) => limit(
+            LimitKind::Trap,
+            "the step exhausted its call stack (endless recursion?)".into(),
+        ),
+        Some(trap) => limit(LimitKind::Trap, format!("the step trapped: {trap}")),
+        None => limit(LimitKind::Trap, format!("the step failed: {e:#}")),
+    }
+}
+
+fn find<E: std::error::Error + Send + Sync + 'static>(e: &wasmtime::Error) -> Option<&E> {
+    e.chain().find_map(|c| c.downcast_ref::<E>())
+}
+
+impl RunLimits {
+    fn clamped_to(self, max_memory_bytes: u64) -> Self {
+        Self {
+            memory_bytes: self.memory_bytes.min(max_memory_bytes),
+            ..self
+        }
+    }
+}

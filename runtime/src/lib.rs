@@ -1,0 +1,12 @@
+//! Airlock's runtime: the engine that runs untrusted steps, and the CLI.
+//!
+//! - [`engine`]: one wasmtime engine per process, validation, compile cache,
+//!   limits, and runs.
+//! - [`cli`]: the `airlock` command.
+
+pub mod cli;
+pub mod engine;
+
+pub use engine::{
+    Engine, EngineConfig, LoadError, LoadedStep, RunFailure, RunLimits, RunOptions, RunReport,
+};
