@@ -17,6 +17,7 @@ pub mod bindings;
 pub mod context;
 pub mod limits;
 pub mod log;
+pub mod redact;
 
 mod host;
 
