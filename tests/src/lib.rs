@@ -1,1 +1,23 @@
+//! Shared helpers for Airlock's end-to-end tests.
+//!
+//! The test guests and examples are built by `build.rs`; their paths are
+//! the constants in [`guests`] and [`examples`].
 
+include!(concat!(env!("OUT_DIR"), "/components.rs"));
+
+use std::path::PathBuf;
+
+/// A compile cache shared by every test process, under `target/`, so each
+/// component is compiled once per engine configuration.
+pub fn test_cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("target")
+        .join("airlock-test-cache")
+}
+
+/// Reads a built component.
+pub fn component_bytes(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+}

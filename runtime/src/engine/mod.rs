@@ -129,8 +129,10 @@ impl Engine {
             return Ok(step.clone());
         }
         let component = self.compile_cached(&digest, bytes)?;
-        validate::check_exports(&self.inner.wasmtime, &component)?;
+        // Imports first: what a component may reach is the sandbox's surface,
+        // and the error lists every offending import at once.
         validate::check_imports(&self.inner.wasmtime, &component)?;
+        validate::check_exports(&self.inner.wasmtime, &component)?;
         let instance_pre = self
             .inner
             .linker

@@ -67,12 +67,19 @@ pub enum RunFailure {
     /// The step returned something that is not valid JSON.
     #[error("the step's output is not valid JSON: {0}")]
     InvalidOutput(String),
-    /// A limit stopped the guest.
-    #[error("{kind} limit: {detail}")]
+    /// A limit stopped the guest (a trap counts: the guest was stopped).
+    #[error("{}", limit_message(*.kind, .detail))]
     Limit { kind: LimitKind, detail: String },
     /// The host failed (not the step's doing).
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+fn limit_message(kind: LimitKind, detail: &str) -> String {
+    match kind {
+        LimitKind::Trap => format!("trap: {detail}"),
+        _ => format!("{kind} limit exceeded: {detail}"),
+    }
 }
 
 /// What the run used.

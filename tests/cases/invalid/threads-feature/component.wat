@@ -1,0 +1,3 @@
+(component
+  (core module (memory 1 1 shared))
+)
