@@ -11,6 +11,9 @@ wasmtime::component::bindgen!({
     world: "step",
     imports: { default: trappable },
     exports: { default: async },
+    with: {
+        "airlock:step/secrets.secret": crate::secrets::SecretHandle,
+    },
 });
 
-pub use airlock::step::{context, log};
+pub use airlock::step::{context, crypto, log, secrets};
