@@ -1,5 +1,295 @@
 //! Masks secret values out of everything that leaves a run.
+//!
+//! One [`Redactor`] exists per run. Every secret value (and every credential
+//! the host inserts on the guest's behalf) is [registered](Redactor::register)
+//! with it, and everything that leaves the run (log lines, stdout/stderr, the
+//! output, error messages, stored records) passes through
+//! [`Redactor::redact`] or, for text that arrives in pieces, a
+//! [`StreamRedactor`]. This is security invariant 1 of the design.
+//!
+//! # What is masked, and why
+//!
+//! A step rarely prints a secret verbatim by accident; it prints the request
+//! it built from it. So for each registered value (and each line of a
+//! multi-line value, see below) these forms are masked, each replaced by
+//! `[REDACTED:NAME]`:
+//!
+//! * **the raw value**, trimmed of surrounding whitespace (a secret read from
+//!   a file usually carries a trailing newline that never shows up in use).
+//! * **base64, standard and URL-safe alphabets, at byte offsets 0, 1 and 2.**
+//!   Basic auth is `base64("user:" + password)`, JWTs and many APIs embed
+//!   base64url. The bytes before the value shift its encoding, and because
+//!   base64 maps 3 bytes to 4 characters there are exactly three shifts. For
+//!   each, only the characters fully determined by the value's own bits are
+//!   the pattern (characters `ceil(8k/6)..floor(8(k+len)/6)` for `k` leading
+//!   bytes), so the pattern matches whatever precedes or follows the value.
+//! * **URL encoding**: percent-encoding of every byte outside the RFC 3986
+//!   unreserved set (uppercase hex), and the `application/x-www-form-urlencoded`
+//!   variant (`+` for space). Secrets end up in query strings and form bodies,
+//!   and an HTTP error message or log line echoes the URL.
+//! * **JSON string escaping** as serde_json writes it, plus the ASCII-only
+//!   variant (`\uXXXX`) when the value is not ASCII: secrets with quotes,
+//!   backslashes or newlines (PEM keys) change shape inside a JSON document,
+//!   and the step's output and most structured logs are JSON.
+//! * **hex, lowercase and uppercase**: debug dumps of byte buffers.
+//!
+//! **Multi-line values** (PEM keys, service-account files): each line of at
+//! least [`MIN_MASKED_LEN`] bytes is also registered on its own, with all the
+//! forms above, because a line-oriented log splits such a value across lines
+//! and the joined value never appears.
+//!
+//! **Minimum length**: a value, or a form of it, shorter than
+//! [`MIN_MASKED_LEN`] bytes is not masked. Masking `"true"` or `"1234"` would
+//! shred ordinary text and, worse, tell a reader which common word the secret
+//! is. [`Redactor::register`] returns `false` for such values so the caller
+//! can warn.
+//!
+//! # Matching
+//!
+//! All patterns of all values go into one Aho-Corasick automaton with
+//! leftmost-longest semantics, rebuilt lazily on the first redaction after a
+//! registration (registration is rare, redaction is hot). Where matches
+//! overlap (two secrets sharing text) the union of all of them is masked as
+//! one region, named after the leftmost match, so no part of either value
+//! survives. Text with no match is returned borrowed, without a copy.
+//!
+//! This masks accidents, not a hostile guest: a step that holds a secret can
+//! always print it reversed or in an encoding not listed here.
+
+mod encodings;
+mod stream;
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
+
+pub use stream::StreamRedactor;
 
 /// Values shorter than this many bytes are not masked: masking `"true"` or
 /// `"1234"` would shred ordinary text. Storing such a secret prints a warning.
 pub const MIN_MASKED_LEN: usize = 6;
+
+/// Masks registered secret values, and their encodings, out of text.
+///
+/// `Send + Sync`; share one per run as `Arc<Redactor>`.
+#[derive(Debug, Default)]
+pub struct Redactor {
+    /// The patterns registered so far; the source of truth.
+    registry: Mutex<Registry>,
+    /// The automaton over `registry`, as of the last rebuild.
+    compiled: RwLock<Arc<Compiled>>,
+    /// Set by `register` when `compiled` is behind `registry`.
+    stale: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    patterns: Vec<String>,
+    /// For each pattern, the index of its marker in `markers`.
+    owners: Vec<usize>,
+    /// `[REDACTED:NAME]`, one per registration.
+    markers: Vec<Arc<str>>,
+    seen: HashSet<String>,
+    max_len: usize,
+}
+
+/// An immutable snapshot that redaction runs against.
+#[derive(Debug, Default)]
+struct Compiled {
+    matcher: Option<AhoCorasick>,
+    /// For each pattern, its marker.
+    markers: Vec<Arc<str>>,
+    min_len: usize,
+    max_len: usize,
+}
+
+/// A masked byte range of a text and the pattern whose marker replaces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Region {
+    start: usize,
+    end: usize,
+    pattern: usize,
+}
+
+impl Redactor {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers `value` under `name`. Returns false (and masks nothing) when
+    /// the value is shorter than [`MIN_MASKED_LEN`] bytes after trimming.
+    /// Multi-line values: each line of at least [`MIN_MASKED_LEN`] bytes is
+    /// also registered on its own.
+    pub fn register(&self, name: &str, value: &str) -> bool {
+        let value = value.trim();
+        if value.len() < MIN_MASKED_LEN {
+            return false;
+        }
+        let mut registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        let marker = registry.markers.len();
+        registry.markers.push(format!("[REDACTED:{name}]").into());
+        let lines = value
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.len() >= MIN_MASKED_LEN);
+        for part in std::iter::once(value).chain(lines) {
+            for form in encodings::forms(part) {
+                registry.add(form, marker);
+            }
+        }
+        self.stale.store(true, Ordering::Release);
+        true
+    }
+
+    /// Returns `text` with every registered value and encoding replaced by
+    /// `[REDACTED:NAME]`; borrowed when nothing matched.
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let compiled = self.compiled();
+        if compiled.is_empty() || text.len() < compiled.min_len {
+            return Cow::Borrowed(text);
+        }
+        let regions = compiled.regions(text);
+        if regions.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for r in &regions {
+            out.push_str(&text[last..r.start]);
+            out.push_str(compiled.marker(r.pattern));
+            last = r.end;
+        }
+        out.push_str(&text[last..]);
+        Cow::Owned(out)
+    }
+
+    /// Length in bytes of the longest pattern (0 when nothing is registered).
+    pub fn max_pattern_len(&self) -> usize {
+        self.lock_registry().max_len
+    }
+
+    /// Whether no pattern is registered.
+    pub fn is_empty(&self) -> bool {
+        self.lock_registry().patterns.is_empty()
+    }
+
+    fn lock_registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The current snapshot, rebuilt first if a registration made it stale.
+    fn compiled(&self) -> Arc<Compiled> {
+        if self.stale.load(Ordering::Acquire) {
+            let registry = self.lock_registry();
+            // Another thread may have rebuilt while this one waited. `stale`
+            // is only set and cleared under the registry lock.
+            if self.stale.load(Ordering::Acquire) {
+                let fresh = Arc::new(registry.compile());
+                *self.compiled.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+                self.stale.store(false, Ordering::Release);
+            }
+        }
+        self.compiled
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl Registry {
+    fn add(&mut self, pattern: String, marker: usize) {
+        if pattern.len() < MIN_MASKED_LEN || self.seen.contains(&pattern) {
+            return;
+        }
+        self.max_len = self.max_len.max(pattern.len());
+        self.seen.insert(pattern.clone());
+        self.patterns.push(pattern);
+        self.owners.push(marker);
+    }
+
+    fn compile(&self) -> Compiled {
+        if self.patterns.is_empty() {
+            return Compiled::default();
+        }
+        let matcher = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&self.patterns)
+            .or_else(|_| {
+                // The DFA is the fastest but can exceed its size limit on
+                // very many patterns; the NFA always builds.
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(&self.patterns)
+            })
+            .expect("patterns of at most a few KiB always build");
+        Compiled {
+            matcher: Some(matcher),
+            markers: self
+                .owners
+                .iter()
+                .map(|&m| self.markers[m].clone())
+                .collect(),
+            min_len: self.patterns.iter().map(String::len).min().unwrap_or(0),
+            max_len: self.max_len,
+        }
+    }
+}
+
+impl Compiled {
+    fn is_empty(&self) -> bool {
+        self.matcher.is_none()
+    }
+
+    fn marker(&self, pattern: usize) -> &str {
+        &self.markers[pattern]
+    }
+
+    /// The sorted, disjoint byte ranges of `text` covered by at least one
+    /// occurrence of a pattern, each named after its leftmost match.
+    ///
+    /// A leftmost-longest search skips occurrences that start inside an
+    /// earlier match, so after each match the search resumes one byte after
+    /// its start, and matches that start inside the current region extend
+    /// it. That re-reads only matched text, which is rare.
+    fn regions(&self, text: &str) -> Vec<Region> {
+        let mut regions = Vec::new();
+        let Some(matcher) = &self.matcher else {
+            return regions;
+        };
+        let mut current: Option<Region> = None;
+        let mut pos = 0;
+        while pos < text.len() {
+            let Some(m) = matcher.find(Input::new(text).span(pos..text.len())) else {
+                break;
+            };
+            match &mut current {
+                Some(r) if m.start() < r.end => r.end = r.end.max(m.end()),
+                _ => {
+                    regions.extend(current.take());
+                    current = Some(Region {
+                        start: m.start(),
+                        end: m.end(),
+                        pattern: m.pattern().as_usize(),
+                    });
+                }
+            }
+            pos = m.start() + 1;
+        }
+        regions.extend(current);
+        regions
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,366 @@
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+
+use super::*;
+
+fn redactor(name: &str, value: &str) -> Redactor {
+    let r = Redactor::new();
+    assert!(r.register(name, value));
+    r
+}
+
+/// Redacts `text` whole and via a stream split at `split`, checks that both
+/// agree, and returns the result.
+fn both_ways(r: &Redactor, text: &str, split: usize) -> String {
+    let whole = r.redact(text).into_owned();
+    let mut s = StreamRedactor::new();
+    let mut streamed = s.push(r, &text[..split]);
+    streamed += &s.push(r, &text[split..]);
+    streamed += &s.finish(r);
+    assert_eq!(streamed, whole, "split at {split} of {text:?}");
+    whole
+}
+
+fn char_boundaries(s: &str) -> impl Iterator<Item = usize> + '_ {
+    (0..=s.len()).filter(|&i| s.is_char_boundary(i))
+}
+
+#[test]
+fn redactor_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Redactor>();
+    check::<StreamRedactor>();
+}
+
+#[test]
+fn raw_value_is_masked_with_its_name() {
+    let r = redactor("API_KEY", "sk-live-0123456789");
+    let out = r.redact("calling with key=sk-live-0123456789; done");
+    assert_eq!(out, "calling with key=[REDACTED:API_KEY]; done");
+}
+
+#[test]
+fn value_is_trimmed_before_registration() {
+    let r = redactor("TOKEN", "  tok-abcdef-123\n");
+    assert_eq!(r.redact("x tok-abcdef-123 y"), "x [REDACTED:TOKEN] y");
+}
+
+#[test]
+fn text_without_a_match_is_borrowed() {
+    let r = redactor("K", "hunter2-secret");
+    assert!(matches!(r.redact("nothing to see here"), Cow::Borrowed(_)));
+    assert!(matches!(
+        Redactor::new().redact("anything"),
+        Cow::Borrowed(_)
+    ));
+    assert!(matches!(r.redact("hunter2-secret"), Cow::Owned(_)));
+}
+
+#[test]
+fn short_values_are_not_registered() {
+    let r = Redactor::new();
+    assert!(!r.register("SHORT", "abcde"));
+    assert!(!r.register("PADDED", "   abcde \n"));
+    assert!(!r.register("EMPTY", ""));
+    assert!(r.is_empty());
+    assert_eq!(r.max_pattern_len(), 0);
+    assert_eq!(r.redact("abcde is fine"), "abcde is fine");
+    assert!(r.register("OK", "abcdef"));
+    assert!(!r.is_empty());
+    assert_eq!(r.redact("abcdef"), "[REDACTED:OK]");
+}
+
+#[test]
+fn max_pattern_len_is_the_longest_form() {
+    let r = redactor("K", "abcdefgh");
+    // Hex doubles the length.
+    assert_eq!(r.max_pattern_len(), 16);
+}
+
+/// The base64 characters of `enc` (the encoding of `prefix_len` bytes and
+/// then the secret) that depend only on the secret.
+fn determined(enc: &str, prefix_len: usize, secret_len: usize) -> &str {
+    let start = (8 * prefix_len).div_ceil(6);
+    let end = 8 * (prefix_len + secret_len) / 6;
+    &enc[start..end]
+}
+
+#[test]
+fn base64_at_every_offset_and_both_alphabets() {
+    // `??>>` encode to `/` and `+` in the standard alphabet and `_` and `-`
+    // in the URL-safe one, so the alphabets really differ.
+    let secret = "s3cr3t??>>pass~~word";
+    let r = redactor("PW", secret);
+    for prefix in ["", "x", "xy", "user:", "admin:"] {
+        for (alphabet, engine) in [("std", &STANDARD), ("url", &URL_SAFE)] {
+            let enc = engine.encode(format!("{prefix}{secret}"));
+            let text = format!("Authorization: Basic {enc}\n");
+            let out = r.redact(&text);
+            assert!(
+                out.contains("[REDACTED:PW]"),
+                "{alphabet} {prefix:?}: {out}"
+            );
+            let core = determined(&enc, prefix.len(), secret.len());
+            assert!(core.len() >= 24);
+            for i in 0..=core.len() - 12 {
+                let window = &core[i..i + 12];
+                assert!(
+                    !out.contains(window),
+                    "{alphabet} {prefix:?}: {window:?} survived in {out}"
+                );
+            }
+        }
+    }
+    // The alphabets really differ for this secret.
+    assert_ne!(STANDARD.encode(secret), URL_SAFE.encode(secret));
+}
+
+#[test]
+fn url_encoded_forms() {
+    let secret = "p@ss w0rd/&=?+~x";
+    let r = redactor("DB", secret);
+    for encoded in [
+        "p%40ss%20w0rd%2F%26%3D%3F%2B~x", // percent-encoding, RFC 3986
+        "p%40ss+w0rd%2F%26%3D%3F%2B%7Ex", // form encoding
+    ] {
+        let text = format!("GET /login?user=bob&password={encoded}&next=1");
+        let out = r.redact(&text);
+        assert_eq!(out, "GET /login?user=bob&password=[REDACTED:DB]&next=1");
+    }
+}
+
+#[test]
+fn json_escaped_forms() {
+    let secret = "he said \"hi\"\\ and\nthen-bye";
+    let r = redactor("QUOTE", secret);
+    let text = serde_json::json!({ "note": secret, "n": 1 }).to_string();
+    assert!(text.contains(r#"he said \"hi\"\\ and\nthen-bye"#));
+    let out = r.redact(&text);
+    assert_eq!(out, r#"{"n":1,"note":"[REDACTED:QUOTE]"}"#);
+}
+
+#[test]
+fn hex_lower_and_upper() {
+    let r = redactor("HEX", "secret!");
+    let lower = "73656372657421";
+    let upper = "73656372657421".to_uppercase();
+    assert_eq!(
+        r.redact(&format!("bytes: {lower}")),
+        "bytes: [REDACTED:HEX]"
+    );
+    assert_eq!(
+        r.redact(&format!("BYTES={upper}.")),
+        "BYTES=[REDACTED:HEX]."
+    );
+    let r = redactor("HEX", "zz\u{ff}zzzz");
+    assert_eq!(r.redact("7a7ac3bf7a7a7a7a"), "[REDACTED:HEX]");
+    assert_eq!(r.redact("7A7AC3BF7A7A7A7A"), "[REDACTED:HEX]");
+}
+
+#[test]
+fn each_line_of_a_multi_line_value_is_masked_on_its_own() {
+    let key =
+        "-----BEGIN KEY-----\r\nMIIEvQIBADANBgkq\r\nhkiG9w0BAQEFAASC\r\nab\r\n-----END KEY-----\n";
+    let r = redactor("PEM", key);
+    assert_eq!(r.redact("line: hkiG9w0BAQEFAASC"), "line: [REDACTED:PEM]");
+    assert_eq!(r.redact("MIIEvQIBADANBgkq!"), "[REDACTED:PEM]!");
+    assert_eq!(r.redact("-----END KEY-----"), "[REDACTED:PEM]");
+    // A short line is not masked on its own...
+    assert_eq!(r.redact("ab"), "ab");
+    // ... but the whole value is, as are its lines' encodings.
+    assert_eq!(r.redact(key.trim()), "[REDACTED:PEM]");
+    let b64 = STANDARD.encode("xMIIEvQIBADANBgkq");
+    assert!(r.redact(&b64).contains("[REDACTED:PEM]"), "{b64}");
+    let json = serde_json::to_string(key.trim()).unwrap();
+    assert_eq!(r.redact(&json), "\"[REDACTED:PEM]\"");
+}
+
+#[test]
+fn value_split_across_two_pushes_at_every_point() {
+    let secret = "correct-horse-battery";
+    let r = redactor("HORSE", secret);
+    let b64 = STANDARD.encode(format!("user:{secret}"));
+    for text in [
+        format!("before {secret} after"),
+        secret.to_string(),
+        format!("{secret}{secret}"),
+        format!("Basic {b64}\n"),
+        format!("q=correct-horse-battery%20x and {}", hex_of(secret)),
+    ] {
+        for split in char_boundaries(&text) {
+            let out = both_ways(&r, &text, split);
+            assert!(!out.contains(secret), "{out}");
+            assert!(out.contains("[REDACTED:HORSE]"));
+        }
+    }
+}
+
+fn hex_of(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn stream_holds_back_only_a_possible_prefix() {
+    let r = redactor("K", "abcdefghij");
+    let mut s = StreamRedactor::new();
+    let max = r.max_pattern_len();
+    let text = "x".repeat(100);
+    let out = s.push(&r, &text);
+    assert_eq!(out.len(), 100 - (max - 1));
+    assert_eq!(s.push(&r, "abcde"), "xxxxx");
+    let mut rest = s.push(&r, "fghij tail");
+    rest += &s.finish(&r);
+    assert!(rest.ends_with("[REDACTED:K] tail"), "{rest}");
+    assert!(!rest.contains("abcde"));
+    // No secrets: everything passes straight through.
+    let empty = Redactor::new();
+    assert_eq!(StreamRedactor::new().push(&empty, "abc"), "abc");
+}
+
+#[test]
+fn stream_over_many_small_chunks() {
+    let secret = "s3cr3t-v@lue-w1th-stuff";
+    let r = redactor("S", secret);
+    let text = format!("start {secret} middle {} end", STANDARD.encode(secret));
+    for size in 1..8 {
+        let mut s = StreamRedactor::new();
+        let mut out = String::new();
+        for chunk in text.as_bytes().chunks(size) {
+            out += &s.push(&r, std::str::from_utf8(chunk).unwrap());
+        }
+        out += &s.finish(&r);
+        assert_eq!(out, r.redact(&text));
+        assert_eq!(out.matches("[REDACTED:S]").count(), 2, "{out}");
+    }
+}
+
+#[test]
+fn overlapping_secrets_are_both_masked() {
+    let r = Redactor::new();
+    assert!(r.register("A", "alpha-beta-gamma"));
+    assert!(r.register("B", "gamma-delta-epsilon"));
+    assert!(r.register("OUTER", "supersecretvalue"));
+    assert!(r.register("INNER", "secretval"));
+    // Partial overlap: the union is masked, so no part of B survives.
+    let text = "xx alpha-beta-gamma-delta-epsilon yy";
+    for split in char_boundaries(text) {
+        let out = both_ways(&r, text, split);
+        assert_eq!(out, "xx [REDACTED:A] yy");
+    }
+    assert_eq!(r.redact("gamma-delta-epsilon"), "[REDACTED:B]");
+    // Containment: the longest match wins, the inner one alone is masked.
+    assert_eq!(r.redact("a supersecretvalue."), "a [REDACTED:OUTER].");
+    assert_eq!(r.redact("a secretval."), "a [REDACTED:INNER].");
+    assert_eq!(
+        r.redact("secretval supersecretvalue"),
+        "[REDACTED:INNER] [REDACTED:OUTER]"
+    );
+}
+
+#[test]
+fn non_ascii_values_and_text() {
+    let secret = "pässwörd-日本語-🔑";
+    let r = redactor("UNI", secret);
+    let text = format!("ünïcödé → {secret} ← ok");
+    for split in char_boundaries(&text) {
+        assert_eq!(both_ways(&r, &text, split), "ünïcödé → [REDACTED:UNI] ← ok");
+    }
+    // URL encoding of the UTF-8 bytes.
+    let url = "p%C3%A4ssw%C3%B6rd-%E6%97%A5%E6%9C%AC%E8%AA%9E-%F0%9F%94%91";
+    assert_eq!(r.redact(&format!("?k={url}")), "?k=[REDACTED:UNI]");
+    // JSON: serde_json keeps UTF-8; ASCII-only serializers escape it.
+    let ascii = r"p\u00e4ssw\u00f6rd-\u65e5\u672c\u8a9e-\ud83d\udd11";
+    assert_eq!(r.redact(&format!("\"{ascii}\"")), "\"[REDACTED:UNI]\"");
+    assert_eq!(r.redact(&hex_of(secret)), "[REDACTED:UNI]");
+    let b64 = URL_SAFE.encode(format!("ab{secret}"));
+    assert!(!r.redact(&b64).contains(&URL_SAFE.encode(secret)[..12]));
+}
+
+#[test]
+fn the_same_name_can_hold_several_values() {
+    let r = Redactor::new();
+    assert!(r.register("ROTATED", "old-value-1234"));
+    assert!(r.register("ROTATED", "new-value-5678"));
+    assert_eq!(
+        r.redact("old-value-1234 new-value-5678"),
+        "[REDACTED:ROTATED] [REDACTED:ROTATED]"
+    );
+}
+
+#[test]
+fn registration_after_redaction_takes_effect() {
+    let r = Redactor::new();
+    assert!(r.register("A", "first-secret"));
+    assert_eq!(r.redact("second-secret"), "second-secret");
+    assert!(r.register("B", "second-secret"));
+    assert_eq!(r.redact("second-secret"), "[REDACTED:B]");
+}
+
+/// xorshift64*: deterministic, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn string(&mut self, alphabet: &[char], len: usize) -> String {
+        (0..len)
+            .map(|_| alphabet[self.below(alphabet.len())])
+            .collect()
+    }
+}
+
+#[test]
+fn random_values_and_splits_never_leak_through_a_stream() {
+    let alphabet: Vec<char> = "abcdefxyzABC0123456789 -_/+=:\"\\\n%é日🔑"
+        .chars()
+        .collect();
+    let filler: Vec<char> = "abcdef xyz 012\n{}\":,é".chars().collect();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..300 {
+        let r = Redactor::new();
+        let mut secrets = Vec::new();
+        for i in 0..1 + rng.below(3) {
+            let len = MIN_MASKED_LEN + rng.below(30);
+            let secret = rng.string(&alphabet, len);
+            if r.register(&format!("S{i}"), &secret) {
+                secrets.push(secret.trim().to_string());
+            }
+        }
+        let mut text = String::new();
+        for _ in 0..1 + rng.below(6) {
+            let n = rng.below(40);
+            text += &rng.string(&filler, n);
+            if !secrets.is_empty() {
+                text += &secrets[rng.below(secrets.len())];
+            }
+        }
+        let mut s = StreamRedactor::new();
+        let mut out = String::new();
+        let mut rest = text.as_str();
+        while !rest.is_empty() {
+            let mut n = (1 + rng.below(20)).min(rest.len());
+            while !rest.is_char_boundary(n) {
+                n += 1;
+            }
+            out += &s.push(&r, &rest[..n]);
+            rest = &rest[n..];
+        }
+        out += &s.finish(&r);
+        assert_eq!(out, r.redact(&text), "text {text:?}");
+        for secret in &secrets {
+            assert!(
+                !out.contains(secret.as_str()),
+                "{secret:?} leaked in {out:?}"
+            );
+        }
+    }
+}
