@@ -2,34 +2,56 @@
 
 use std::sync::Arc;
 
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
 
 use crate::bindings::Step;
 use crate::context::RunContext;
 use crate::limits::HostCallLimits;
 use crate::log::LogSink;
+use crate::redact::Redactor;
+use crate::secrets::RunSecrets;
 
 /// What the host keeps for one run of one step. Created per run, dropped
 /// with the run's `Store`.
 pub struct StepHost {
     pub(crate) context: RunContext,
     pub(crate) log: Arc<LogSink>,
+    pub(crate) redactor: Arc<Redactor>,
     pub(crate) limits: HostCallLimits,
+    pub(crate) secrets: RunSecrets,
+    /// Resources handed to the guest through `airlock:step` interfaces
+    /// (secret handles), capped at `limits.max_resources`.
+    pub(crate) table: ResourceTable,
 }
 
 impl StepHost {
     /// `log` is shared with the runtime's stdout/stderr capture so all three
-    /// streams land in one ordered, capped log.
-    pub fn new(context: RunContext, log: Arc<LogSink>, limits: HostCallLimits) -> Self {
+    /// streams land in one ordered, capped, masked log; its redactor is the
+    /// run's redactor.
+    pub fn new(
+        context: RunContext,
+        secrets: RunSecrets,
+        log: Arc<LogSink>,
+        limits: HostCallLimits,
+    ) -> Self {
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits.max_resources);
         Self {
             context,
+            redactor: log.redactor().clone(),
             log,
             limits,
+            secrets,
+            table,
         }
     }
 
     pub fn log_sink(&self) -> &Arc<LogSink> {
         &self.log
+    }
+
+    pub fn redactor(&self) -> &Arc<Redactor> {
+        &self.redactor
     }
 
     pub fn context(&self) -> &RunContext {

@@ -5,8 +5,13 @@
 //!
 //! | interface | module | what it does |
 //! | --- | --- | --- |
-//! | `log` | [`log`] | leveled lines into the run's capped [`log::LogSink`] |
+//! | `log` | [`log`] | leveled lines into the run's capped, masked [`log::LogSink`] |
 //! | `context` | [`context`] | the run's id, step, project, end user, trigger |
+//! | `secrets` | [`secrets`] | granted secrets as opaque handles; reveal only if granted |
+//! | `crypto` | [`crypto`] | HMAC keyed by a secret handle |
+//!
+//! [`redact::Redactor`] masks every value a run touches out of everything
+//! that leaves it.
 //!
 //! [`StepHost`] is the per-run state those impls share, and
 //! [`add_to_linker`] wires every interface into a wasmtime linker.
@@ -15,9 +20,11 @@
 
 pub mod bindings;
 pub mod context;
+pub mod crypto;
 pub mod limits;
 pub mod log;
 pub mod redact;
+pub mod secrets;
 
 mod host;
 

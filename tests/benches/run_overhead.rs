@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use airlock_host_api::bindings::{Step, StepPre, context, log};
+use airlock_host_api::bindings::{StepPre, context, log};
 use airlock_runtime::engine::{Engine, EngineConfig, RunOptions};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
@@ -61,7 +61,9 @@ fn bare_pre(bytes: &[u8]) -> (wasmtime::Engine, StepPre<Bare>) {
     let component = Component::new(&engine, bytes).unwrap();
     let mut linker: Linker<Bare> = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
-    Step::add_to_linker::<Bare, HasSelf<Bare>>(&mut linker, |s| s).unwrap();
+    // Only what `hello` imports: log and context.
+    log::add_to_linker::<Bare, HasSelf<Bare>>(&mut linker, |s| s).unwrap();
+    context::add_to_linker::<Bare, HasSelf<Bare>>(&mut linker, |s| s).unwrap();
     let pre = StepPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
     (engine, pre)
 }

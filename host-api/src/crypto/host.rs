@@ -1,7 +1,7 @@
 use wasmtime::component::Resource;
 
 use crate::StepHost;
-use crate::bindings::crypto::{Host, HmacAlgorithm};
+use crate::bindings::crypto::{HmacAlgorithm, Host};
 use crate::secrets::SecretHandle;
 
 impl Host for StepHost {

@@ -4,7 +4,8 @@
 
 mod host;
 
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
 
 use crate::bindings::crypto::HmacAlgorithm;
 

@@ -7,15 +7,22 @@
 //!
 //! Past the cap the sink keeps what fit, appends a marker line, and every
 //! further write fails with [`HostLimitError::Output`], which traps the guest.
+//!
+//! Every line passes through the run's [`Redactor`] before it is kept:
+//! stdout/stderr through a [`StreamRedactor`] per stream, so a secret split
+//! across two writes, or across the cut of an endless line, is still masked.
+//! [`LogSink::finish`] masks every kept line once more with the final set of
+//! values, in case one was registered after a line was written.
 
 mod host;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::Serialize;
 
 use crate::HostLimitError;
+use crate::redact::{Redactor, StreamRedactor};
 
 /// A log line's level, as the guest chose it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -102,6 +109,7 @@ pub const TRUNCATION_MARKER: &str = "[airlock: log output cap reached; the step 
 pub struct LogSink {
     started: Instant,
     cap: usize,
+    redactor: Arc<Redactor>,
     inner: Mutex<Inner>,
 }
 
@@ -110,18 +118,33 @@ struct Inner {
     lines: Vec<LogLine>,
     used: usize,
     exceeded: bool,
-    stdout_partial: Vec<u8>,
-    stderr_partial: Vec<u8>,
+    stdout: Partial,
+    stderr: Partial,
+}
+
+/// A stdout/stderr line in the making: raw bytes not yet decoded, and
+/// decoded text the stream redactor holds back.
+#[derive(Debug, Default)]
+struct Partial {
+    bytes: Vec<u8>,
+    redactor: StreamRedactor,
 }
 
 impl LogSink {
-    /// A sink that accepts at most `cap` bytes of log text in total.
-    pub fn new(cap: usize) -> Self {
+    /// A sink that accepts at most `cap` bytes of log text in total and
+    /// masks what `redactor` knows.
+    pub fn new(cap: usize, redactor: Arc<Redactor>) -> Self {
         Self {
             started: Instant::now(),
             cap,
+            redactor,
             inner: Mutex::new(Inner::default()),
         }
+    }
+
+    /// The run's redactor, shared with every host call of the run.
+    pub fn redactor(&self) -> &Arc<Redactor> {
+        &self.redactor
     }
 
     /// Appends one complete line (from the `log` interface).
@@ -131,14 +154,16 @@ impl LogSink {
         let elapsed_ms = self.elapsed_ms();
         if fitted < text.len() {
             let cut = floor_char_boundary(&text, fitted);
+            let text = self.redactor.redact(&text[..cut]).into_owned();
             inner.lines.push(LogLine {
                 source,
                 elapsed_ms,
-                text: text[..cut].to_string(),
+                text,
             });
             self.mark_exceeded(&mut inner);
             return Err(HostLimitError::Output { cap: self.cap });
         }
+        let text = self.redactor.redact(&text).into_owned();
         inner.lines.push(LogLine {
             source,
             elapsed_ms,
@@ -170,14 +195,21 @@ impl LogSink {
         self.lock().exceeded
     }
 
-    /// Flushes partial stdout/stderr lines and returns every line so far.
+    /// Flushes partial stdout/stderr lines and returns every line so far,
+    /// masked with every value registered by now.
     pub fn finish(&self) -> Vec<LogLine> {
         let mut inner = self.lock();
         let elapsed_ms = self.elapsed_ms();
         for stream in [StdStream::Stdout, StdStream::Stderr] {
-            flush_partial(&mut inner, stream, elapsed_ms);
+            self.end_line(&mut inner, stream, elapsed_ms);
         }
-        std::mem::take(&mut inner.lines)
+        let mut lines = std::mem::take(&mut inner.lines);
+        for line in &mut lines {
+            if let std::borrow::Cow::Owned(masked) = self.redactor.redact(&line.text) {
+                line.text = masked;
+            }
+        }
+        lines
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -202,7 +234,7 @@ impl LogSink {
     fn mark_exceeded(&self, inner: &mut Inner) {
         let elapsed_ms = self.elapsed_ms();
         for stream in [StdStream::Stdout, StdStream::Stderr] {
-            flush_partial(inner, stream, elapsed_ms);
+            self.end_line(inner, stream, elapsed_ms);
         }
         inner.exceeded = true;
         inner.lines.push(LogLine {
@@ -218,40 +250,69 @@ impl LogSink {
             let partial = partial_mut(inner, stream);
             match bytes.iter().position(|&b| b == b'\n') {
                 Some(nl) => {
-                    partial.extend_from_slice(&bytes[..nl]);
+                    partial.bytes.extend_from_slice(&bytes[..nl]);
                     bytes = &bytes[nl + 1..];
-                    flush_partial(inner, stream, elapsed_ms);
+                    self.end_line(inner, stream, elapsed_ms);
                 }
                 None => {
-                    let room = MAX_PARTIAL_LINE - partial.len();
+                    let room = MAX_PARTIAL_LINE - partial.bytes.len();
                     let take = bytes.len().min(room);
-                    partial.extend_from_slice(&bytes[..take]);
+                    partial.bytes.extend_from_slice(&bytes[..take]);
                     bytes = &bytes[take..];
-                    if partial.len() >= MAX_PARTIAL_LINE {
-                        flush_partial(inner, stream, elapsed_ms);
+                    if partial.bytes.len() >= MAX_PARTIAL_LINE {
+                        self.cut_line(inner, stream, elapsed_ms);
                     }
                 }
             }
         }
     }
+
+    /// A newline (or the end of the run): the whole line is final.
+    fn end_line(&self, inner: &mut Inner, stream: StdStream, elapsed_ms: u64) {
+        let partial = partial_mut(inner, stream);
+        if partial.bytes.is_empty() && partial.redactor.is_empty() {
+            return;
+        }
+        let bytes = std::mem::take(&mut partial.bytes);
+        let mut text = partial
+            .redactor
+            .push(&self.redactor, &String::from_utf8_lossy(&bytes));
+        text.push_str(&partial.redactor.finish(&self.redactor));
+        if text.ends_with('\r') {
+            text.pop();
+        }
+        push_stream_line(inner, stream, elapsed_ms, text);
+    }
+
+    /// An endless line reached the cut size: emit what the stream redactor
+    /// says is final, keeping any incomplete UTF-8 character and any text
+    /// that may still turn out to be part of a secret.
+    fn cut_line(&self, inner: &mut Inner, stream: StdStream, elapsed_ms: u64) {
+        let partial = partial_mut(inner, stream);
+        let valid = match std::str::from_utf8(&partial.bytes) {
+            Ok(_) => partial.bytes.len(),
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(_) => partial.bytes.len(),
+        };
+        let rest = partial.bytes.split_off(valid);
+        let bytes = std::mem::replace(&mut partial.bytes, rest);
+        let text = partial
+            .redactor
+            .push(&self.redactor, &String::from_utf8_lossy(&bytes));
+        if !text.is_empty() {
+            push_stream_line(inner, stream, elapsed_ms, text);
+        }
+    }
 }
 
-fn partial_mut(inner: &mut Inner, stream: StdStream) -> &mut Vec<u8> {
+fn partial_mut(inner: &mut Inner, stream: StdStream) -> &mut Partial {
     match stream {
-        StdStream::Stdout => &mut inner.stdout_partial,
-        StdStream::Stderr => &mut inner.stderr_partial,
+        StdStream::Stdout => &mut inner.stdout,
+        StdStream::Stderr => &mut inner.stderr,
     }
 }
 
-fn flush_partial(inner: &mut Inner, stream: StdStream, elapsed_ms: u64) {
-    let partial = std::mem::take(partial_mut(inner, stream));
-    if partial.is_empty() {
-        return;
-    }
-    let mut text = String::from_utf8_lossy(&partial).into_owned();
-    if text.ends_with('\r') {
-        text.pop();
-    }
+fn push_stream_line(inner: &mut Inner, stream: StdStream, elapsed_ms: u64, text: String) {
     let source = match stream {
         StdStream::Stdout => Source::Stdout,
         StdStream::Stderr => Source::Stderr,
@@ -276,7 +337,7 @@ mod tests {
 
     #[test]
     fn stream_bytes_become_lines_at_newlines_across_writes() {
-        let sink = LogSink::new(1024);
+        let sink = LogSink::new(1024, Arc::default());
         sink.write_stream(StdStream::Stdout, b"hel").unwrap();
         sink.write_stream(StdStream::Stdout, b"lo\nwor").unwrap();
         sink.write_stream(StdStream::Stderr, b"oops\n").unwrap();
@@ -295,7 +356,7 @@ mod tests {
 
     #[test]
     fn cap_keeps_what_fits_then_refuses_everything() {
-        let sink = LogSink::new(10);
+        let sink = LogSink::new(10, Arc::default());
         sink.write_stream(StdStream::Stdout, b"12345\n").unwrap();
         let err = sink
             .write_stream(StdStream::Stdout, b"67890abc\n")
@@ -315,11 +376,48 @@ mod tests {
 
     #[test]
     fn an_endless_line_is_cut_into_bounded_lines() {
-        let sink = LogSink::new(1 << 20);
+        let sink = LogSink::new(1 << 20, Arc::default());
         sink.write_stream(StdStream::Stdout, &vec![b'a'; MAX_PARTIAL_LINE * 2 + 5])
             .unwrap();
         let lines = sink.finish();
         assert_eq!(lines.len(), 3);
         assert!(lines.iter().all(|l| l.text.len() <= MAX_PARTIAL_LINE));
+    }
+
+    const SECRET: &str = "hunter2-correct-horse";
+
+    fn sink_with_secret() -> LogSink {
+        let redactor = Arc::new(Redactor::new());
+        assert!(redactor.register("PW", SECRET));
+        LogSink::new(1 << 20, redactor)
+    }
+
+    #[test]
+    fn a_secret_split_across_writes_is_masked() {
+        let sink = sink_with_secret();
+        sink.write_stream(StdStream::Stdout, b"pw=hunter2-cor")
+            .unwrap();
+        sink.write_stream(StdStream::Stdout, b"rect-horse!\n")
+            .unwrap();
+        sink.push_line(Source::Log(LogLevel::Info), format!("log {SECRET}"))
+            .unwrap();
+        let lines = sink.finish();
+        assert_eq!(lines[0].text, "pw=[REDACTED:PW]!");
+        assert_eq!(lines[1].text, "log [REDACTED:PW]");
+    }
+
+    #[test]
+    fn a_secret_across_the_cut_of_an_endless_line_is_masked() {
+        for offset in [1, 5, 10, 20] {
+            let sink = sink_with_secret();
+            let mut flood = vec![b'a'; MAX_PARTIAL_LINE - offset];
+            flood.extend_from_slice(SECRET.as_bytes());
+            flood.extend_from_slice(&vec![b'b'; MAX_PARTIAL_LINE]);
+            sink.write_stream(StdStream::Stdout, &flood).unwrap();
+            let all: String = sink.finish().into_iter().map(|l| l.text).collect();
+            assert!(!all.contains("hunter2"), "offset {offset}");
+            assert!(!all.contains("horse"), "offset {offset}");
+            assert!(all.contains("[REDACTED:PW]"), "offset {offset}");
+        }
     }
 }

@@ -58,6 +58,11 @@ impl StreamRedactor {
         out
     }
 
+    /// Whether no text is held back.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
     /// Returns the redacted remainder and empties the buffer.
     pub fn finish(&mut self, redactor: &Redactor) -> String {
         let pending = std::mem::take(&mut self.pending);

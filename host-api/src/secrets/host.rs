@@ -24,7 +24,10 @@ impl HostSecret for StepHost {
         Ok(self.table.get(&handle)?.name.clone())
     }
 
-    fn reveal(&mut self, handle: Resource<SecretHandle>) -> wasmtime::Result<Result<String, Error>> {
+    fn reveal(
+        &mut self,
+        handle: Resource<SecretHandle>,
+    ) -> wasmtime::Result<Result<String, Error>> {
         let name = &self.table.get(&handle)?.name;
         if !self.secrets.grants().allows_reveal(name) {
             return Ok(Err(Error::RevealNotGranted));
@@ -37,15 +40,5 @@ impl HostSecret for StepHost {
     fn drop(&mut self, handle: Resource<SecretHandle>) -> wasmtime::Result<()> {
         self.table.delete(handle)?;
         Ok(())
-    }
-}
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Error::NotGranted => "not-granted",
-            Error::NotFound => "not-found",
-            Error::RevealNotGranted => "reveal-not-granted",
-        })
     }
 }

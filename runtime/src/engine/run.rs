@@ -7,6 +7,8 @@ use std::time::Instant;
 
 use airlock_host_api::context::RunContext;
 use airlock_host_api::log::{LogLine, LogSink};
+use airlock_host_api::redact::Redactor;
+use airlock_host_api::secrets::RunSecrets;
 use airlock_host_api::{HostLimitError, StepHost};
 use serde::Serialize;
 use wasmtime::component::{ResourceTable, ResourceTableError};
@@ -17,18 +19,22 @@ use crate::engine::state::{RunState, wasi_ctx};
 use crate::engine::{Engine, LoadedStep};
 
 /// How to run a step once.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RunOptions {
     pub context: RunContext,
     /// `None` uses the engine's default limits.
     pub limits: Option<RunLimits>,
+    /// The step's secret grants and the values loaded for them.
+    pub secrets: RunSecrets,
 }
 
 impl RunOptions {
+    /// A local run (`airlock run`) with no secrets and default limits.
     pub fn local(step: &str) -> Self {
         Self {
             context: RunContext::local(uuid::Uuid::new_v4().to_string(), step),
             limits: None,
+            secrets: RunSecrets::default(),
         }
     }
 }
@@ -116,7 +122,11 @@ pub(crate) async fn execute(
         .unwrap_or(inner.config.default_limits)
         .clamped_to(inner.config.max_memory_bytes);
     let run_id = options.context.run_id.clone();
-    let sink = Arc::new(LogSink::new(inner.config.host_limits.max_log_bytes));
+    let redactor = Arc::new(Redactor::new());
+    let sink = Arc::new(LogSink::new(
+        inner.config.host_limits.max_log_bytes,
+        redactor.clone(),
+    ));
 
     let _permit = match inner.permits.acquire().await {
         Ok(p) => p,
@@ -130,7 +140,7 @@ pub(crate) async fn execute(
         }
     };
     let started = Instant::now();
-    let mut store = new_store(engine, &sink, options.context, &limits);
+    let mut store = new_store(engine, &sink, options.context, options.secrets, &limits);
 
     let call = async {
         let instance = step.pre.instantiate_async(&mut store).await?;
@@ -162,7 +172,7 @@ pub(crate) async fn execute(
     tracing::debug!(%run_id, duration_ms = stats.duration_ms, ok = outcome.is_ok(), "run finished");
     RunReport {
         run_id,
-        outcome,
+        outcome: mask_outcome(outcome, &redactor),
         logs: sink.finish(),
         stats,
     }
@@ -172,6 +182,7 @@ fn new_store(
     engine: &Engine,
     sink: &Arc<LogSink>,
     context: RunContext,
+    secrets: RunSecrets,
     limits: &RunLimits,
 ) -> Store<RunState> {
     let inner = &engine.inner;
@@ -180,7 +191,7 @@ fn new_store(
     let state = RunState {
         wasi: wasi_ctx(sink),
         table,
-        host: StepHost::new(context, sink.clone(), inner.config.host_limits),
+        host: StepHost::new(context, secrets, sink.clone(), inner.config.host_limits),
         limiter: RunLimiter::new(limits.memory_bytes),
         cpu: CpuMeter::new(limits.cpu_time, inner.config.epoch_tick),
     };
@@ -195,6 +206,40 @@ fn new_store(
     });
     store.set_epoch_deadline(1);
     store
+}
+
+/// Masks every value the run touched out of its output and error text.
+/// Masking inside a JSON string keeps the output valid JSON; a value that
+/// stood outside any string (a bare number, say) leaves invalid JSON, which
+/// is refused rather than returned.
+fn mask_outcome(
+    outcome: Result<String, RunFailure>,
+    redactor: &Redactor,
+) -> Result<String, RunFailure> {
+    let mask = |s: String| match redactor.redact(&s) {
+        std::borrow::Cow::Borrowed(_) => s,
+        std::borrow::Cow::Owned(masked) => masked,
+    };
+    match outcome {
+        Ok(output) => {
+            let masked = mask(output);
+            match serde_json::from_str::<serde::de::IgnoredAny>(&masked) {
+                Ok(_) => Ok(masked),
+                Err(_) => Err(RunFailure::InvalidOutput(
+                    "the output held a secret value outside a JSON string; it was masked \
+                     and is no longer valid JSON"
+                        .into(),
+                )),
+            }
+        }
+        Err(RunFailure::StepError(e)) => Err(RunFailure::StepError(mask(e))),
+        Err(RunFailure::InvalidOutput(e)) => Err(RunFailure::InvalidOutput(mask(e))),
+        Err(RunFailure::Limit { kind, detail }) => Err(RunFailure::Limit {
+            kind,
+            detail: mask(detail),
+        }),
+        Err(RunFailure::Internal(e)) => Err(RunFailure::Internal(mask(e))),
+    }
 }
 
 fn check_output(output: String, cap: usize) -> Result<String, RunFailure> {
