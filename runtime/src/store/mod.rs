@@ -42,6 +42,11 @@ pub enum StoreError {
          (id {stored}); nothing was changed"
     )]
     KeyMismatch { current: String, stored: String },
+    #[error(
+        "the master key (id {current}) is not the key this store's secrets are encrypted with \
+         (id {stored}); nothing was stored"
+    )]
+    StoreKeyMismatch { current: String, stored: String },
     #[error("cannot decrypt secret {name:?} of project {project:?}: {source}")]
     Decrypt {
         project: String,
@@ -85,6 +90,7 @@ impl StoreError {
             StoreError::Key(_)
                 | StoreError::InvalidName { .. }
                 | StoreError::KeyMismatch { .. }
+                | StoreError::StoreKeyMismatch { .. }
                 | StoreError::SameKey(_)
         )
     }

@@ -118,7 +118,7 @@ impl SecretStore {
     /// inserts it, or replaces the value of an existing one (its `created_at`
     /// is kept, `updated_at` changes).
     ///
-    /// Refuses with [`StoreError::KeyMismatch`] when the store already holds
+    /// Refuses with [`StoreError::StoreKeyMismatch`] when the store already holds
     /// values sealed under another key, so one store never mixes keys (which
     /// would make later reads and rotation fail half-way).
     pub async fn set(
@@ -147,7 +147,7 @@ impl SecretStore {
                 .map(|row| row.try_get(0))
                 .transpose()?;
         if let Some(stored) = other_key {
-            return Err(StoreError::KeyMismatch {
+            return Err(StoreError::StoreKeyMismatch {
                 current: key.id().to_owned(),
                 stored,
             });

@@ -201,12 +201,18 @@ async fn wrong_master_key_is_reported_clearly_and_changes_nothing() {
         .set(&wrong, "local", "A", "overwrite")
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::KeyMismatch { .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::StoreKeyMismatch { .. }),
+        "{err:?}"
+    );
     let err = store
         .set(&wrong, "local", "NEW", "new-value")
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::KeyMismatch { .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::StoreKeyMismatch { .. }),
+        "{err:?}"
+    );
 
     // Rotating from the wrong key fails and changes nothing.
     let err = store.rotate_key(&wrong, &key(5)).await.unwrap_err();
