@@ -2,10 +2,12 @@
 //!
 //! - [`engine`]: one wasmtime engine per process, validation, compile cache,
 //!   limits, and runs.
+//! - [`store`]: the encrypted local secret store (SQLite, AES-256-GCM).
 //! - [`cli`]: the `airlock` command.
 
 pub mod cli;
 pub mod engine;
+pub mod store;
 
 pub use engine::{
     Engine, EngineConfig, LoadError, LoadedStep, RunFailure, RunLimits, RunOptions, RunReport,

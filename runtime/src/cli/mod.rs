@@ -5,6 +5,7 @@
 //! stopped the guest; 4 an internal error of the host.
 
 mod run;
+mod secrets;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +38,10 @@ pub struct Cli {
 enum Command {
     /// Run a step component once, locally.
     Run(run::RunArgs),
+    /// Print a fresh master key (base64 of 32 random bytes) on stdout.
+    Keygen,
+    /// Manage the encrypted local secret store.
+    Secrets(secrets::SecretsArgs),
 }
 
 /// Where compiled artifacts are cached when no `--cache-dir` is given.
@@ -73,6 +78,8 @@ pub fn main() -> ExitCode {
     let code = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => run::run(args).await,
+            Command::Keygen => secrets::keygen(),
+            Command::Secrets(args) => secrets::run(args).await,
         }
     });
     ExitCode::from(code)
