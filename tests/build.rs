@@ -31,11 +31,13 @@ fn main() {
             workspace.strip_prefix(&repo).unwrap().display()
         ));
         for name in crates {
-            let wasm = workspace
-                .join("target")
-                .join(TARGET)
-                .join("release")
-                .join(format!("{}.wasm", name.replace('-', "_")));
+            // Binary targets keep the crate's name; library ones get underscores.
+            let release = workspace.join("target").join(TARGET).join("release");
+            let wasm = [name.clone(), name.replace('-', "_")]
+                .iter()
+                .map(|n| release.join(format!("{n}.wasm")))
+                .find(|p| p.exists())
+                .unwrap_or_else(|| release.join(format!("{name}.wasm")));
             assert!(wasm.exists(), "expected {} after the build", wasm.display());
             generated.push_str(&format!(
                 "    pub const {}: &str = {:?};\n",

@@ -66,6 +66,9 @@
 //! - `Err(error)` becomes the run's error: `{"message", "code"?, "details"?}`.
 //! - A panic traps the instance; its message lands in the run's log (stderr).
 //! - `println!`/`eprintln!` land in the run's log too, like [`log`] lines.
+//! - [`secrets::get`] returns a handle to a secret the step's manifest
+//!   grants; [`crypto::hmac_sha256`] signs with it without reading it, and
+//!   [`secrets::Secret::reveal`] reads it when the manifest allows reveal.
 //!
 //! Steps have no filesystem, no environment and no sockets; see the
 //! project README for limits (wall time, CPU, memory, output).
@@ -75,7 +78,9 @@
 extern crate self as airlock_sdk;
 
 pub mod context;
+pub mod crypto;
 pub mod log;
+pub mod secrets;
 
 mod error;
 

@@ -2,11 +2,13 @@
 //!
 //! - [`engine`]: one wasmtime engine per process, validation, compile cache,
 //!   limits, and runs.
+//! - [`manifest`]: the step manifest, `airlock.toml` (grants and limits).
 //! - [`store`]: the encrypted local secret store (SQLite, AES-256-GCM).
 //! - [`cli`]: the `airlock` command.
 
 pub mod cli;
 pub mod engine;
+pub mod manifest;
 pub mod store;
 
 pub use engine::{

@@ -4,10 +4,14 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use airlock_host_api::secrets::{RunSecrets, SecretGrants};
 use clap::Args;
+use zeroize::Zeroizing;
 
 use crate::cli::exit;
 use crate::engine::{Engine, EngineConfig, RunFailure, RunLimits, RunOptions};
+use crate::manifest::Manifest;
+use crate::store::{self, MasterKey, SecretStore};
 
 #[derive(Debug, Args)]
 #[command(
@@ -26,15 +30,33 @@ pub struct RunArgs {
     /// Read the input JSON from this file.
     #[arg(long, value_name = "FILE")]
     input_file: Option<PathBuf>,
-    /// Wall-clock limit for the run, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
-    timeout_ms: u64,
-    /// CPU-time limit for the run, in milliseconds of guest execution.
-    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
-    cpu_ms: u64,
-    /// Memory limit for the run (all memories and tables), in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=4096))]
-    memory_mib: u64,
+    /// The step's manifest (`airlock.toml`): its name, secret grants and limits.
+    /// Without one, nothing is granted.
+    #[arg(long, value_name = "FILE")]
+    manifest: Option<PathBuf>,
+    /// A secret value for this run only, not stored (repeatable). The step
+    /// still needs the manifest's grant to use it.
+    #[arg(long = "secret", value_name = "NAME=VALUE")]
+    secrets: Vec<String>,
+    /// Data directory of the local secret store, read for granted secrets
+    /// not given with --secret (needs the master key).
+    #[arg(long, value_name = "DIR", env = store::DATA_DIR_ENV, default_value = store::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// File holding the master key as base64 (else AIRLOCK_MASTER_KEY).
+    #[arg(long, value_name = "FILE", env = store::crypto::MASTER_KEY_FILE_ENV)]
+    master_key_file: Option<PathBuf>,
+    /// Project whose stored secrets the run reads.
+    #[arg(long, value_name = "NAME", default_value = "local")]
+    project: String,
+    /// Wall-clock limit for the run, in milliseconds [default: manifest, else 30000].
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    timeout_ms: Option<u64>,
+    /// CPU-time limit for the run, in milliseconds of guest execution [default: manifest, else 10000].
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    cpu_ms: Option<u64>,
+    /// Memory limit for the run (all memories and tables), in MiB [default: manifest, else 128].
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    memory_mib: Option<u64>,
     /// Where compiled artifacts are cached (default: $XDG_CACHE_HOME/airlock or ~/.cache/airlock).
     #[arg(long, value_name = "DIR", env = "AIRLOCK_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
@@ -51,6 +73,32 @@ pub async fn run(args: RunArgs) -> u8 {
     if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&input) {
         return fail(exit::USAGE, &format!("the input is not valid JSON: {e}"));
     }
+    let manifest = match &args.manifest {
+        Some(path) => match Manifest::from_file(path) {
+            Ok(m) => Some(m),
+            Err(e) => return fail(exit::USAGE, &e.to_string()),
+        },
+        None => None,
+    };
+    let grants = manifest.as_ref().map(Manifest::grants).unwrap_or_default();
+    let secrets = match run_secrets(&args, grants).await {
+        Ok(s) => s,
+        Err((code, msg)) => return fail(code, &msg),
+    };
+    let mut limits = RunLimits::default();
+    if let Some(m) = &manifest {
+        limits = m.limits_over(limits);
+    }
+    if let Some(ms) = args.timeout_ms {
+        limits.wall_time = Duration::from_millis(ms);
+    }
+    if let Some(ms) = args.cpu_ms {
+        limits.cpu_time = Duration::from_millis(ms);
+    }
+    if let Some(mib) = args.memory_mib {
+        limits.memory_bytes = mib * 1024 * 1024;
+    }
+
     let bytes = match std::fs::read(&args.component) {
         Ok(b) => b,
         Err(e) => {
@@ -61,10 +109,9 @@ pub async fn run(args: RunArgs) -> u8 {
         }
     };
 
-    let memory_bytes = args.memory_mib * 1024 * 1024;
     let config = EngineConfig {
         max_concurrent_runs: 1,
-        max_memory_bytes: memory_bytes,
+        max_memory_bytes: limits.memory_bytes,
         cache_dir: if args.no_cache {
             None
         } else {
@@ -82,17 +129,18 @@ pub async fn run(args: RunArgs) -> u8 {
             return fail(exit::USAGE, &format!("{}: {e}", args.component.display()));
         }
     };
-    let name = args
-        .component
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "step".into());
+    let name = match &manifest {
+        Some(m) => m.name.clone(),
+        None => args
+            .component
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "step".into()),
+    };
     let mut options = RunOptions::local(&name);
-    options.limits = Some(RunLimits {
-        wall_time: Duration::from_millis(args.timeout_ms),
-        cpu_time: Duration::from_millis(args.cpu_ms),
-        memory_bytes,
-    });
+    options.context.project = args.project.clone();
+    options.limits = Some(limits);
+    options.secrets = secrets;
 
     let report = engine.run(&step, &input, options).await;
     let mut stderr = std::io::stderr().lock();
@@ -114,6 +162,66 @@ pub async fn run(args: RunArgs) -> u8 {
             fail(code, &failure.to_string())
         }
     }
+}
+
+/// The run's secrets: `--secret` values first, then the local store for
+/// granted names still missing. Values for names the manifest does not
+/// grant are never loaded.
+async fn run_secrets(args: &RunArgs, grants: SecretGrants) -> Result<RunSecrets, (u8, String)> {
+    let usage = |m: String| (exit::USAGE, m);
+    let mut values: Vec<(String, Zeroizing<String>)> = Vec::new();
+    for pair in &args.secrets {
+        let Some((name, value)) = pair.split_once('=') else {
+            return Err(usage(format!(
+                "--secret expects NAME=VALUE; got an argument without `=` (starting {:?})",
+                pair.chars().take(3).collect::<String>()
+            )));
+        };
+        store::validate_secret_name(name).map_err(|e| usage(e.to_string()))?;
+        if !grants.allows(name) {
+            eprintln!(
+                "warning: --secret {name} is not granted by the step's manifest (`secrets = [...]`); \
+                 the step cannot use it"
+            );
+        }
+        if value.len() < airlock_host_api::redact::MIN_MASKED_LEN {
+            eprintln!(
+                "warning: --secret {name} is shorter than {} bytes and will not be masked in logs",
+                airlock_host_api::redact::MIN_MASKED_LEN
+            );
+        }
+        values.push((name.to_string(), Zeroizing::new(value.to_string())));
+    }
+    let missing: Vec<String> = grants
+        .names
+        .iter()
+        .filter(|n| !values.iter().any(|(v, _)| v == *n))
+        .cloned()
+        .collect();
+    let db = args.data_dir.join(store::DB_FILE);
+    if !missing.is_empty() && db.exists() {
+        match MasterKey::from_env_or_file(args.master_key_file.as_deref()) {
+            Ok(key) => {
+                let store = SecretStore::open(&args.data_dir)
+                    .await
+                    .map_err(|e| (exit::INTERNAL, e.to_string()))?;
+                let loaded = store::load_granted(&store, &key, &args.project, &missing)
+                    .await
+                    .map_err(|e| {
+                        let code = if e.is_usage() { exit::USAGE } else { exit::INTERNAL };
+                        (code, e.to_string())
+                    })?;
+                store.close().await;
+                values.extend(loaded);
+            }
+            Err(e) => eprintln!(
+                "warning: the store at {} was not read for granted secrets ({}): {e}",
+                db.display(),
+                missing.join(", ")
+            ),
+        }
+    }
+    Ok(RunSecrets::new(grants, values))
 }
 
 fn read_input(args: &RunArgs) -> Result<String, String> {

@@ -25,3 +25,7 @@ fn run(input: Input) -> Result<Output, Error> {
 }
 
 airlock_sdk::step!(run);
+
+// Built as a binary only so Cargo names the component `<crate>.wasm` (library
+// outputs get underscores). Airlock calls the `run` export; `main` never runs.
+fn main() {}
