@@ -43,6 +43,8 @@ fn raw_value_is_masked_with_its_name() {
 fn value_is_trimmed_before_registration() {
     let r = redactor("TOKEN", "  tok-abcdef-123\n");
     assert_eq!(r.redact("x tok-abcdef-123 y"), "x [REDACTED:TOKEN] y");
+    // The surrounding whitespace is not part of any pattern.
+    assert_eq!(r.max_pattern_len(), 2 * "tok-abcdef-123".len());
 }
 
 #[test]
@@ -248,6 +250,14 @@ fn overlapping_secrets_are_both_masked() {
         assert_eq!(out, "xx [REDACTED:A] yy");
     }
     assert_eq!(r.redact("gamma-delta-epsilon"), "[REDACTED:B]");
+    // The same overlap in hex is longer than the stream's hold-back, so a
+    // stream must hold the first match back until it knows where the
+    // region ends, or it would emit B's tail.
+    let text = format!("pre {} post", hex_of("alpha-beta-gamma-delta-epsilon"));
+    assert!(hex_of("alpha-beta-gamma").len() < r.max_pattern_len());
+    for split in char_boundaries(&text) {
+        assert_eq!(both_ways(&r, &text, split), "pre [REDACTED:A] post");
+    }
     // Containment: the longest match wins, the inner one alone is masked.
     assert_eq!(r.redact("a supersecretvalue."), "a [REDACTED:OUTER].");
     assert_eq!(r.redact("a secretval."), "a [REDACTED:INNER].");
