@@ -234,7 +234,7 @@ fn classify_trap(
     if sink.exceeded() {
         return limit(
             LimitKind::Output,
-            format!("log output exceeded the run's cap"),
+            "log output exceeded the run's cap".to_string(),
         );
     }
     if let Some(ResourceTableError::Full) = find::<ResourceTableError>(e) {
