@@ -374,3 +374,41 @@ fn random_values_and_splits_never_leak_through_a_stream() {
         }
     }
 }
+
+#[test]
+fn many_secrets_use_the_prefilter_and_find_everything_it_would() {
+    let alnum: Vec<char> = ('a'..='z').chain('A'..='Z').chain('0'..='9').collect();
+    let mut rng = Rng(42);
+    let r = Redactor::new();
+    let mut secrets = Vec::new();
+    for i in 0..40 {
+        // Lengths from the minimum up, so the filter's q and stride vary
+        // with the shortest pattern.
+        let len = MIN_MASKED_LEN + i % 30;
+        let secret = rng.string(&alnum, len);
+        assert!(r.register(&format!("S{i}"), &secret));
+        secrets.push(secret);
+    }
+    let compiled = r.compiled();
+    assert!(compiled.filter.is_some());
+    let filler: Vec<char> = "abc xyz 0123456789abcdef\n{}\":,é".chars().collect();
+    for round in 0..300 {
+        let mut text = String::new();
+        for _ in 0..rng.below(8) {
+            let n = rng.below(200);
+            text += &rng.string(&filler, n);
+            let secret = &secrets[rng.below(secrets.len())];
+            text += &match rng.below(4) {
+                0 => secret.clone(),
+                1 => hex_of(secret),
+                2 => STANDARD.encode(format!("{}{secret}", "u:".repeat(round % 3))),
+                _ => secret[..secret.len() - 1].to_string(),
+            };
+        }
+        assert_eq!(compiled.regions(&text), compiled.regions_unfiltered(&text), "{text:?}");
+        let out = r.redact(&text);
+        for secret in &secrets {
+            assert!(!out.contains(secret.as_str()));
+        }
+    }
+}
