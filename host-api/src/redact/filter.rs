@@ -20,9 +20,11 @@ pub(super) struct QgramFilter {
     words: Vec<u64>,
     /// `64 - log2(words.len())`: the hash's top bits pick the word.
     shift: u32,
-    /// How far before a hit an occurrence can start: `max_len - q`.
+    /// How far before a hit the window starts: `stride - 1`. Every q-gram
+    /// of an occurrence hits, so its first probe, at most `stride - 1`
+    /// bytes after its start, opens a window that covers all of it.
     back: usize,
-    /// How far after a hit an occurrence can end: `max_len`.
+    /// How far after a hit the window ends: `max_len`.
     ahead: usize,
 }
 
@@ -40,7 +42,7 @@ impl QgramFilter {
             stride: min_len - q + 1,
             words: vec![0; words],
             shift: 64 - words.trailing_zeros(),
-            back: max_len - q,
+            back: min_len - q,
             ahead: max_len,
         };
         for p in patterns {
