@@ -405,7 +405,11 @@ fn many_secrets_use_the_prefilter_and_find_everything_it_would() {
                 _ => secret[..secret.len() - 1].to_string(),
             };
         }
-        assert_eq!(compiled.regions(&text), compiled.regions_unfiltered(&text), "{text:?}");
+        assert_eq!(
+            compiled.regions(&text),
+            compiled.regions_unfiltered(&text),
+            "{text:?}"
+        );
         let out = r.redact(&text);
         for secret in &secrets {
             assert!(!out.contains(secret.as_str()));
