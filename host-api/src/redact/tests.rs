@@ -43,6 +43,8 @@ fn raw_value_is_masked_with_its_name() {
 fn value_is_trimmed_before_registration() {
     let r = redactor("TOKEN", "  tok-abcdef-123\n");
     assert_eq!(r.redact("x tok-abcdef-123 y"), "x [REDACTED:TOKEN] y");
+    // The surrounding whitespace is not part of any pattern.
+    assert_eq!(r.max_pattern_len(), 2 * "tok-abcdef-123".len());
 }
 
 #[test]
@@ -248,6 +250,14 @@ fn overlapping_secrets_are_both_masked() {
         assert_eq!(out, "xx [REDACTED:A] yy");
     }
     assert_eq!(r.redact("gamma-delta-epsilon"), "[REDACTED:B]");
+    // The same overlap in hex is longer than the stream's hold-back, so a
+    // stream must hold the first match back until it knows where the
+    // region ends, or it would emit B's tail.
+    let text = format!("pre {} post", hex_of("alpha-beta-gamma-delta-epsilon"));
+    assert!(hex_of("alpha-beta-gamma").len() < r.max_pattern_len());
+    for split in char_boundaries(&text) {
+        assert_eq!(both_ways(&r, &text, split), "pre [REDACTED:A] post");
+    }
     // Containment: the longest match wins, the inner one alone is masked.
     assert_eq!(r.redact("a supersecretvalue."), "a [REDACTED:OUTER].");
     assert_eq!(r.redact("a secretval."), "a [REDACTED:INNER].");
@@ -361,6 +371,48 @@ fn random_values_and_splits_never_leak_through_a_stream() {
                 !out.contains(secret.as_str()),
                 "{secret:?} leaked in {out:?}"
             );
+        }
+    }
+}
+
+#[test]
+fn many_secrets_use_the_prefilter_and_find_everything_it_would() {
+    let alnum: Vec<char> = ('a'..='z').chain('A'..='Z').chain('0'..='9').collect();
+    let mut rng = Rng(42);
+    let r = Redactor::new();
+    let mut secrets = Vec::new();
+    for i in 0..40 {
+        // Lengths from the minimum up, so the filter's q and stride vary
+        // with the shortest pattern.
+        let len = MIN_MASKED_LEN + i % 30;
+        let secret = rng.string(&alnum, len);
+        assert!(r.register(&format!("S{i}"), &secret));
+        secrets.push(secret);
+    }
+    let compiled = r.compiled();
+    assert!(compiled.filter.is_some());
+    let filler: Vec<char> = "abc xyz 0123456789abcdef\n{}\":,é".chars().collect();
+    for round in 0..300 {
+        let mut text = String::new();
+        for _ in 0..rng.below(8) {
+            let n = rng.below(200);
+            text += &rng.string(&filler, n);
+            let secret = &secrets[rng.below(secrets.len())];
+            text += &match rng.below(4) {
+                0 => secret.clone(),
+                1 => hex_of(secret),
+                2 => STANDARD.encode(format!("{}{secret}", "u:".repeat(round % 3))),
+                _ => secret[..secret.len() - 1].to_string(),
+            };
+        }
+        assert_eq!(
+            compiled.regions(&text),
+            compiled.regions_unfiltered(&text),
+            "{text:?}"
+        );
+        let out = r.redact(&text);
+        for secret in &secrets {
+            assert!(!out.contains(secret.as_str()));
         }
     }
 }
