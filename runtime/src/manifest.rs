@@ -145,7 +145,10 @@ impl Manifest {
     pub fn limits_over(&self, base: RunLimits) -> RunLimits {
         let l = &self.limits;
         RunLimits {
-            wall_time: l.timeout_ms.map(Duration::from_millis).unwrap_or(base.wall_time),
+            wall_time: l
+                .timeout_ms
+                .map(Duration::from_millis)
+                .unwrap_or(base.wall_time),
             cpu_time: l.cpu_ms.map(Duration::from_millis).unwrap_or(base.cpu_time),
             memory_bytes: l
                 .memory_mib
@@ -194,20 +197,40 @@ mod tests {
 
     #[test]
     fn bad_manifests_are_refused_naming_the_problem() {
-        assert!(err(r#"name = "x"
-secret = ["A"]"#).contains("unknown field `secret`"));
-        assert!(err("name = \"x\"\n[limits]\nmemroy_mib = 3").contains("unknown field `memroy_mib`"));
+        assert!(
+            err(r#"name = "x"
+secret = ["A"]"#)
+            .contains("unknown field `secret`")
+        );
+        assert!(
+            err("name = \"x\"\n[limits]\nmemroy_mib = 3").contains("unknown field `memroy_mib`")
+        );
         assert!(err(r#"secrets = []"#).contains("missing field `name`"));
-        assert!(err(r#"name = "x"
-reveal = ["A"]"#).contains("`reveal` lists \"A\", which is not in `secrets`"));
-        assert!(err(r#"name = "x"
-secrets = ["A", "A"]"#).contains("twice"));
-        assert!(err(r#"name = "x"
-secrets = ["no spaces"]"#).contains("invalid secret name"));
-        assert!(err("name = \"x\"\n[limits]\ncpu_ms = 0").contains("`limits.cpu_ms` must be at least 1"));
+        assert!(
+            err(r#"name = "x"
+reveal = ["A"]"#)
+            .contains("`reveal` lists \"A\", which is not in `secrets`")
+        );
+        assert!(
+            err(r#"name = "x"
+secrets = ["A", "A"]"#)
+            .contains("twice")
+        );
+        assert!(
+            err(r#"name = "x"
+secrets = ["no spaces"]"#)
+            .contains("invalid secret name")
+        );
+        assert!(
+            err("name = \"x\"\n[limits]\ncpu_ms = 0")
+                .contains("`limits.cpu_ms` must be at least 1")
+        );
         assert!(err("name = \"x\"\n[limits]\nmemory_mib = 9999").contains("outside"));
-        assert!(err(r#"name = "x"
-secrets = "A""#).contains("invalid type"));
+        assert!(
+            err(r#"name = "x"
+secrets = "A""#)
+            .contains("invalid type")
+        );
         assert!(err(r#"name = "has space""#).contains("`name`"));
     }
 }

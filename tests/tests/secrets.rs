@@ -16,7 +16,8 @@ use zeroize::Zeroizing;
 /// Chosen so every encoding differs from the raw value: `/`, `+`, `"`,
 /// `\`, `&`, space and a non-ASCII character.
 const SECRET: &str = "sk_live/Zq+8\"mW\\q&7 Rt#xÜ9Lp";
-const MULTI: &str = "-----BEGIN KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9\nZq8mWq7Rtx9LpVb3NcE2hJ\n-----END KEY-----";
+const MULTI: &str =
+    "-----BEGIN KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9\nZq8mWq7Rtx9LpVb3NcE2hJ\n-----END KEY-----";
 
 fn grants(names: &[&str], reveal: &[&str]) -> SecretGrants {
     SecretGrants {
@@ -72,7 +73,10 @@ async fn a_name_outside_the_grant_is_not_granted_whether_or_not_it_exists() {
 async fn reveal_works_only_with_the_reveal_grant() {
     let out = probe(
         "TOKEN",
-        RunSecrets::new(grants(&["TOKEN"], &["TOKEN"]), values(&[("TOKEN", "abcdefgh")])),
+        RunSecrets::new(
+            grants(&["TOKEN"], &["TOKEN"]),
+            values(&[("TOKEN", "abcdefgh")]),
+        ),
     )
     .await;
     assert_eq!(out["reveal"], "ok");
@@ -82,7 +86,10 @@ async fn reveal_works_only_with_the_reveal_grant() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_payload_matches_an_independent_hmac() {
     let key = "whsec_test_key_0123456789";
-    let secrets = RunSecrets::new(grants(&["SIGNING_KEY"], &[]), values(&[("SIGNING_KEY", key)]));
+    let secrets = RunSecrets::new(
+        grants(&["SIGNING_KEY"], &[]),
+        values(&[("SIGNING_KEY", key)]),
+    );
     let report = run(
         examples::SIGN_PAYLOAD,
         r#"{"payload":"{\"event\":\"paid\",\"amount\":42}"}"#,
@@ -108,7 +115,10 @@ async fn sign_payload_matches_an_independent_hmac() {
 fn leak_forms(s: &str) -> Vec<String> {
     let mut forms = vec![s.to_string()];
     for prefix in ["", "x", "xy", "user:"] {
-        for encoded in [STANDARD.encode(format!("{prefix}{s}")), URL_SAFE.encode(format!("{prefix}{s}"))] {
+        for encoded in [
+            STANDARD.encode(format!("{prefix}{s}")),
+            URL_SAFE.encode(format!("{prefix}{s}")),
+        ] {
             let k = prefix.len();
             let start = (8 * k).div_ceil(6);
             let end = 8 * (k + s.len()) / 6;
@@ -118,7 +128,9 @@ fn leak_forms(s: &str) -> Vec<String> {
     let url: String = s
         .bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect();
@@ -141,7 +153,10 @@ fn assert_no_leak(text: &str, what: &str) {
         let bytes = form.as_bytes();
         for w in bytes.windows(10.min(bytes.len())) {
             let w = String::from_utf8_lossy(w);
-            assert!(!text.contains(w.as_ref()), "{what} leaks {w:?} (of {form:?}):\n{text}");
+            assert!(
+                !text.contains(w.as_ref()),
+                "{what} leaks {w:?} (of {form:?}):\n{text}"
+            );
         }
     }
 }
@@ -211,7 +226,12 @@ fn airlock_run_masks_a_secret_on_stdout_stderr_and_output() {
     .unwrap();
     for mode in ["log", "output", "error"] {
         let out = Command::new(env!("CARGO_BIN_EXE_airlock-under-test"))
-            .args(["run", guests::LEAK_SECRET, "--manifest", manifest.to_str().unwrap()])
+            .args([
+                "run",
+                guests::LEAK_SECRET,
+                "--manifest",
+                manifest.to_str().unwrap(),
+            ])
             .args(["--secret", &secret_arg, "--secret", &multi_arg])
             .args(["--input", &format!(r#"{{"mode":"{mode}"}}"#)])
             .args(["--data-dir", dir.path().join("none").to_str().unwrap()])
@@ -234,7 +254,13 @@ fn echo_secret_shows_the_marker_everywhere_the_value_was() {
     let value = "tok_live_5Yq2Zx8Wv4Lm";
     let out = Command::new(env!("CARGO_BIN_EXE_airlock-under-test"))
         .args(["run", examples::ECHO_SECRET, "--input", "{}"])
-        .args(["--manifest", concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/echo-secret/airlock.toml")])
+        .args([
+            "--manifest",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../examples/echo-secret/airlock.toml"
+            ),
+        ])
         .args(["--secret", &format!("TOKEN={value}")])
         .env("AIRLOCK_CACHE_DIR", test_cache_dir())
         .output()
@@ -243,8 +269,14 @@ fn echo_secret_shows_the_marker_everywhere_the_value_was() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(stdout.trim(), r#"{"token":"[REDACTED:TOKEN]"}"#);
-    assert!(stderr.contains("[stdout] stdout sees the token: [REDACTED:TOKEN]"), "{stderr}");
-    assert!(stderr.contains("[INFO] the log sees the token: [REDACTED:TOKEN]"), "{stderr}");
+    assert!(
+        stderr.contains("[stdout] stdout sees the token: [REDACTED:TOKEN]"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("[INFO] the log sees the token: [REDACTED:TOKEN]"),
+        "{stderr}"
+    );
     assert!(!stdout.contains(value) && !stderr.contains(value));
 }
 
@@ -258,7 +290,10 @@ fn without_a_manifest_nothing_is_granted() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("not granted by the step's manifest"), "{stderr}");
+    assert!(
+        stderr.contains("not granted by the step's manifest"),
+        "{stderr}"
+    );
     assert!(stderr.contains("not-granted"), "{stderr}");
 }
 
@@ -275,22 +310,56 @@ fn granted_secrets_come_from_the_encrypted_store() {
     .unwrap();
     let data = dir.path().to_str().unwrap();
     let set = Command::new(env!("CARGO_BIN_EXE_airlock-under-test"))
-        .args(["secrets", "set", "SIGNING_KEY", "--value", "stored_key_987654", "--data-dir", data])
+        .args([
+            "secrets",
+            "set",
+            "SIGNING_KEY",
+            "--value",
+            "stored_key_987654",
+            "--data-dir",
+            data,
+        ])
         .env("AIRLOCK_MASTER_KEY", key.trim())
         .output()
         .unwrap();
-    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_airlock-under-test"))
-        .args(["run", examples::SIGN_PAYLOAD, "--input", r#"{"payload":"p"}"#, "--data-dir", data])
-        .args(["--manifest", concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/sign-payload/airlock.toml")])
+        .args([
+            "run",
+            examples::SIGN_PAYLOAD,
+            "--input",
+            r#"{"payload":"p"}"#,
+            "--data-dir",
+            data,
+        ])
+        .args([
+            "--manifest",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../examples/sign-payload/airlock.toml"
+            ),
+        ])
         .env("AIRLOCK_MASTER_KEY", key.trim())
         .env("AIRLOCK_CACHE_DIR", test_cache_dir())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"stored_key_987654").unwrap();
     mac.update(b"p");
-    let expected: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let out: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out["signature"], expected);
 }

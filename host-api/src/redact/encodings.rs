@@ -28,6 +28,9 @@ pub(super) fn forms(value: &str) -> Vec<String> {
     if !value.is_ascii() {
         out.push(ascii_json(&json));
     }
+    // JSON inside JSON: an upstream body (or a log record) kept as a string
+    // field of a JSON output is escaped a second time.
+    out.push(json_escaped(&json));
     out.push(json);
     out.push(hex(value.as_bytes(), b"0123456789abcdef"));
     out.push(hex(value.as_bytes(), b"0123456789ABCDEF"));

@@ -30,7 +30,9 @@
 //! * **JSON string escaping** as serde_json writes it, plus the ASCII-only
 //!   variant (`\uXXXX`) when the value is not ASCII: secrets with quotes,
 //!   backslashes or newlines (PEM keys) change shape inside a JSON document,
-//!   and the step's output and most structured logs are JSON.
+//!   and the step's output and most structured logs are JSON. Also the
+//!   value escaped twice: JSON kept as a string inside JSON (an upstream body
+//!   returned as a field of the output) is escaped again.
 //! * **hex, lowercase and uppercase**: debug dumps of byte buffers.
 //!
 //! **Multi-line values** (PEM keys, service-account files): each line of at

@@ -416,3 +416,15 @@ fn many_secrets_use_the_prefilter_and_find_everything_it_would() {
         }
     }
 }
+
+#[test]
+fn json_escaped_twice_is_masked() {
+    let r = Redactor::new();
+    let secret = "pa\"ss\\word-123";
+    assert!(r.register("PW", secret));
+    let once = serde_json::to_string(secret).unwrap();
+    let twice = serde_json::to_string(&once).unwrap();
+    let out = r.redact(&twice);
+    assert!(!out.contains("word-123"), "{out}");
+    assert!(out.contains("[REDACTED:PW]"), "{out}");
+}

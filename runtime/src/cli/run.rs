@@ -208,7 +208,11 @@ async fn run_secrets(args: &RunArgs, grants: SecretGrants) -> Result<RunSecrets,
                 let loaded = store::load_granted(&store, &key, &args.project, &missing)
                     .await
                     .map_err(|e| {
-                        let code = if e.is_usage() { exit::USAGE } else { exit::INTERNAL };
+                        let code = if e.is_usage() {
+                            exit::USAGE
+                        } else {
+                            exit::INTERNAL
+                        };
                         (code, e.to_string())
                     })?;
                 store.close().await;

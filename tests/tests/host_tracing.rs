@@ -1,0 +1,85 @@
+//! The host's own tracing, captured at TRACE level for every target while a
+//! hostile step leaks secrets every way it can and while the store encrypts
+//! and decrypts them, holds no secret value. Its own binary, because the
+//! subscriber is process-global.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use airlock_host_api::secrets::{RunSecrets, SecretGrants};
+use airlock_runtime::engine::RunOptions;
+use airlock_runtime::store::{MasterKey, SecretStore};
+use airlock_tests::guests;
+use zeroize::Zeroizing;
+
+const SECRET: &str = "trace_canary_Vb7Qm2Xk9Lp4";
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_tracing_never_holds_a_secret() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
+
+    // A run that obtains, reveals and leaks the secret every way it can.
+    let step = common::load(guests::LEAK_SECRET).await;
+    for mode in ["log", "output", "error"] {
+        let mut options = RunOptions::local("leak-secret");
+        options.secrets = RunSecrets::new(
+            SecretGrants {
+                names: ["SECRET".into(), "MULTI".into()].into(),
+                reveal: ["SECRET".into(), "MULTI".into()].into(),
+            },
+            [
+                ("SECRET".to_string(), Zeroizing::new(SECRET.to_string())),
+                (
+                    "MULTI".to_string(),
+                    Zeroizing::new(format!("{SECRET}\nline-two-{SECRET}")),
+                ),
+            ],
+        );
+        let input = format!(r#"{{"mode":"{mode}"}}"#);
+        let report = common::engine().run(&step, &input, options).await;
+        tracing::info!(run_id = %report.run_id, ok = report.outcome.is_ok(), "test saw a run end");
+    }
+
+    // The store encrypting and decrypting it, and failing to with a wrong key.
+    let dir = tempfile::tempdir().unwrap();
+    let store = SecretStore::open(dir.path()).await.unwrap();
+    let key = MasterKey::generate().unwrap();
+    store.set(&key, "local", "SECRET", SECRET).await.unwrap();
+    let back = store.get(&key, "local", "SECRET").await.unwrap().unwrap();
+    assert_eq!(back.as_str(), SECRET);
+    let wrong = MasterKey::generate().unwrap();
+    assert!(store.get(&wrong, "local", "SECRET").await.is_err());
+    store.close().await;
+
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    // The capture is live: the host's own events are in it.
+    assert!(
+        text.contains("run finished"),
+        "no host events captured:\n{text}"
+    );
+    assert!(text.contains("test saw a run end"));
+    for needle in [SECRET, "trace_canary", "Vb7Qm2Xk9Lp4"] {
+        assert!(!text.contains(needle), "tracing leaked {needle:?}:\n{text}");
+    }
+}
