@@ -9,6 +9,7 @@
 //! | `context` | [`context`] | the run's id, step, project, end user, trigger |
 //! | `secrets` | [`secrets`] | granted secrets as opaque handles; reveal only if granted |
 //! | `crypto` | [`crypto`] | HMAC keyed by a secret handle |
+//! | `http` | [`http`] | egress policy, checked resolver, shared client, rate limits (host call to come) |
 //!
 //! [`redact::Redactor`] masks every value a run touches out of everything
 //! that leaves it.
@@ -21,6 +22,7 @@
 pub mod bindings;
 pub mod context;
 pub mod crypto;
+pub mod http;
 pub mod limits;
 pub mod log;
 pub mod redact;
