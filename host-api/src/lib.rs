@@ -10,6 +10,9 @@
 //! | `secrets` | [`secrets`] | granted secrets as opaque handles; reveal only if granted |
 //! | `crypto` | [`crypto`] | HMAC keyed by a secret handle |
 //!
+//! [`apps::Catalog`] holds the apps (integrations) a step may call with a
+//! connected account: auth kind, credential placement, allowed domains.
+//!
 //! [`redact::Redactor`] masks every value a run touches out of everything
 //! that leaves it.
 //!
@@ -18,6 +21,7 @@
 //! This crate knows nothing of engines, databases or HTTP servers: the
 //! `airlock-runtime` crate owns the wasmtime `Engine`, WASI and the CLI.
 
+pub mod apps;
 pub mod bindings;
 pub mod context;
 pub mod crypto;
