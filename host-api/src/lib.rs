@@ -11,6 +11,9 @@
 //! | `crypto` | [`crypto`] | HMAC keyed by a secret handle |
 //! | `http` | [`http`] | egress policy, checked resolver, shared client, rate limits (host call to come) |
 //!
+//! [`apps::Catalog`] holds the apps (integrations) a step may call with a
+//! connected account: auth kind, credential placement, allowed domains.
+//!
 //! [`redact::Redactor`] masks every value a run touches out of everything
 //! that leaves it.
 //!
@@ -19,6 +22,7 @@
 //! This crate knows nothing of engines, databases or HTTP servers: the
 //! `airlock-runtime` crate owns the wasmtime `Engine`, WASI and the CLI.
 
+pub mod apps;
 pub mod bindings;
 pub mod context;
 pub mod crypto;
