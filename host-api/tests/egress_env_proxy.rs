@@ -36,7 +36,14 @@ fn egress_client_ignores_env_proxy() {
     // SAFETY: this binary has one test and no thread has started yet that
     // reads the environment; the runtime is built afterwards.
     unsafe {
-        for var in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
+        for var in [
+            "HTTP_PROXY",
+            "http_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
             std::env::set_var(var, &proxy_url);
         }
         std::env::remove_var("NO_PROXY");

@@ -227,8 +227,8 @@ mod tests {
         // A server is listening, so a refusal can only come from the policy.
         let (port, server) = serve_hello(1).await;
         let resolver = Arc::new(CheckedResolver::new(Arc::new(EgressPolicy::default())));
-        let client = build_client_with_resolver(resolver.clone(), &ClientConfig::default())
-            .unwrap();
+        let client =
+            build_client_with_resolver(resolver.clone(), &ClientConfig::default()).unwrap();
         let err = client
             .get(format!("http://localhost:{port}/"))
             .send()
@@ -283,7 +283,9 @@ mod tests {
         let url = Url::parse("http://[::ffff:169.254.169.254]/latest").unwrap();
         let denied = check_literal_host(&policy, &url).unwrap_err();
         assert!(
-            denied.to_string().contains("169.254.169.254, which is link-local (cloud metadata)"),
+            denied
+                .to_string()
+                .contains("169.254.169.254, which is link-local (cloud metadata)"),
             "{denied}"
         );
         let url = Url::parse("https://[::1]:8443/").unwrap();

@@ -226,12 +226,12 @@ fn classify_v4(ip: Ipv4Addr) -> AddrClass {
         AddrClass::Documentation
     } else if in_v4(a, [224, 0, 0, 0], 4) {
         AddrClass::Multicast
-    } else if in_v4(a, [240, 0, 0, 0], 4)
-        || in_v4(a, [192, 0, 0, 0], 24) // IETF protocol assignments
+    } else if in_v4(a, [240, 0, 0, 0], 4) // future use
         || in_v4(a, [198, 18, 0, 0], 15) // benchmarking
-        || in_v4(a, [192, 88, 99, 0], 24)
-    // deprecated 6to4 relay anycast
+        || in_v4(a, [192, 88, 99, 0], 24) // deprecated 6to4 relay anycast
+        || in_v4(a, [192, 0, 0, 0], 24)
     {
+        // (the last: IETF protocol assignments)
         AddrClass::Reserved
     } else {
         AddrClass::Public
@@ -599,7 +599,11 @@ mod tests {
         assert!(lenient.check(mapped_public).is_ok());
         // The inner address must still be public.
         assert!(lenient.check(ip("::ffff:10.0.0.1")).is_err());
-        assert!(lenient.check(ip("2001:0:4136:e378:8000:63bf:3fff:fdd2")).is_err());
+        assert!(
+            lenient
+                .check(ip("2001:0:4136:e378:8000:63bf:3fff:fdd2"))
+                .is_err()
+        );
         // Local-use NAT64: layout unknown, never through this rule.
         assert!(lenient.check(ip("64:ff9b:1::808:808")).is_err());
     }

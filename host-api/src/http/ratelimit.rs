@@ -222,7 +222,9 @@ mod tests {
         let (limiter, _clock, _) = limiter(1_000, Duration::from_secs(300));
         assert_eq!(limiter.quota(), Quota::DEFAULT);
         for i in 0..1_000 {
-            limiter.check("p").unwrap_or_else(|e| panic!("request {i}: {e}"));
+            limiter
+                .check("p")
+                .unwrap_or_else(|e| panic!("request {i}: {e}"));
         }
         let limited = limiter.check("p").unwrap_err();
         // One unit of capacity returns every 300 ms.

@@ -219,7 +219,10 @@ mod tests {
                 .all(|d| d.class == AddrClass::Loopback),
             "{denied:?}"
         );
-        assert!(denied.to_string().contains("is loopback; refused"), "{denied}");
+        assert!(
+            denied.to_string().contains("is loopback; refused"),
+            "{denied}"
+        );
         let refusals = resolver.recent_refusals();
         assert!(!refusals.is_empty());
         assert!(refusals.iter().all(|r| r.host == "localhost"));
