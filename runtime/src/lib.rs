@@ -3,12 +3,15 @@
 //! - [`engine`]: one wasmtime engine per process, validation, compile cache,
 //!   limits, and runs.
 //! - [`manifest`]: the step manifest, `airlock.toml` (grants and limits).
-//! - [`store`]: the encrypted local secret store (SQLite, AES-256-GCM).
+//! - [`store`]: the encrypted local secret store (SQLite, AES-256-GCM) and
+//!   connected accounts.
+//! - [`oauth`]: OAuth 2.0 token refresh for connected accounts, single-flight.
 //! - [`cli`]: the `airlock` command.
 
 pub mod cli;
 pub mod engine;
 pub mod manifest;
+pub mod oauth;
 pub mod store;
 
 pub use engine::{

@@ -28,6 +28,8 @@ pub const MASTER_KEY_FILE_ENV: &str = "AIRLOCK_MASTER_KEY_FILE";
 const KEY_ID_DOMAIN: &[u8] = b"airlock:master-key-id:v1\0";
 /// Domain separation for the associated data of stored secrets.
 const SECRET_AAD_DOMAIN: &[u8] = b"airlock:secret:v1\0";
+/// Domain separation for the associated data of connected accounts' credentials.
+const ACCOUNT_AAD_DOMAIN: &[u8] = b"airlock:account:v1\0";
 
 /// Why a master key could not be obtained. Never contains key material.
 #[derive(Debug, thiserror::Error)]
@@ -269,6 +271,20 @@ pub fn secret_aad(project: &str, name: &str) -> Vec<u8> {
     aad.extend_from_slice(project.as_bytes());
     aad.push(0);
     aad.extend_from_slice(name.as_bytes());
+    aad
+}
+
+/// Associated data binding an account's sealed credentials to its project and
+/// account id, so a ciphertext copied to another account (or project, or a
+/// secret row) does not decrypt. Project names and account ids never contain
+/// NUL, so the encoding is unambiguous.
+pub fn account_aad(project: &str, account_id: &str) -> Vec<u8> {
+    let mut aad =
+        Vec::with_capacity(ACCOUNT_AAD_DOMAIN.len() + project.len() + 1 + account_id.len());
+    aad.extend_from_slice(ACCOUNT_AAD_DOMAIN);
+    aad.extend_from_slice(project.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(account_id.as_bytes());
     aad
 }
 

@@ -6,7 +6,9 @@
 //!
 //! - [`crypto`]: the master key and the reusable [`seal`]/[`open`] pair.
 //! - [`sqlite`]: [`SecretStore`], the SQLite-backed store.
+//! - [`accounts`]: [`AccountStore`], connected accounts in the same database.
 
+pub mod accounts;
 pub mod crypto;
 pub mod sqlite;
 
@@ -14,7 +16,8 @@ use std::path::PathBuf;
 
 use zeroize::Zeroizing;
 
-pub use crypto::{CryptoError, KeyError, MasterKey, Sealed, open, seal, secret_aad};
+pub use accounts::{Account, AccountFilter, AccountMeta, AccountStatus, AccountStore, NewAccount};
+pub use crypto::{CryptoError, KeyError, MasterKey, Sealed, account_aad, open, seal, secret_aad};
 pub use sqlite::SecretStore;
 
 /// Environment variable naming the data directory.
@@ -61,6 +64,27 @@ pub enum StoreError {
         #[source]
         source: CryptoError,
     },
+    #[error("invalid {field}: {reason}")]
+    InvalidAccount {
+        field: &'static str,
+        reason: &'static str,
+    },
+    #[error("cannot decrypt the credentials of account {id:?} of project {project:?}: {source}")]
+    AccountDecrypt {
+        project: String,
+        id: String,
+        #[source]
+        source: CryptoError,
+    },
+    #[error("cannot encrypt the credentials of account {id:?} of project {project:?}: {source}")]
+    AccountEncrypt {
+        project: String,
+        id: String,
+        #[source]
+        source: CryptoError,
+    },
+    #[error("no account {id:?} in project {project:?}")]
+    AccountNotFound { project: String, id: String },
     #[error("the new master key is the same key (id {0}) as the current one")]
     SameKey(String),
     #[error("cannot create the data directory {}: {source}", path.display())]
@@ -89,6 +113,8 @@ impl StoreError {
             self,
             StoreError::Key(_)
                 | StoreError::InvalidName { .. }
+                | StoreError::InvalidAccount { .. }
+                | StoreError::AccountNotFound { .. }
                 | StoreError::KeyMismatch { .. }
                 | StoreError::StoreKeyMismatch { .. }
                 | StoreError::SameKey(_)

@@ -37,6 +37,25 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (project, name)
     )",
+    // 2: connected accounts (see `accounts.rs`). Credentials are one sealed
+    // JSON object, so every change to them (a rotated refresh token with its
+    // access token) is a single-column write. `rowid` orders accounts created
+    // in the same second, so "newest" is well defined.
+    "CREATE TABLE accounts (
+        id               TEXT    NOT NULL PRIMARY KEY,
+        project          TEXT    NOT NULL,
+        external_user_id TEXT    NOT NULL,
+        app              TEXT    NOT NULL,
+        key_id           TEXT    NOT NULL,
+        nonce            BLOB    NOT NULL,
+        ciphertext       BLOB    NOT NULL,
+        custom_fields    TEXT    NOT NULL,
+        expires_at       INTEGER,
+        status           TEXT    NOT NULL CHECK (status IN ('healthy', 'needs_reauth')),
+        created_at       INTEGER NOT NULL,
+        updated_at       INTEGER NOT NULL
+    );
+    CREATE INDEX accounts_by_user_app ON accounts (project, external_user_id, app);",
 ];
 
 /// Secrets encrypted at rest in `<data-dir>/airlock.db`.
@@ -86,6 +105,12 @@ impl SecretStore {
     #[cfg(test)]
     pub(crate) fn pool_for_tests(&self) -> SqlitePool {
         self.pool.clone()
+    }
+
+    /// The connection pool, shared with [`AccountStore`](super::AccountStore)
+    /// so accounts live in the same database, schema and WAL.
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     async fn migrate(&self) -> Result<()> {
@@ -139,19 +164,7 @@ impl SecretStore {
         let now = unix_now();
 
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let other_key: Option<String> =
-            sqlx::query("SELECT key_id FROM secrets WHERE key_id <> ?1 LIMIT 1")
-                .bind(key.id())
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|row| row.try_get(0))
-                .transpose()?;
-        if let Some(stored) = other_key {
-            return Err(StoreError::StoreKeyMismatch {
-                current: key.id().to_owned(),
-                stored,
-            });
-        }
+        check_store_key(&mut tx, key).await?;
         let updated = sqlx::query(
             "UPDATE secrets SET key_id = ?1, nonce = ?2, ciphertext = ?3, updated_at = ?4
              WHERE project = ?5 AND name = ?6",
@@ -296,6 +309,28 @@ impl SecretStore {
     }
 }
 
+/// Fails with [`StoreError::StoreKeyMismatch`] when any value in the store
+/// (a secret or an account's credentials) is sealed under a key other than
+/// `key`, so one store never mixes keys.
+pub(crate) async fn check_store_key(conn: &mut SqliteConnection, key: &MasterKey) -> Result<()> {
+    let other_key: Option<String> = sqlx::query(
+        "SELECT key_id FROM secrets WHERE key_id <> ?1
+         UNION ALL SELECT key_id FROM accounts WHERE key_id <> ?1 LIMIT 1",
+    )
+    .bind(key.id())
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|row| row.try_get(0))
+    .transpose()?;
+    match other_key {
+        Some(stored) => Err(StoreError::StoreKeyMismatch {
+            current: key.id().to_owned(),
+            stored,
+        }),
+        None => Ok(()),
+    }
+}
+
 async fn reseal_all(
     conn: &mut SqliteConnection,
     old: &MasterKey,
@@ -337,6 +372,8 @@ async fn reseal_all(
         .await?;
         count += 1;
     }
+    // Connected accounts' credentials are re-sealed in the same transaction.
+    count += super::accounts::reseal_accounts(&mut *conn, old, new, fail_after, count).await?;
     if fail_after == Some(count) {
         return Err(StoreError::Injected(count));
     }
@@ -391,14 +428,14 @@ fn into_string(
     }
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
 }
 
-fn create_data_dir(dir: &Path) -> Result<()> {
+pub(crate) fn create_data_dir(dir: &Path) -> Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
