@@ -679,7 +679,10 @@ fn zendesk_base_url_refuses_bad_subdomains() {
             },
             "{bad:?}"
         );
-        assert!(!e.to_string().contains(bad) || bad.is_empty() || bad == "a");
+        // The error names the field, never the value.
+        if !bad.is_empty() {
+            assert!(!e.to_string().contains(bad), "{e}");
+        }
     }
     let e = z.resolve_base_url(&map(&[])).unwrap_err();
     assert_eq!(
