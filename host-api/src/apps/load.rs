@@ -286,13 +286,11 @@ impl Ctx<'_> {
 /// its stem must equal the slug.
 pub(crate) fn parse_app(file: &str, text: &str) -> Result<App, CatalogError> {
     let ctx = Ctx { file };
-    let stem = match file.strip_suffix(".toml") {
-        Some(without) => Path::new(without)
-            .file_name()
-            .and_then(|s| s.to_str())
-            .unwrap_or(""),
-        None => "",
-    };
+    let stem = Path::new(file)
+        .file_name()
+        .and_then(|name| name.to_str())
+        .and_then(|name| name.strip_suffix(".toml"))
+        .unwrap_or("");
     if stem.is_empty() {
         return Err(CatalogError::FileName {
             file: file.to_owned(),

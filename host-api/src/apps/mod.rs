@@ -206,10 +206,16 @@ impl CustomField {
                 "pattern {pattern:?} must be anchored: start with ^ and end with $"
             ));
         }
-        let regex = regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
-            .size_limit(1 << 20)
-            .build()
-            .map_err(|e| format!("invalid regex: {e}"))?;
+        let build = |p: &str| {
+            regex::RegexBuilder::new(p)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| format!("invalid regex: {e}"))
+        };
+        // The pattern as written first, so errors point into it; then
+        // wrapped, so an alternation cannot escape the anchors.
+        build(pattern)?;
+        let regex = build(&format!("^(?:{pattern})$"))?;
         Ok(CustomField {
             name,
             description,

@@ -281,12 +281,12 @@ fn dynamic_apps_are_the_ones_with_custom_fields_in_their_domains() {
 fn unknown_keys_are_refused_with_the_file_name() {
     let e = error("apps/foo.toml", &api_key_app("foo", "colour = \"red\""));
     assert!(e.starts_with("apps/foo.toml: "), "{e}");
-    assert!(e.contains("colour"), "{e}");
+    assert!(e.contains("unknown field `colour`"), "{e}");
 
     let text = api_key_app("foo", "").replace("[credential]", "[credential]\nplace = \"x\"");
     let e = error("apps/foo.toml", &text);
     assert!(
-        e.starts_with("apps/foo.toml: ") && e.contains("place"),
+        e.starts_with("apps/foo.toml: ") && e.contains("unknown field `place`"),
         "{e}"
     );
 
@@ -295,7 +295,7 @@ fn unknown_keys_are_refused_with_the_file_name() {
         &api_key_app("foo", "[connect]\nproxy = false"),
     );
     assert!(
-        e.starts_with("apps/foo.toml: ") && e.contains("proxy"),
+        e.starts_with("apps/foo.toml: ") && e.contains("unknown field `proxy`"),
         "{e}"
     );
 }
@@ -317,7 +317,7 @@ fn bad_slugs_are_refused() {
         e,
         r#"apps/foo.toml: slug "bar" does not match the file name"#
     );
-    for bad in ["Foo", "-foo", "foo.bar", "", "föo"] {
+    for bad in ["Foo", "-foo", "foo.bar", "föo"] {
         let e = error(&format!("apps/{bad}.toml"), &api_key_app(bad, ""));
         assert!(e.contains(": slug: "), "{bad}: {e}");
     }
@@ -335,6 +335,8 @@ fn bad_slugs_are_refused() {
     );
     let e = error("apps/foo.json", &api_key_app("foo", ""));
     assert_eq!(e, "apps/foo.json: file name must be <slug>.toml");
+    let e = error("apps/.toml", &api_key_app("apps", ""));
+    assert_eq!(e, "apps/.toml: file name must be <slug>.toml");
 }
 
 const OAUTH_TABLE: &str = r#"
@@ -451,9 +453,7 @@ fn templates_must_reference_known_placeholders() {
         e.starts_with(r#"apps/foo.toml: credential.template: {{token}} is not a credential field of auth = "api-key""#),
         "{e}"
     );
-    let text = api_key_app("foo", "")
-        .replace("api-key", "basic")
-        .replace("{{api_key}}", "{{api_key}}");
+    let text = api_key_app("foo", "").replace("api-key", "basic");
     let e = error("apps/foo.toml", &text);
     assert!(
         e.starts_with("apps/foo.toml: credential.template: {{api_key}}"),
@@ -679,7 +679,10 @@ fn zendesk_base_url_refuses_bad_subdomains() {
             },
             "{bad:?}"
         );
-        assert!(!e.to_string().contains(bad) || bad.is_empty() || bad == "a");
+        // The error names the field, never the value.
+        if !bad.is_empty() {
+            assert!(!e.to_string().contains(bad), "{e}");
+        }
     }
     let e = z.resolve_base_url(&map(&[])).unwrap_err();
     assert_eq!(
