@@ -52,9 +52,7 @@
 mod refresh;
 mod single_flight;
 
-pub use refresh::{
-    HttpError, MAX_TOKEN_RESPONSE, OAuthClientConfig, RefreshError, TokenRefresher,
-};
+pub use refresh::{HttpError, MAX_TOKEN_RESPONSE, OAuthClientConfig, RefreshError, TokenRefresher};
 pub use single_flight::{LocalRefreshLock, RefreshGuard, RefreshLock};
 
 #[cfg(test)]

@@ -341,7 +341,12 @@ impl TokenRefresher {
                         account_id: account_id.to_owned(),
                     });
                 }
-                let error_code: String = err.error().to_string().chars().take(MAX_ERROR_CODE_LEN).collect();
+                let error_code: String = err
+                    .error()
+                    .to_string()
+                    .chars()
+                    .take(MAX_ERROR_CODE_LEN)
+                    .collect();
                 tracing::warn!(project, account_id, ?status, %error_code, "token refresh refused");
                 return Err(RefreshError::Provider { status, error_code });
             }

@@ -121,7 +121,11 @@ mod tests {
         for t in tasks {
             t.await.unwrap();
         }
-        assert_eq!(max.load(Ordering::SeqCst), 2, "one holder per key, two keys");
+        assert_eq!(
+            max.load(Ordering::SeqCst),
+            2,
+            "one holder per key, two keys"
+        );
         assert!(lock.is_empty(), "entries are cleaned up");
     }
 

@@ -263,10 +263,11 @@ impl SecretStore {
         Ok(deleted > 0)
     }
 
-    /// Re-encrypts every secret of every project from `old` to `new`, in one
-    /// transaction: either all rows are re-sealed under `new` or none is
-    /// changed. Returns how many values were re-encrypted. `updated_at` is
-    /// kept, since no value changed.
+    /// Re-encrypts every secret and every connected account's credentials of
+    /// every project from `old` to `new`, in one transaction: either all rows
+    /// are re-sealed under `new` or none is changed. Returns how many values
+    /// (secrets plus accounts) were re-encrypted. `updated_at` is kept, since
+    /// no value changed.
     ///
     /// Fails without changing anything if any row is not sealed under `old`
     /// ([`StoreError::KeyMismatch`]) or does not decrypt.
