@@ -79,6 +79,7 @@ extern crate self as airlock_sdk;
 
 pub mod context;
 pub mod crypto;
+pub mod http;
 pub mod log;
 pub mod secrets;
 

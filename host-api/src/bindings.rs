@@ -9,11 +9,15 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "step",
-    imports: { default: trappable },
+    imports: {
+        // The one import that waits on I/O.
+        "airlock:step/http.send": async | trappable,
+        default: trappable,
+    },
     exports: { default: async },
     with: {
         "airlock:step/secrets.secret": crate::secrets::SecretHandle,
     },
 });
 
-pub use airlock::step::{context, crypto, log, secrets};
+pub use airlock::step::{context, crypto, http, log, secrets};

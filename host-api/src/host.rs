@@ -1,11 +1,13 @@
 //! Per-run host state shared by every interface's `Host` impl.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 
 use crate::bindings::Step;
 use crate::context::RunContext;
+use crate::http::pipeline::{CallSummary, HttpGrants, Pipeline};
 use crate::limits::HostCallLimits;
 use crate::log::LogSink;
 use crate::redact::Redactor;
@@ -22,6 +24,13 @@ pub struct StepHost {
     /// Resources handed to the guest through `airlock:step` interfaces
     /// (secret handles), capped at `limits.max_resources`.
     pub(crate) table: ResourceTable,
+    /// The shared outbound pipeline; `None` denies every request.
+    pub(crate) http: Option<Arc<Pipeline>>,
+    pub(crate) http_grants: HttpGrants,
+    /// The run's wall-clock deadline, which bounds every request.
+    pub(crate) deadline: Option<Instant>,
+    /// What each request did, without credentials, for the run record.
+    pub(crate) http_calls: Vec<CallSummary>,
 }
 
 impl StepHost {
@@ -43,7 +52,30 @@ impl StepHost {
             limits,
             secrets,
             table,
+            http: None,
+            http_grants: HttpGrants::default(),
+            deadline: None,
+            http_calls: Vec::new(),
         }
+    }
+
+    /// Lets the run make outbound requests through `pipeline`, within
+    /// `grants`, until `deadline`.
+    pub fn with_http(
+        mut self,
+        pipeline: Arc<Pipeline>,
+        grants: HttpGrants,
+        deadline: Option<Instant>,
+    ) -> Self {
+        self.http = Some(pipeline);
+        self.http_grants = grants;
+        self.deadline = deadline;
+        self
+    }
+
+    /// The outbound calls made so far.
+    pub fn http_calls(&self) -> &[CallSummary] {
+        &self.http_calls
     }
 
     pub fn log_sink(&self) -> &Arc<LogSink> {

@@ -3,6 +3,7 @@
 //! - [`engine`]: one wasmtime engine per process, validation, compile cache,
 //!   limits, and runs.
 //! - [`manifest`]: the step manifest, `airlock.toml` (grants and limits).
+//! - [`outbound`]: the shared outbound HTTP pipeline and connected accounts.
 //! - [`store`]: the encrypted local secret store (SQLite, AES-256-GCM) and
 //!   connected accounts.
 //! - [`oauth`]: OAuth 2.0 token refresh for connected accounts, single-flight.
@@ -12,6 +13,7 @@ pub mod cli;
 pub mod engine;
 pub mod manifest;
 pub mod oauth;
+pub mod outbound;
 pub mod store;
 
 pub use engine::{

@@ -11,6 +11,10 @@
 //! timeout_ms = 5000
 //! cpu_ms = 1000
 //! memory_mib = 64
+//!
+//! [http]
+//! apps = ["github"]                 # apps whose connected accounts it may call with
+//! allowed_hosts = ["api.example.com", "*.example.org"]   # reachable without an account
 //! ```
 //!
 //! Why unknown keys are errors, not ignored: a misspelt grant (`secret =`)
@@ -41,6 +45,18 @@ pub struct Manifest {
     pub reveal: Vec<String>,
     #[serde(default)]
     pub limits: ManifestLimits,
+    #[serde(default)]
+    pub http: ManifestHttp,
+}
+
+/// Outbound HTTP grants.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestHttp {
+    #[serde(default)]
+    pub apps: Vec<String>,
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Limits a manifest may set; each is optional.
@@ -117,6 +133,19 @@ impl Manifest {
                 ));
             }
         }
+        for app in &self.http.apps {
+            if !valid_slug(app) {
+                return Err(format!("`http.apps` holds an invalid app slug {app:?}"));
+            }
+        }
+        for host in &self.http.allowed_hosts {
+            if !valid_host_rule(host) {
+                return Err(format!(
+                    "`http.allowed_hosts` holds {host:?}; give a host name (`api.example.com`) \
+                     or a wildcard (`*.example.com`), without scheme, port or path"
+                ));
+            }
+        }
         let l = &self.limits;
         for (key, value) in [("timeout_ms", l.timeout_ms), ("cpu_ms", l.cpu_ms)] {
             if value == Some(0) {
@@ -141,6 +170,14 @@ impl Manifest {
         }
     }
 
+    /// The outbound HTTP grants.
+    pub fn http_grants(&self) -> airlock_host_api::http::pipeline::HttpGrants {
+        airlock_host_api::http::pipeline::HttpGrants {
+            apps: self.http.apps.iter().cloned().collect(),
+            allowed_hosts: self.http.allowed_hosts.clone(),
+        }
+    }
+
     /// `base` with this manifest's limits applied over it.
     pub fn limits_over(&self, base: RunLimits) -> RunLimits {
         let l = &self.limits;
@@ -156,6 +193,26 @@ impl Manifest {
                 .unwrap_or(base.memory_bytes),
         }
     }
+}
+
+fn valid_slug(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        && s.len() <= 64
+}
+
+fn valid_host_rule(s: &str) -> bool {
+    let host = s.strip_prefix("*.").unwrap_or(s);
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
 }
 
 #[cfg(test)]
@@ -232,5 +289,22 @@ secrets = "A""#)
             .contains("invalid type")
         );
         assert!(err(r#"name = "has space""#).contains("`name`"));
+        assert!(
+            err("name = \"x\"\n[http]\nallowed_hosts = [\"https://a.com\"]")
+                .contains("without scheme")
+        );
+        assert!(err("name = \"x\"\n[http]\napps = [\"Git Hub\"]").contains("invalid app slug"));
+        assert!(err("name = \"x\"\n[http]\nhosts = []").contains("unknown field `hosts`"));
+    }
+
+    #[test]
+    fn http_grants_parse() {
+        let m = Manifest::parse(
+            "name = \"x\"\n[http]\napps = [\"github\"]\nallowed_hosts = [\"api.example.com\", \"*.example.org\"]",
+        )
+        .unwrap();
+        let g = m.http_grants();
+        assert!(g.apps.contains("github"));
+        assert_eq!(g.allowed_hosts, ["api.example.com", "*.example.org"]);
     }
 }

@@ -5,6 +5,8 @@
 
 include!(concat!(env!("OUT_DIR"), "/components.rs"));
 
+pub mod fakes;
+
 use std::path::PathBuf;
 
 /// A compile cache shared by every test process, under `target/`, so each

@@ -1,6 +1,19 @@
-//! Outbound HTTP for guests (`airlock:step/http`), made host-side.
+//! `airlock:step/http` and the outbound request pipeline it shares with the
+//! REST proxy.
+//!
+//! | concern | module |
+//! | --- | --- |
+//! | classify addresses, operator allow-ranges, host rules | [`egress`] |
+//! | DNS that returns only checked addresses | [`resolver`] |
+//! | the one pooled client | [`client`] |
+//! | per-project rate limit | [`ratelimit`] |
+//! | validation, credentials, redirects, caps: the pipeline | [`pipeline`] |
+//! | the WIT host impl | `host.rs` |
 
 pub mod client;
 pub mod egress;
+pub mod pipeline;
 pub mod ratelimit;
 pub mod resolver;
+
+mod host;

@@ -4,6 +4,7 @@
 //! 2 bad usage, input that is not JSON, or an invalid component; 3 a limit
 //! stopped the guest; 4 an internal error of the host.
 
+mod accounts;
 mod run;
 mod secrets;
 
@@ -42,6 +43,8 @@ enum Command {
     Keygen,
     /// Manage the encrypted local secret store.
     Secrets(secrets::SecretsArgs),
+    /// Manage end users' connected accounts (credentials encrypted in the store).
+    Accounts(accounts::AccountsArgs),
 }
 
 /// Where compiled artifacts are cached when no `--cache-dir` is given.
@@ -80,6 +83,7 @@ pub fn main() -> ExitCode {
             Command::Run(args) => run::run(args).await,
             Command::Keygen => secrets::keygen(),
             Command::Secrets(args) => secrets::run(args).await,
+            Command::Accounts(args) => accounts::run(args).await,
         }
     });
     ExitCode::from(code)

@@ -10,7 +10,13 @@ use zeroize::Zeroizing;
 
 use crate::cli::exit;
 use crate::engine::{Engine, EngineConfig, RunFailure, RunLimits, RunOptions};
+use std::sync::Arc;
+
+use airlock_host_api::http::egress::parse_range;
+use airlock_host_api::http::pipeline::{AccountSource, NoAccounts, Pipeline};
+
 use crate::manifest::Manifest;
+use crate::outbound::{self, OutboundConfig, StoredAccounts};
 use crate::store::{self, MasterKey, SecretStore};
 
 #[derive(Debug, Args)]
@@ -45,9 +51,24 @@ pub struct RunArgs {
     /// File holding the master key as base64 (else AIRLOCK_MASTER_KEY).
     #[arg(long, value_name = "FILE", env = store::crypto::MASTER_KEY_FILE_ENV)]
     master_key_file: Option<PathBuf>,
-    /// Project whose stored secrets the run reads.
+    /// Project whose stored secrets and accounts the run reads.
     #[arg(long, value_name = "NAME", default_value = "local")]
     project: String,
+    /// The end user the step runs for: their connected accounts become usable.
+    #[arg(long, value_name = "ID")]
+    external_user: Option<String>,
+    /// Allow outbound requests to this address range despite its class
+    /// (e.g. 127.0.0.0/8 for a local test server). Repeatable.
+    #[arg(
+        long = "allow-range",
+        value_name = "CIDR",
+        env = "AIRLOCK_ALLOW_RANGES",
+        value_delimiter = ','
+    )]
+    allow_ranges: Vec<String>,
+    /// A directory of extra app definitions (`<slug>.toml`), over the built-in catalog.
+    #[arg(long, value_name = "DIR", env = "AIRLOCK_APPS_DIR")]
+    apps_dir: Option<PathBuf>,
     /// Wall-clock limit for the run, in milliseconds [default: manifest, else 30000].
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
     timeout_ms: Option<u64>,
@@ -119,7 +140,11 @@ pub async fn run(args: RunArgs) -> u8 {
         },
         ..EngineConfig::default()
     };
-    let engine = match Engine::new(config) {
+    let pipeline = match outbound_pipeline(&args, manifest.as_ref()).await {
+        Ok(p) => p,
+        Err((code, msg)) => return fail(code, &msg),
+    };
+    let engine = match Engine::with_http(config, pipeline) {
         Ok(e) => e,
         Err(e) => return fail(exit::INTERNAL, &e.to_string()),
     };
@@ -141,6 +166,10 @@ pub async fn run(args: RunArgs) -> u8 {
     options.context.project = args.project.clone();
     options.limits = Some(limits);
     options.secrets = secrets;
+    options.context.external_user_id = args.external_user.clone();
+    if let Some(m) = &manifest {
+        options.http_grants = m.http_grants();
+    }
 
     let report = engine.run(&step, &input, options).await;
     let mut stderr = std::io::stderr().lock();
@@ -226,6 +255,63 @@ async fn run_secrets(args: &RunArgs, grants: SecretGrants) -> Result<RunSecrets,
         }
     }
     Ok(RunSecrets::new(grants, values))
+}
+
+/// The outbound pipeline for this run: the operator's ranges and apps, and
+/// accounts from the store when an external user is named and a master key
+/// is available.
+async fn outbound_pipeline(
+    args: &RunArgs,
+    manifest: Option<&Manifest>,
+) -> Result<Arc<Pipeline>, (u8, String)> {
+    let usage = |m: String| (exit::USAGE, m);
+    let mut allow_ranges = Vec::new();
+    for r in &args.allow_ranges {
+        allow_ranges.push(parse_range(r).map_err(|e| usage(format!("--allow-range {r}: {e}")))?);
+    }
+    let config = OutboundConfig {
+        allow_ranges,
+        apps_dir: args.apps_dir.clone(),
+        ..OutboundConfig::default()
+    };
+    let catalog = Arc::new(
+        outbound::load_catalog(config.apps_dir.as_deref()).map_err(|e| usage(e.to_string()))?,
+    );
+    if let Some(m) = manifest {
+        for app in &m.http.apps {
+            if catalog.get(app).is_none() {
+                return Err(usage(format!(
+                    "the manifest grants app {app:?}, which is not in the app catalog"
+                )));
+            }
+        }
+    }
+    let (policy, client) =
+        outbound::policy_and_client(&config).map_err(|e| (exit::INTERNAL, e.to_string()))?;
+    let db = args.data_dir.join(store::DB_FILE);
+    let accounts: Arc<dyn AccountSource> = match (&args.external_user, db.exists()) {
+        (Some(_), true) => match MasterKey::from_env_or_file(args.master_key_file.as_deref()) {
+            Ok(key) => {
+                let store = SecretStore::open(&args.data_dir)
+                    .await
+                    .map_err(|e| (exit::INTERNAL, e.to_string()))?;
+                Arc::new(StoredAccounts::new(
+                    store,
+                    Arc::new(key),
+                    client.clone(),
+                    policy.clone(),
+                ))
+            }
+            Err(e) => {
+                eprintln!("warning: connected accounts are unavailable to this run: {e}");
+                Arc::new(NoAccounts)
+            }
+        },
+        _ => Arc::new(NoAccounts),
+    };
+    Ok(outbound::pipeline(
+        &config, policy, client, catalog, accounts,
+    ))
 }
 
 fn read_input(args: &RunArgs) -> Result<String, String> {

@@ -25,6 +25,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use airlock_host_api::bindings::StepPre;
+use airlock_host_api::http::pipeline::Pipeline;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, Linker};
@@ -84,11 +85,23 @@ struct Inner {
     permits: Semaphore,
     cache: cache::ArtifactCache,
     loaded: Mutex<HashMap<String, Arc<LoadedStep>>>,
+    /// The outbound HTTP pipeline shared by every run; `None` denies HTTP.
+    http: Option<Arc<Pipeline>>,
     _ticker: epoch::EpochTicker,
 }
 
 impl Engine {
+    /// An engine whose runs may make outbound requests through `http`.
+    pub fn with_http(config: EngineConfig, http: Arc<Pipeline>) -> Result<Self, EngineError> {
+        Self::build(config, Some(http))
+    }
+
+    /// An engine whose runs have no outbound HTTP.
     pub fn new(config: EngineConfig) -> Result<Self, EngineError> {
+        Self::build(config, None)
+    }
+
+    fn build(config: EngineConfig, http: Option<Arc<Pipeline>>) -> Result<Self, EngineError> {
         let wasmtime = wasmtime::Engine::new(&config.wasmtime_config())
             .map_err(|e| EngineError::Config(e.to_string()))?;
         let linker = state::linker(&wasmtime).map_err(|e| EngineError::Config(e.to_string()))?;
@@ -103,6 +116,7 @@ impl Engine {
                 permits,
                 cache,
                 loaded: Mutex::new(HashMap::new()),
+                http,
                 _ticker: ticker,
             }),
         })

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use airlock_host_api::context::RunContext;
+use airlock_host_api::http::pipeline::{CallSummary, HttpGrants};
 use airlock_host_api::log::{LogLine, LogSink};
 use airlock_host_api::redact::Redactor;
 use airlock_host_api::secrets::RunSecrets;
@@ -26,6 +27,8 @@ pub struct RunOptions {
     pub limits: Option<RunLimits>,
     /// The step's secret grants and the values loaded for them.
     pub secrets: RunSecrets,
+    /// Hosts and apps the step may reach over HTTP.
+    pub http_grants: HttpGrants,
 }
 
 impl RunOptions {
@@ -35,6 +38,7 @@ impl RunOptions {
             context: RunContext::local(uuid::Uuid::new_v4().to_string(), step),
             limits: None,
             secrets: RunSecrets::default(),
+            http_grants: HttpGrants::default(),
         }
     }
 }
@@ -108,6 +112,8 @@ pub struct RunReport {
     pub outcome: Result<String, RunFailure>,
     pub logs: Vec<LogLine>,
     pub stats: RunStats,
+    /// Each outbound request: method, URL without query, status, timing.
+    pub http_calls: Vec<CallSummary>,
 }
 
 pub(crate) async fn execute(
@@ -136,11 +142,13 @@ pub(crate) async fn execute(
                 outcome: Err(RunFailure::Internal("the engine is shutting down".into())),
                 logs: Vec::new(),
                 stats: RunStats::default(),
+                http_calls: Vec::new(),
             };
         }
     };
     let started = Instant::now();
-    let mut store = new_store(engine, &sink, options.context, options.secrets, &limits);
+    let deadline = started + limits.wall_time;
+    let mut store = new_store(engine, &sink, options, &limits, deadline);
 
     let call = async {
         let instance = step.pre.instantiate_async(&mut store).await?;
@@ -168,6 +176,7 @@ pub(crate) async fn execute(
         memory_peak_bytes: state.limiter.peak() as u64,
         log_bytes: sink.bytes_used() as u64,
     };
+    let http_calls = store.data().host.http_calls().to_vec();
     drop(store);
     tracing::debug!(%run_id, duration_ms = stats.duration_ms, ok = outcome.is_ok(), "run finished");
     RunReport {
@@ -175,15 +184,16 @@ pub(crate) async fn execute(
         outcome: mask_outcome(outcome, &redactor),
         logs: sink.finish(),
         stats,
+        http_calls,
     }
 }
 
 fn new_store(
     engine: &Engine,
     sink: &Arc<LogSink>,
-    context: RunContext,
-    secrets: RunSecrets,
+    options: RunOptions,
     limits: &RunLimits,
+    deadline: Instant,
 ) -> Store<RunState> {
     let inner = &engine.inner;
     let mut table = ResourceTable::new();
@@ -191,7 +201,18 @@ fn new_store(
     let state = RunState {
         wasi: wasi_ctx(sink),
         table,
-        host: StepHost::new(context, secrets, sink.clone(), inner.config.host_limits),
+        host: {
+            let host = StepHost::new(
+                options.context,
+                options.secrets,
+                sink.clone(),
+                inner.config.host_limits,
+            );
+            match &inner.http {
+                Some(http) => host.with_http(http.clone(), options.http_grants, Some(deadline)),
+                None => host,
+            }
+        },
         limiter: RunLimiter::new(limits.memory_bytes),
         cpu: CpuMeter::new(limits.cpu_time, inner.config.epoch_tick),
     };

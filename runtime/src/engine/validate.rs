@@ -99,7 +99,7 @@ pub fn check_imports(engine: &wasmtime::Engine, component: &Component) -> Result
 }
 
 /// Interfaces of `airlock:step` a 0.1 guest may import.
-const AIRLOCK_INTERFACES: &[&str] = &["log", "context", "secrets", "crypto"];
+const AIRLOCK_INTERFACES: &[&str] = &["log", "context", "secrets", "crypto", "http"];
 
 /// WASI 0.2 interfaces linked (deny-by-default; see `state.rs`).
 const WASI_INTERFACES: &[(&str, &[&str])] = &[

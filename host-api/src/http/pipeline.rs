@@ -1,0 +1,813 @@
+//! The one outbound request pipeline. A step's `http.send` and the REST
+//! proxy both run every request through [`Pipeline::send`], in this order:
+//!
+//! 1. validate the method, URL and headers; refuse headers a caller may not
+//!    set (credentials are the host's job; hop-by-hop and framing headers
+//!    belong to the HTTP stack);
+//! 2. the project's rate limit;
+//! 3. resolve the credential: a connected account (through
+//!    [`AccountSource`], which refreshes OAuth tokens) or a secret;
+//! 4. resolve the URL: full, or relative to the app's base URL with the
+//!    account's custom fields checked against their patterns;
+//! 5. the host must be granted: by the app's `allowed_domains` for an
+//!    account, by the step's `allowed_hosts` otherwise;
+//! 6. the address: IP-literal hosts are checked here, names by the
+//!    [`CheckedResolver`](super::resolver::CheckedResolver) that resolves
+//!    them, so the address dialed is the address checked;
+//! 7. credentials inserted last, after every caller header, and registered
+//!    with the run's redactor (so an upstream echoing them leaks nothing);
+//! 8. send on the shared pooled client; follow at most 5 redirects, each
+//!    hop checked again (steps 5 and 6), credentials dropped when the
+//!    origin changes;
+//! 9. the response body is read up to the cap; one retry after an OAuth
+//!    account's 401, with a forced refresh.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use reqwest::header::{HeaderName, HeaderValue};
+use url::Url;
+use zeroize::Zeroizing;
+
+use super::client::{check_literal_host, egress_denial};
+use super::egress::{EgressPolicy, host_matches};
+use super::ratelimit::RateLimiter;
+use crate::apps::{App, AuthKind, Catalog, CredentialLocation};
+use crate::redact::Redactor;
+
+/// Tunables of the pipeline.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Total timeout when the caller sets none.
+    pub default_timeout: Duration,
+    pub max_request_body: usize,
+    pub max_response_body: usize,
+    pub max_redirects: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            default_timeout: Duration::from_secs(30),
+            max_request_body: 10 * 1024 * 1024,
+            max_response_body: 10 * 1024 * 1024,
+            max_redirects: 5,
+        }
+    }
+}
+
+/// What a step's manifest grants for HTTP.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpGrants {
+    /// Apps whose connected accounts the step may call with.
+    pub apps: std::collections::BTreeSet<String>,
+    /// Hosts reachable without an account (exact or `*.example.com`).
+    pub allowed_hosts: Vec<String>,
+}
+
+/// Who is asking, and within what.
+pub struct Caller<'a> {
+    pub project: &'a str,
+    pub external_user_id: Option<&'a str>,
+    pub grants: &'a HttpGrants,
+    /// The run's wall-clock deadline; requests never outlive it.
+    pub deadline: Option<Instant>,
+    pub redactor: &'a Redactor,
+}
+
+/// The credential a request should carry, as the caller named it.
+pub enum Credential {
+    /// A connected account of the caller's external user: an `acc_` id or
+    /// an app slug.
+    Account(String),
+    Bearer(Zeroizing<String>),
+    Basic {
+        username: String,
+        password: Zeroizing<String>,
+    },
+    Header {
+        name: String,
+        value: Zeroizing<String>,
+    },
+    Query {
+        name: String,
+        value: Zeroizing<String>,
+    },
+}
+
+/// A request as the caller built it.
+pub struct OutboundRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub timeout: Option<Duration>,
+    pub credential: Option<Credential>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboundResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// What a run record keeps of a call: no query string, no headers, no
+/// credentials.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CallSummary {
+    pub method: String,
+    /// Scheme, host, port and path only.
+    pub url: String,
+    pub status: Option<u16>,
+    pub duration_ms: u64,
+    pub response_bytes: u64,
+    pub account_id: Option<String>,
+}
+
+/// Why a request failed; mirrors the WIT `http.error`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    #[error("denied: {0}")]
+    Denied(String),
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("timeout: {0}")]
+    Timeout(String),
+    #[error("too large: {0}")]
+    TooLarge(String),
+    #[error("connection failed: {0}")]
+    ConnectionFailed(String),
+    #[error("credential unusable: {0}")]
+    CredentialUnusable(String),
+    #[error("rate limited: retry after {} ms", .0.as_millis())]
+    RateLimited(Duration),
+}
+
+/// A connected account, resolved for one request.
+pub struct ResolvedAccount {
+    pub id: String,
+    pub app: String,
+    /// Credential fields (`access_token`, `api_key`, `username`, ...).
+    pub credentials: BTreeMap<String, Zeroizing<String>>,
+    /// Non-secret fields for base-URL templates (`subdomain`, ...).
+    pub custom_fields: BTreeMap<String, String>,
+    /// When the OAuth access token expires (unix seconds), if known.
+    pub expires_at: Option<i64>,
+}
+
+/// Why an account could not be used. Messages never hold a credential.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct AccountError(pub String);
+
+/// Where connected accounts come from: the runtime's encrypted store, or
+/// credentials passed with a run. Kept a trait so this crate needs no
+/// database.
+#[async_trait::async_trait]
+pub trait AccountSource: Send + Sync {
+    /// The account `app_or_id` of `external_user_id` in `project`.
+    async fn find(
+        &self,
+        project: &str,
+        external_user_id: &str,
+        app_or_id: &str,
+    ) -> Result<ResolvedAccount, AccountError>;
+
+    /// A usable OAuth access token for `account`: refreshed ahead of expiry,
+    /// or now when `stale` (the token an upstream just refused) is given.
+    async fn oauth_access_token(
+        &self,
+        project: &str,
+        account: &ResolvedAccount,
+        app: &App,
+        stale: Option<&str>,
+    ) -> Result<Zeroizing<String>, AccountError>;
+}
+
+/// An account source with no accounts (a run without an external user).
+pub struct NoAccounts;
+
+#[async_trait::async_trait]
+impl AccountSource for NoAccounts {
+    async fn find(
+        &self,
+        _: &str,
+        _: &str,
+        app_or_id: &str,
+    ) -> Result<ResolvedAccount, AccountError> {
+        Err(AccountError(format!(
+            "no connected account {app_or_id:?} is available to this run"
+        )))
+    }
+
+    async fn oauth_access_token(
+        &self,
+        _: &str,
+        account: &ResolvedAccount,
+        _: &App,
+        _: Option<&str>,
+    ) -> Result<Zeroizing<String>, AccountError> {
+        Err(AccountError(format!(
+            "account {} cannot be refreshed here",
+            account.id
+        )))
+    }
+}
+
+/// Headers a caller may never set. Credentials are inserted by the host;
+/// the rest describe the connection or framing, which the HTTP stack owns
+/// (a caller-set `host` or `content-length` is a request-smuggling tool).
+pub fn restricted_header(name: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "cookie2",
+        "host",
+        "content-length",
+        "connection",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+        "keep-alive",
+        "via",
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "x-real-ip",
+    ];
+    let n = name.to_ascii_lowercase();
+    EXACT.contains(&n.as_str()) || n.starts_with("proxy-") || n.starts_with("sec-")
+}
+
+const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// The shared pipeline: one pooled client and policy for every run.
+pub struct Pipeline {
+    client: reqwest::Client,
+    policy: Arc<EgressPolicy>,
+    limiter: Arc<RateLimiter>,
+    catalog: Arc<Catalog>,
+    accounts: Arc<dyn AccountSource>,
+    config: HttpConfig,
+}
+
+/// Where a request is allowed to go, fixed before the first hop.
+enum Scope<'a> {
+    App {
+        app: &'a App,
+        fields: &'a BTreeMap<String, String>,
+    },
+    Hosts(&'a [String]),
+}
+
+impl Scope<'_> {
+    fn allows(&self, host: &str) -> Result<(), HttpError> {
+        match self {
+            Scope::App { app, fields } => match app.allows_host(host, fields) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(HttpError::Denied(format!(
+                    "{host} is not among the allowed domains of app {}",
+                    app.slug
+                ))),
+                Err(e) => Err(HttpError::CredentialUnusable(e.to_string())),
+            },
+            Scope::Hosts(rules) => {
+                if rules.iter().any(|r| host_matches(r, host)) {
+                    Ok(())
+                } else {
+                    Err(HttpError::Denied(format!(
+                        "{host} is not granted to this step (manifest `[http] allowed_hosts`)"
+                    )))
+                }
+            }
+        }
+    }
+}
+
+/// The credential to insert, fully rendered.
+enum Insert {
+    Header(HeaderName, Zeroizing<String>),
+    Query(String, Zeroizing<String>),
+}
+
+impl Pipeline {
+    pub fn new(
+        client: reqwest::Client,
+        policy: Arc<EgressPolicy>,
+        limiter: Arc<RateLimiter>,
+        catalog: Arc<Catalog>,
+        accounts: Arc<dyn AccountSource>,
+        config: HttpConfig,
+    ) -> Self {
+        Self {
+            client,
+            policy,
+            limiter,
+            catalog,
+            accounts,
+            config,
+        }
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+
+    /// Runs one request through every step of the pipeline.
+    pub async fn send(
+        &self,
+        caller: &Caller<'_>,
+        request: OutboundRequest,
+    ) -> (Result<OutboundResponse, HttpError>, CallSummary) {
+        let started = Instant::now();
+        let mut summary = CallSummary {
+            method: request.method.to_ascii_uppercase(),
+            url: String::new(),
+            status: None,
+            duration_ms: 0,
+            response_bytes: 0,
+            account_id: None,
+        };
+        let result = self.send_inner(caller, request, &mut summary).await;
+        summary.duration_ms = started.elapsed().as_millis() as u64;
+        if let Ok(r) = &result {
+            summary.status = Some(r.status);
+            summary.response_bytes = r.body.len() as u64;
+        }
+        (result, summary)
+    }
+
+    async fn send_inner(
+        &self,
+        caller: &Caller<'_>,
+        request: OutboundRequest,
+        summary: &mut CallSummary,
+    ) -> Result<OutboundResponse, HttpError> {
+        let method = validate_method(&request.method)?;
+        let headers = validate_headers(&request.headers)?;
+        if request.body.len() > self.config.max_request_body {
+            return Err(HttpError::TooLarge(format!(
+                "request body of {} bytes exceeds the cap of {} bytes",
+                request.body.len(),
+                self.config.max_request_body
+            )));
+        }
+        self.limiter
+            .check(caller.project)
+            .map_err(|e| HttpError::RateLimited(e.retry_after))?;
+        let timeout = self.timeout_for(caller, request.timeout)?;
+        let deadline = Instant::now() + timeout;
+
+        let account = match &request.credential {
+            Some(Credential::Account(app_or_id)) => {
+                Some(self.find_account(caller, app_or_id).await?)
+            }
+            _ => None,
+        };
+        let app = match &account {
+            Some(a) => Some(self.app_for(caller, a)?),
+            None => None,
+        };
+        summary.account_id = account.as_ref().map(|a| a.id.clone());
+        let scope = match (&account, app) {
+            (Some(a), Some(app)) => Scope::App {
+                app,
+                fields: &a.custom_fields,
+            },
+            _ => Scope::Hosts(&caller.grants.allowed_hosts),
+        };
+        let url = self.resolve_url(&request.url, &scope)?;
+        summary.url = summary_url(&url);
+
+        let mut attempt_stale: Option<Zeroizing<String>> = None;
+        for attempt in 0..2 {
+            let insert = self
+                .credential(
+                    caller,
+                    &request.credential,
+                    account.as_ref(),
+                    app,
+                    attempt_stale.as_deref().map(|s| s.as_str()),
+                )
+                .await?;
+            let response = self
+                .send_following_redirects(
+                    &method,
+                    &url,
+                    &headers,
+                    &request.body,
+                    &scope,
+                    insert.as_ref(),
+                    deadline,
+                )
+                .await?;
+            let oauth = app.is_some_and(|a| a.auth == AuthKind::OAuth2);
+            if attempt == 0 && response.status == 401 && oauth {
+                // The token may have been revoked or expired early: refresh
+                // once, with the refused token as the stale one, and retry.
+                if let Some(Insert::Header(_, value)) = &insert {
+                    attempt_stale = Some(Zeroizing::new(bearer_token(value).to_string()));
+                    continue;
+                }
+            }
+            return Ok(response);
+        }
+        unreachable!("the loop returns on its second attempt")
+    }
+
+    fn timeout_for(
+        &self,
+        caller: &Caller<'_>,
+        asked: Option<Duration>,
+    ) -> Result<Duration, HttpError> {
+        let mut timeout = asked.unwrap_or(self.config.default_timeout);
+        if let Some(deadline) = caller.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(HttpError::Timeout("the run's wall time is spent".into()));
+            }
+            timeout = timeout.min(left);
+        }
+        Ok(timeout)
+    }
+
+    async fn find_account(
+        &self,
+        caller: &Caller<'_>,
+        app_or_id: &str,
+    ) -> Result<ResolvedAccount, HttpError> {
+        let Some(user) = caller.external_user_id else {
+            return Err(HttpError::CredentialUnusable(
+                "this run has no external user, so it has no connected accounts".into(),
+            ));
+        };
+        let account = self
+            .accounts
+            .find(caller.project, user, app_or_id)
+            .await
+            .map_err(|e| HttpError::CredentialUnusable(e.0))?;
+        if !caller.grants.apps.contains(&account.app) {
+            return Err(HttpError::Denied(format!(
+                "the step's manifest does not grant app {} (`[http] apps`)",
+                account.app
+            )));
+        }
+        Ok(account)
+    }
+
+    fn app_for<'c>(
+        &'c self,
+        _caller: &Caller<'_>,
+        account: &ResolvedAccount,
+    ) -> Result<&'c App, HttpError> {
+        self.catalog.get(&account.app).ok_or_else(|| {
+            HttpError::CredentialUnusable(format!("app {} is not in the catalog", account.app))
+        })
+    }
+
+    fn resolve_url(&self, raw: &str, scope: &Scope<'_>) -> Result<Url, HttpError> {
+        let url = if raw.starts_with('/') {
+            let Scope::App { app, fields } = scope else {
+                return Err(HttpError::InvalidRequest(format!(
+                    "a relative URL ({raw:?}) needs an account whose app has a base URL"
+                )));
+            };
+            let base = app
+                .resolve_base_url(fields)
+                .map_err(|e| HttpError::CredentialUnusable(e.to_string()))?
+                .ok_or_else(|| {
+                    HttpError::InvalidRequest(format!(
+                        "app {} has no base URL; use a full URL",
+                        app.slug
+                    ))
+                })?;
+            let joined = format!("{}{raw}", base.trim_end_matches('/'));
+            Url::parse(&joined).map_err(|e| HttpError::InvalidRequest(format!("bad URL: {e}")))?
+        } else {
+            Url::parse(raw).map_err(|e| HttpError::InvalidRequest(format!("bad URL: {e}")))?
+        };
+        self.check_url(&url, scope)?;
+        Ok(url)
+    }
+
+    /// Steps 5 and 6 for one hop.
+    fn check_url(&self, url: &Url, scope: &Scope<'_>) -> Result<(), HttpError> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(HttpError::InvalidRequest(format!(
+                "scheme {:?} is not allowed; use https",
+                url.scheme()
+            )));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(HttpError::InvalidRequest(
+                "credentials in the URL are not allowed; use `auth`".into(),
+            ));
+        }
+        let host = url
+            .host_str()
+            .ok_or_else(|| HttpError::InvalidRequest("the URL has no host".into()))?
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        scope.allows(host)?;
+        check_literal_host(&self.policy, url).map_err(|e| HttpError::Denied(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Renders the credential to insert, registering every value with the
+    /// run's redactor first.
+    async fn credential(
+        &self,
+        caller: &Caller<'_>,
+        credential: &Option<Credential>,
+        account: Option<&ResolvedAccount>,
+        app: Option<&App>,
+        stale: Option<&str>,
+    ) -> Result<Option<Insert>, HttpError> {
+        let r = caller.redactor;
+        let header = |name: &str, value: String| -> Result<Insert, HttpError> {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| HttpError::InvalidRequest(format!("bad header name {name:?}")))?;
+            Ok(Insert::Header(name, Zeroizing::new(value)))
+        };
+        let insert = match credential {
+            None => return Ok(None),
+            Some(Credential::Bearer(token)) => {
+                r.register("bearer", token);
+                header("authorization", format!("Bearer {}", token.as_str()))?
+            }
+            Some(Credential::Basic { username, password }) => {
+                r.register("basic", password);
+                let pair = Zeroizing::new(format!("{username}:{}", password.as_str()));
+                r.register("basic", &pair);
+                let encoded = base64::engine::general_purpose::STANDARD.encode(pair.as_bytes());
+                r.register("basic", &encoded);
+                header("authorization", format!("Basic {encoded}"))?
+            }
+            Some(Credential::Header { name, value }) => {
+                r.register(name, value);
+                if restricted_header(name) && !name.eq_ignore_ascii_case("authorization") {
+                    return Err(HttpError::InvalidRequest(format!(
+                        "header {name:?} cannot carry a secret"
+                    )));
+                }
+                header(name, value.to_string())?
+            }
+            Some(Credential::Query { name, value }) => {
+                r.register(name, value);
+                Insert::Query(name.clone(), value.clone())
+            }
+            Some(Credential::Account(_)) => {
+                let (account, app) = (
+                    account.expect("resolved above"),
+                    app.expect("resolved above"),
+                );
+                let mut fields: BTreeMap<String, String> = account
+                    .credentials
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_string()))
+                    .collect();
+                if app.auth == AuthKind::OAuth2 {
+                    let token = self
+                        .accounts
+                        .oauth_access_token(caller.project, account, app, stale)
+                        .await
+                        .map_err(|e| HttpError::CredentialUnusable(e.0))?;
+                    fields.insert("access_token".into(), token.to_string());
+                }
+                let label = format!("account:{}", app.slug);
+                for value in fields.values() {
+                    r.register(&label, value);
+                }
+                let (location, rendered) = app
+                    .render_credential(&fields)
+                    .map_err(|e| HttpError::CredentialUnusable(e.to_string()))?;
+                fields
+                    .values_mut()
+                    .for_each(zeroize::Zeroize::zeroize);
+                r.register(&label, &rendered);
+                match location {
+                    CredentialLocation::Header(name) => header(&name, rendered)?,
+                    CredentialLocation::Query(name) => {
+                        Insert::Query(name, Zeroizing::new(rendered))
+                    }
+                }
+            }
+        };
+        Ok(Some(insert))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn send_following_redirects(
+        &self,
+        method: &reqwest::Method,
+        url: &Url,
+        headers: &[(HeaderName, HeaderValue)],
+        body: &[u8],
+        scope: &Scope<'_>,
+        insert: Option<&Insert>,
+        deadline: Instant,
+    ) -> Result<OutboundResponse, HttpError> {
+        let origin = url.origin();
+        let (mut method, mut url, mut body) = (method.clone(), url.clone(), Some(body.to_vec()));
+        for hop in 0..=self.config.max_redirects {
+            let mut target = url.clone();
+            // Credentials only while the request stays on its origin.
+            let creds = insert.filter(|_| target.origin() == origin);
+            if let Some(Insert::Query(name, value)) = creds {
+                target.query_pairs_mut().append_pair(name, value);
+            }
+            let mut builder = self.client.request(method.clone(), target);
+            for (name, value) in headers {
+                builder = builder.header(name, value);
+            }
+            if let Some(Insert::Header(name, value)) = creds {
+                let mut value = HeaderValue::from_str(value).map_err(|_| {
+                    HttpError::CredentialUnusable(
+                        "the credential is not a valid header value".into(),
+                    )
+                })?;
+                value.set_sensitive(true);
+                builder = builder.header(name, value);
+            }
+            if let Some(b) = &body
+                && !b.is_empty()
+            {
+                builder = builder.body(b.clone());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(HttpError::Timeout("no answer within the timeout".into()));
+            }
+            let response = builder
+                .timeout(left)
+                .send()
+                .await
+                .map_err(map_reqwest_error)?;
+            let status = response.status();
+            if status.is_redirection()
+                && let Some(location) = response.headers().get(reqwest::header::LOCATION)
+            {
+                if hop == self.config.max_redirects {
+                    return Err(HttpError::ConnectionFailed(format!(
+                        "more than {} redirects",
+                        self.config.max_redirects
+                    )));
+                }
+                let location = location.to_str().map_err(|_| {
+                    HttpError::ConnectionFailed("a redirect with an unreadable Location".into())
+                })?;
+                let next = url.join(location).map_err(|e| {
+                    HttpError::ConnectionFailed(format!("a redirect to a bad URL: {e}"))
+                })?;
+                self.check_url(&next, scope)?;
+                if status == reqwest::StatusCode::SEE_OTHER
+                    || (matches!(status.as_u16(), 301 | 302) && method == reqwest::Method::POST)
+                {
+                    method = reqwest::Method::GET;
+                    body = None;
+                }
+                url = next;
+                continue;
+            }
+            return self.read_response(response, deadline).await;
+        }
+        unreachable!("the loop returns by its last hop")
+    }
+
+    async fn read_response(
+        &self,
+        mut response: reqwest::Response,
+        deadline: Instant,
+    ) -> Result<OutboundResponse, HttpError> {
+        let cap = self.config.max_response_body;
+        if let Some(len) = response.content_length()
+            && len as usize > cap
+        {
+            return Err(HttpError::TooLarge(format!(
+                "the response body of {len} bytes exceeds the cap of {cap} bytes"
+            )));
+        }
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let mut body = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let chunk = tokio::time::timeout(left, response.chunk())
+                .await
+                .map_err(|_| {
+                    HttpError::Timeout("the response body did not arrive within the timeout".into())
+                })?
+                .map_err(map_reqwest_error)?;
+            let Some(chunk) = chunk else { break };
+            if body.len() + chunk.len() > cap {
+                return Err(HttpError::TooLarge(format!(
+                    "the response body exceeds the cap of {cap} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(OutboundResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+fn validate_method(method: &str) -> Result<reqwest::Method, HttpError> {
+    let upper = method.to_ascii_uppercase();
+    if !METHODS.contains(&upper.as_str()) {
+        return Err(HttpError::InvalidRequest(format!(
+            "method {method:?} is not allowed; use one of {}",
+            METHODS.join(", ")
+        )));
+    }
+    reqwest::Method::from_bytes(upper.as_bytes())
+        .map_err(|_| HttpError::InvalidRequest(format!("bad method {method:?}")))
+}
+
+fn validate_headers(
+    headers: &[(String, String)],
+) -> Result<Vec<(HeaderName, HeaderValue)>, HttpError> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            if restricted_header(name) {
+                return Err(HttpError::InvalidRequest(format!(
+                    "header {name:?} may not be set by the caller; credentials are inserted by the host (use `auth`)"
+                )));
+            }
+            if value.contains(['\r', '\n']) || name.contains(['\r', '\n']) {
+                return Err(HttpError::InvalidRequest(format!(
+                    "header {name:?} holds a CR or LF"
+                )));
+            }
+            let n = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| HttpError::InvalidRequest(format!("bad header name {name:?}")))?;
+            let v = HeaderValue::from_str(value)
+                .map_err(|_| HttpError::InvalidRequest(format!("bad value for header {name:?}")))?;
+            Ok((n, v))
+        })
+        .collect()
+}
+
+/// The token of a `Bearer <token>` value, or the whole value.
+fn bearer_token(value: &str) -> &str {
+    value.strip_prefix("Bearer ").unwrap_or(value)
+}
+
+fn summary_url(url: &Url) -> String {
+    let mut u = url.clone();
+    u.set_query(None);
+    u.set_fragment(None);
+    u.to_string()
+}
+
+fn map_reqwest_error(e: reqwest::Error) -> HttpError {
+    // A refusal by the checked resolver travels inside reqwest's error.
+    if let Some(denied) = egress_denial(&e) {
+        return HttpError::Denied(denied.to_string());
+    }
+    if e.is_timeout() {
+        HttpError::Timeout("no answer within the timeout".into())
+    } else {
+        // reqwest's message names the URL; keep only the kind of failure.
+        let kind = if e.is_connect() {
+            "could not connect"
+        } else {
+            "the request failed"
+        };
+        let mut detail = String::new();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            detail = s.to_string();
+            source = s.source();
+        }
+        HttpError::ConnectionFailed(if detail.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind}: {detail}")
+        })
+    }
+}

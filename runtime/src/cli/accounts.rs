@@ -1,0 +1,287 @@
+//! `airlock accounts …`: end users' connected accounts in the local store.
+//! Credentials are encrypted like secrets and never printed.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use airlock_host_api::apps::AuthKind;
+use clap::{Args, Subcommand};
+use zeroize::Zeroizing;
+
+use crate::cli::exit;
+use crate::outbound::load_catalog;
+use crate::store::accounts::{AccountFilter, AccountStore, NewAccount};
+use crate::store::{self, DATA_DIR_ENV, DEFAULT_DATA_DIR, MasterKey, SecretStore};
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Credentials are encrypted with AES-256-GCM under the master key \
+                        (AIRLOCK_MASTER_KEY or --master-key-file) and never printed. \
+                        Flags on a command line show in `ps`; on shared machines pass them \
+                        through a wrapper that reads a file.\n\
+                        Exit status: 0 success, 2 bad usage (unknown app, missing credential \
+                        for the app's auth kind, bad field, missing key, no such account), \
+                        4 a storage failure."
+)]
+pub struct AccountsArgs {
+    /// Data directory; the store is `<DIR>/airlock.db`.
+    #[arg(long, global = true, value_name = "DIR", env = DATA_DIR_ENV, default_value = DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// File holding the master key as base64 (else AIRLOCK_MASTER_KEY).
+    #[arg(long, global = true, value_name = "FILE", env = store::crypto::MASTER_KEY_FILE_ENV)]
+    master_key_file: Option<PathBuf>,
+    /// A directory of extra app definitions, over the built-in catalog.
+    #[arg(long, global = true, value_name = "DIR", env = "AIRLOCK_APPS_DIR")]
+    apps_dir: Option<PathBuf>,
+    /// The project the accounts belong to.
+    #[arg(
+        long,
+        short,
+        global = true,
+        value_name = "NAME",
+        default_value = "local"
+    )]
+    project: String,
+    #[command(subcommand)]
+    command: AccountsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AccountsCommand {
+    /// Connect an account of APP for an external user; prints its id.
+    Add(Box<AddArgs>),
+    /// List accounts (never credentials).
+    List {
+        #[arg(long, value_name = "SLUG")]
+        app: Option<String>,
+        #[arg(long, value_name = "ID")]
+        external_user: Option<String>,
+    },
+    /// Delete an account.
+    Rm {
+        /// The account id (`acc_…`).
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct AddArgs {
+    /// The app's slug (see the catalog: host-api/apps/).
+    #[arg(long, value_name = "SLUG")]
+    app: String,
+    /// The end user this account belongs to (up to 250 characters).
+    #[arg(long, value_name = "ID")]
+    external_user: String,
+    /// api-key apps: the key.
+    #[arg(long, value_name = "KEY")]
+    api_key: Option<String>,
+    /// bearer apps: the token.
+    #[arg(long, value_name = "TOKEN")]
+    bearer: Option<String>,
+    /// basic apps: the username.
+    #[arg(long, value_name = "NAME", requires = "password")]
+    username: Option<String>,
+    /// basic apps: the password.
+    #[arg(long, value_name = "PASSWORD", requires = "username")]
+    password: Option<String>,
+    /// oauth2 (and custom) apps: the access token.
+    #[arg(long, value_name = "TOKEN")]
+    access_token: Option<String>,
+    /// oauth2 apps: the refresh token, so the host can refresh.
+    #[arg(long, value_name = "TOKEN")]
+    refresh_token: Option<String>,
+    /// oauth2 apps: seconds until the access token expires.
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    expires_in: Option<i64>,
+    /// Another credential field (custom apps), NAME=VALUE. Repeatable.
+    #[arg(long = "credential", value_name = "NAME=VALUE")]
+    credentials: Vec<String>,
+    /// A custom field of the app (e.g. subdomain=acme), NAME=VALUE. Repeatable.
+    #[arg(long = "field", value_name = "NAME=VALUE")]
+    fields: Vec<String>,
+}
+
+pub async fn run(args: AccountsArgs) -> u8 {
+    match execute(args).await {
+        Ok(()) => exit::OK,
+        Err((code, msg)) => {
+            eprintln!("error: {msg}");
+            code
+        }
+    }
+}
+
+type CliResult<T> = Result<T, (u8, String)>;
+
+fn usage(msg: impl Into<String>) -> (u8, String) {
+    (exit::USAGE, msg.into())
+}
+
+fn store_err(e: store::StoreError) -> (u8, String) {
+    let code = if e.is_usage() {
+        exit::USAGE
+    } else {
+        exit::INTERNAL
+    };
+    (code, e.to_string())
+}
+
+async fn execute(args: AccountsArgs) -> CliResult<()> {
+    let secrets = SecretStore::open(&args.data_dir).await.map_err(store_err)?;
+    let accounts = AccountStore::new(&secrets);
+    match args.command {
+        AccountsCommand::Add(add) => {
+            let key = MasterKey::from_env_or_file(args.master_key_file.as_deref())
+                .map_err(|e| usage(e.to_string()))?;
+            let catalog =
+                load_catalog(args.apps_dir.as_deref()).map_err(|e| usage(e.to_string()))?;
+            let app = catalog
+                .get(&add.app)
+                .ok_or_else(|| usage(format!("unknown app {:?}; see the app catalog", add.app)))?;
+            let fields = pairs("--field", &add.fields)?;
+            app.validate_custom_fields(&fields)
+                .map_err(|e| usage(e.to_string()))?;
+            let mut creds: BTreeMap<String, Zeroizing<String>> = BTreeMap::new();
+            let mut put = |name: &str, value: &Option<String>| {
+                if let Some(v) = value {
+                    creds.insert(name.to_string(), Zeroizing::new(v.clone()));
+                }
+            };
+            put("api_key", &add.api_key);
+            put("token", &add.bearer);
+            put("username", &add.username);
+            put("password", &add.password);
+            put("access_token", &add.access_token);
+            put("refresh_token", &add.refresh_token);
+            for (name, value) in pairs("--credential", &add.credentials)? {
+                creds.insert(name, Zeroizing::new(value));
+            }
+            let needed: Vec<String> = match app.auth {
+                AuthKind::Custom => app
+                    .credential_template_fields()
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+                kind => kind
+                    .credential_fields()
+                    .iter()
+                    .filter(|f| f.required)
+                    .map(|f| f.name.to_string())
+                    .collect(),
+            };
+            let missing: Vec<&String> = needed.iter().filter(|n| !creds.contains_key(*n)).collect();
+            if !missing.is_empty() {
+                return Err(usage(format!(
+                    "app {} ({} auth) needs the credential field(s) {}; pass them with {}",
+                    app.slug,
+                    app.auth.as_str(),
+                    missing
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    missing
+                        .iter()
+                        .map(|s| flag_for(s))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            let expires_at = add.expires_in.map(|s| now() + s);
+            let account = accounts
+                .create(
+                    &key,
+                    NewAccount {
+                        project: args.project.clone(),
+                        external_user_id: add.external_user.clone(),
+                        app: app.slug.clone(),
+                        credentials: creds,
+                        custom_fields: fields,
+                        expires_at,
+                    },
+                )
+                .await
+                .map_err(store_err)?;
+            println!("{}", account.id());
+            eprintln!(
+                "connected {} account {} for external user {:?} in project {}",
+                app.slug,
+                account.id(),
+                add.external_user,
+                args.project
+            );
+        }
+        AccountsCommand::List { app, external_user } => {
+            let list = accounts
+                .list(
+                    &args.project,
+                    &AccountFilter {
+                        app,
+                        external_user_id: external_user,
+                    },
+                )
+                .await
+                .map_err(store_err)?;
+            for a in list {
+                let fields: Vec<String> = a
+                    .custom_fields
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    a.id,
+                    a.app,
+                    a.external_user_id,
+                    a.status,
+                    fields.join(",")
+                );
+            }
+        }
+        AccountsCommand::Rm { id } => {
+            if !accounts
+                .delete(&args.project, &id)
+                .await
+                .map_err(store_err)?
+            {
+                return Err(usage(format!(
+                    "no account {id} in project {}",
+                    args.project
+                )));
+            }
+        }
+    }
+    secrets.close().await;
+    Ok(())
+}
+
+fn flag_for(field: &str) -> String {
+    match field {
+        "api_key" => "--api-key".into(),
+        "token" => "--bearer".into(),
+        "username" => "--username".into(),
+        "password" => "--password".into(),
+        "access_token" => "--access-token".into(),
+        "refresh_token" => "--refresh-token".into(),
+        other => format!("--credential {other}=..."),
+    }
+}
+
+fn pairs(flag: &str, items: &[String]) -> CliResult<BTreeMap<String, String>> {
+    items
+        .iter()
+        .map(|item| {
+            item.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| usage(format!("{flag} expects NAME=VALUE")))
+        })
+        .collect()
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
