@@ -593,9 +593,7 @@ impl Pipeline {
                 let (location, rendered) = app
                     .render_credential(&fields)
                     .map_err(|e| HttpError::CredentialUnusable(e.to_string()))?;
-                fields
-                    .values_mut()
-                    .for_each(zeroize::Zeroize::zeroize);
+                fields.values_mut().for_each(zeroize::Zeroize::zeroize);
                 r.register(&label, &rendered);
                 match location {
                     CredentialLocation::Header(name) => header(&name, rendered)?,
