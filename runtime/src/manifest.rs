@@ -124,6 +124,13 @@ impl Manifest {
             if !seen.insert(name) {
                 return Err(format!("`secrets` lists {name:?} twice"));
             }
+            if name.starts_with(crate::outbound::RESERVED_SECRET_PREFIX) {
+                return Err(format!(
+                    "`secrets` lists {name:?}: names starting with `{}` are reserved for the \
+                     host (OAuth client credentials) and cannot be granted to a step",
+                    crate::outbound::RESERVED_SECRET_PREFIX
+                ));
+            }
         }
         for name in &self.reveal {
             if !self.secrets.contains(name) {

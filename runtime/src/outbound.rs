@@ -6,9 +6,9 @@
 //!
 //! OAuth client credentials: refreshing an app's tokens needs the OAuth
 //! app's client id and secret. They live in the project's secret store as
-//! `<SLUG>_CLIENT_ID` and `<SLUG>_CLIENT_SECRET` (slug upper-cased, `-` as
-//! `_`): encrypted like every secret, never granted to a step unless its
-//! manifest names them.
+//! `oauth.<slug>.client_id` and `oauth.<slug>.client_secret`, encrypted like
+//! every secret. The `oauth.` prefix is reserved: a manifest may not grant
+//! it, so no step can read the operator's client secret.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -95,6 +95,17 @@ pub fn pipeline(
         config.http.clone(),
     ))
 }
+
+/// The secret names holding an app's OAuth client credentials.
+pub fn oauth_client_secret_names(slug: &str) -> (String, String) {
+    (
+        format!("{RESERVED_SECRET_PREFIX}{slug}.client_id"),
+        format!("{RESERVED_SECRET_PREFIX}{slug}.client_secret"),
+    )
+}
+
+/// Secret names under this prefix belong to the host; manifests cannot grant them.
+pub const RESERVED_SECRET_PREFIX: &str = "oauth.";
 
 /// Connected accounts from the encrypted store.
 pub struct StoredAccounts {

@@ -103,6 +103,20 @@ pub async fn echo() -> Fake {
         )
             .into_response()
     }
+    async fn redirect_keep_query(uri: Uri) -> Response {
+        let query = uri.query().unwrap_or("").to_string();
+        let to = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "to")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        // Like a careless upstream: the whole incoming query goes along.
+        (
+            StatusCode::FOUND,
+            [("location", format!("{to}?{query}"))],
+            "",
+        )
+            .into_response()
+    }
     async fn status(axum::extract::Path(code): axum::extract::Path<u16>) -> Response {
         (StatusCode::from_u16(code).unwrap(), "status").into_response()
     }
@@ -111,6 +125,7 @@ pub async fn echo() -> Fake {
             .route("/slow", get(slow))
             .route("/big", get(big))
             .route("/redirect", any(redirect))
+            .route("/redirect-keep-query", any(redirect_keep_query))
             .route("/status/{code}", any(status))
             .fallback(echo_handler),
     )

@@ -915,3 +915,131 @@ async fn an_app_not_granted_by_the_manifest_is_denied() {
     assert!(message.contains("does not grant app t-bearer"), "{message}");
     assert!(echo.requests().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_credential_copied_into_a_redirect_never_reaches_another_origin() {
+    let a = fakes::echo().await;
+    let b = fakes::echo().await;
+    let w = world(Setup {
+        apps: vec![app_toml(
+            "t-key-query",
+            "api-key",
+            a.addr,
+            "query = \"api_key\"\ntemplate = \"{{api_key}}\"",
+            "",
+        )],
+        ..Setup::default()
+    })
+    .await;
+    w.add_account("t-key-query", &[("api_key", "key_leaky_redirect_42")], None)
+        .await;
+    let to = urlencode(&b.url("/landing"));
+    let report = w
+        .probe(
+            json!({"url": format!("/redirect-keep-query?to={to}"), "auth": {"account": "t-key-query"}}),
+            apps(&["t-key-query"]),
+            no_secrets(),
+        )
+        .await;
+    assert_eq!(output(&report)["status"], 200, "{:?}", report.outcome);
+    // Origin A got the key; origin B never did, in any form.
+    assert!(
+        a.requests()[0]["query"]
+            .as_str()
+            .unwrap()
+            .contains("key_leaky_redirect_42")
+    );
+    let landing = &b.requests()[0];
+    assert!(
+        !landing.to_string().contains("key_leaky_redirect_42"),
+        "{landing}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_summaries_are_masked() {
+    let echo = fakes::echo().await;
+    let w = world(Setup::default()).await;
+    let token = "bot_token_in_path_123456";
+    // The step knows the token (it came in its input) and also holds it as a
+    // granted secret, so the run has registered it.
+    let report = w
+        .probe(
+            json!({"url": echo.url(&format!("/bot{token}/send?x=1")), "auth": {"bearer": "K"}}),
+            hosts(&["127.0.0.1"]),
+            secret("K", token),
+        )
+        .await;
+    assert_eq!(output(&report)["status"], 200);
+    let call = &report.http_calls[0];
+    assert_eq!(call.method, "GET");
+    assert_eq!(call.status, Some(200));
+    assert!(!call.url.contains(token), "{}", call.url);
+    assert!(call.url.contains("[REDACTED:K]"), "{}", call.url);
+    assert!(
+        !call.url.contains("x=1"),
+        "no query in summaries: {}",
+        call.url
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_are_only_sent_over_https() {
+    let echo = fakes::echo().await;
+    let port = echo.addr.port();
+    let w = world(Setup::default()).await;
+    // Plain http to a name (even one the operator's ranges allow): refused.
+    let report = w
+        .probe(
+            json!({"url": format!("http://localhost:{port}/"), "auth": {"bearer": "K"}}),
+            hosts(&["localhost"]),
+            secret("K", "sk_cleartext_000001"),
+        )
+        .await;
+    let (code, message) = http_error(&report);
+    assert_eq!(code, "denied");
+    assert!(message.contains("only sent over https"), "{message}");
+    assert!(echo.requests().is_empty());
+    // Without a credential, plain http to an allowed host is fine.
+    let report = w
+        .probe(
+            json!({"url": format!("http://localhost:{port}/")}),
+            hosts(&["localhost"]),
+            no_secrets(),
+        )
+        .await;
+    assert_eq!(output(&report)["status"], 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_cannot_read_a_secret_by_having_an_upstream_echo_it() {
+    let echo = fakes::echo().await;
+    let w = world(Setup::default()).await;
+    let value = "sk_no_reveal_grant_777";
+    // K is granted for use but not for reveal; the step sends it to an echo
+    // server and reverses what comes back (which output masking alone
+    // would never recognise).
+    let report = w
+        .probe(
+            json!({"url": echo.url("/"), "auth": {"header": ["x-key", "K"]}, "reverse_body": true}),
+            hosts(&["127.0.0.1"]),
+            secret("K", value),
+        )
+        .await;
+    let out = output(&report);
+    assert!(
+        echo.requests()[0].to_string().contains(value),
+        "the upstream got it"
+    );
+    let reversed: String = value.chars().rev().collect();
+    let text = out.to_string();
+    assert!(
+        !text.contains(&reversed),
+        "the step read the secret through the echo: {text}"
+    );
+    assert!(!text.contains(value));
+    assert!(
+        out["body"].as_str().unwrap().contains("[REDACTED:K]"),
+        "{text}"
+    );
+}

@@ -45,6 +45,8 @@ pub struct HttpConfig {
     pub max_request_body: usize,
     pub max_response_body: usize,
     pub max_redirects: usize,
+    /// Ceiling for any request's total timeout, whatever the caller asks.
+    pub max_timeout: Duration,
 }
 
 impl Default for HttpConfig {
@@ -54,6 +56,7 @@ impl Default for HttpConfig {
             max_request_body: 10 * 1024 * 1024,
             max_response_body: 10 * 1024 * 1024,
             max_redirects: 5,
+            max_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -332,7 +335,7 @@ impl Pipeline {
     ) -> (Result<OutboundResponse, HttpError>, CallSummary) {
         let started = Instant::now();
         let mut summary = CallSummary {
-            method: request.method.to_ascii_uppercase(),
+            method: String::new(),
             url: String::new(),
             status: None,
             duration_ms: 0,
@@ -345,6 +348,10 @@ impl Pipeline {
             summary.status = Some(r.status);
             summary.response_bytes = r.body.len() as u64;
         }
+        // A path can hold a secret (`/bot<TOKEN>/send`): the summary goes
+        // into run records, so it is masked like everything else.
+        summary.url = caller.redactor.redact(&summary.url).into_owned();
+        let result = result.map(|r| mask_response(r, caller.redactor));
         (result, summary)
     }
 
@@ -355,6 +362,7 @@ impl Pipeline {
         summary: &mut CallSummary,
     ) -> Result<OutboundResponse, HttpError> {
         let method = validate_method(&request.method)?;
+        summary.method = method.as_str().to_string();
         let headers = validate_headers(&request.headers)?;
         if request.body.len() > self.config.max_request_body {
             return Err(HttpError::TooLarge(format!(
@@ -401,8 +409,12 @@ impl Pipeline {
                     attempt_stale.as_deref().map(|s| s.as_str()),
                 )
                 .await?;
-            let response = self
+            if insert.is_some() {
+                self.check_credential_transport(&url)?;
+            }
+            let (response, same_origin) = self
                 .send_following_redirects(
+                    caller,
                     &method,
                     &url,
                     &headers,
@@ -413,7 +425,9 @@ impl Pipeline {
                 )
                 .await?;
             let oauth = app.is_some_and(|a| a.auth == AuthKind::OAuth2);
-            if attempt == 0 && response.status == 401 && oauth {
+            // Only a 401 from the origin that received the token says the
+            // token is bad; a 401 from elsewhere must not force a refresh.
+            if attempt == 0 && response.status == 401 && oauth && same_origin {
                 // The token may have been revoked or expired early: refresh
                 // once, with the refused token as the stale one, and retry.
                 if let Some(Insert::Header(_, value)) = &insert {
@@ -431,7 +445,9 @@ impl Pipeline {
         caller: &Caller<'_>,
         asked: Option<Duration>,
     ) -> Result<Duration, HttpError> {
-        let mut timeout = asked.unwrap_or(self.config.default_timeout);
+        let mut timeout = asked
+            .unwrap_or(self.config.default_timeout)
+            .min(self.config.max_timeout);
         if let Some(deadline) = caller.deadline {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -452,16 +468,27 @@ impl Pipeline {
                 "this run has no external user, so it has no connected accounts".into(),
             ));
         };
-        let account = self
-            .accounts
-            .find(caller.project, user, app_or_id)
-            .await
-            .map_err(|e| HttpError::CredentialUnusable(e.0))?;
-        if !caller.grants.apps.contains(&account.app) {
+        // The grant is checked before the lookup, and an account id the
+        // step may not use answers exactly like one that does not exist, so
+        // a step cannot learn which apps its end user has connected.
+        let is_id = app_or_id.starts_with("acc_");
+        if !is_id && !caller.grants.apps.contains(app_or_id) {
             return Err(HttpError::Denied(format!(
-                "the step's manifest does not grant app {} (`[http] apps`)",
-                account.app
+                "the step's manifest does not grant app {app_or_id} (`[http] apps`)"
             )));
+        }
+        let unavailable = || {
+            HttpError::CredentialUnusable(format!(
+                "no connected account {app_or_id:?} is available to this run"
+            ))
+        };
+        let account = match self.accounts.find(caller.project, user, app_or_id).await {
+            Ok(a) => a,
+            Err(e) if !is_id => return Err(HttpError::CredentialUnusable(e.0)),
+            Err(_) => return Err(unavailable()),
+        };
+        if !caller.grants.apps.contains(&account.app) {
+            return Err(unavailable());
         }
         Ok(account)
     }
@@ -523,6 +550,28 @@ impl Pipeline {
         scope.allows(host)?;
         check_literal_host(&self.policy, url).map_err(|e| HttpError::Denied(e.to_string()))?;
         Ok(())
+    }
+
+    /// Credentials travel over https only. The exception is an IP-literal
+    /// host inside a range the operator allowed explicitly (a local test
+    /// server): the operator has said that network is trusted.
+    fn check_credential_transport(&self, url: &Url) -> Result<(), HttpError> {
+        if url.scheme() == "https" {
+            return Ok(());
+        }
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+            _ => None,
+        };
+        if let Some(ip) = literal
+            && self.policy.allow_ranges().iter().any(|r| r.contains(&ip))
+        {
+            return Ok(());
+        }
+        Err(HttpError::Denied(
+            "credentials are only sent over https".into(),
+        ))
     }
 
     /// Renders the credential to insert, registering every value with the
@@ -606,9 +655,12 @@ impl Pipeline {
         Ok(Some(insert))
     }
 
+    /// Sends the request, following redirects. Returns the response and
+    /// whether it came from the original origin.
     #[allow(clippy::too_many_arguments)]
     async fn send_following_redirects(
         &self,
+        caller: &Caller<'_>,
         method: &reqwest::Method,
         url: &Url,
         headers: &[(HeaderName, HeaderValue)],
@@ -616,7 +668,7 @@ impl Pipeline {
         scope: &Scope<'_>,
         insert: Option<&Insert>,
         deadline: Instant,
-    ) -> Result<OutboundResponse, HttpError> {
+    ) -> Result<(OutboundResponse, bool), HttpError> {
         let origin = url.origin();
         let (mut method, mut url, mut body) = (method.clone(), url.clone(), Some(body.to_vec()));
         for hop in 0..=self.config.max_redirects {
@@ -670,16 +722,34 @@ impl Pipeline {
                     HttpError::ConnectionFailed(format!("a redirect to a bad URL: {e}"))
                 })?;
                 self.check_url(&next, scope)?;
+                if next.origin() != origin {
+                    // An upstream may copy the query (and a credential in
+                    // it) into `Location`: strip the parameter the host
+                    // inserted, and refuse to carry any other value the run
+                    // has registered to another origin.
+                    let mut next = next.clone();
+                    if let Some(Insert::Query(name, _)) = insert {
+                        strip_query_param(&mut next, name);
+                    }
+                    if let std::borrow::Cow::Owned(_) = caller.redactor.redact(next.as_str()) {
+                        return Err(HttpError::Denied(
+                            "a redirect would carry a credential to another origin".into(),
+                        ));
+                    }
+                    url = next;
+                } else {
+                    url = next;
+                }
                 if status == reqwest::StatusCode::SEE_OTHER
                     || (matches!(status.as_u16(), 301 | 302) && method == reqwest::Method::POST)
                 {
                     method = reqwest::Method::GET;
                     body = None;
                 }
-                url = next;
                 continue;
             }
-            return self.read_response(response, deadline).await;
+            let same_origin = url.origin() == origin;
+            return Ok((self.read_response(response, deadline).await?, same_origin));
         }
         unreachable!("the loop returns by its last hop")
     }
@@ -731,6 +801,38 @@ impl Pipeline {
             body,
         })
     }
+}
+
+/// Removes every `name=` pair from `url`'s query.
+fn strip_query_param(url: &mut Url, name: &str) {
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != name)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(kept);
+    }
+}
+
+/// Masks every value the run has registered out of a response before the
+/// guest sees it. Why: a step without the reveal grant could otherwise read
+/// a secret (or an account token) by sending it to a granted host that
+/// echoes requests back. Bodies that are not UTF-8 are passed as they are.
+fn mask_response(mut r: OutboundResponse, redactor: &Redactor) -> OutboundResponse {
+    if let Ok(text) = std::str::from_utf8(&r.body)
+        && let std::borrow::Cow::Owned(masked) = redactor.redact(text)
+    {
+        r.body = masked.into_bytes();
+    }
+    for (_, value) in &mut r.headers {
+        if let std::borrow::Cow::Owned(masked) = redactor.redact(value) {
+            *value = masked;
+        }
+    }
+    r
 }
 
 fn validate_method(method: &str) -> Result<reqwest::Method, HttpError> {

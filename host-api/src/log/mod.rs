@@ -153,8 +153,11 @@ impl LogSink {
         let fitted = self.charge(&mut inner, text.len())?;
         let elapsed_ms = self.elapsed_ms();
         if fitted < text.len() {
-            let cut = floor_char_boundary(&text, fitted);
-            let text = self.redactor.redact(&text[..cut]).into_owned();
+            // Mask the whole line first, then cut: cutting first could split
+            // a secret so that neither half matches, keeping its prefix.
+            let masked = self.redactor.redact(&text);
+            let cut = floor_char_boundary(&masked, fitted.min(masked.len()));
+            let text = masked[..cut].to_string();
             inner.lines.push(LogLine {
                 source,
                 elapsed_ms,
@@ -234,7 +237,7 @@ impl LogSink {
     fn mark_exceeded(&self, inner: &mut Inner) {
         let elapsed_ms = self.elapsed_ms();
         for stream in [StdStream::Stdout, StdStream::Stderr] {
-            self.end_line(inner, stream, elapsed_ms);
+            self.end_line_at_cap(inner, stream, elapsed_ms);
         }
         inner.exceeded = true;
         inner.lines.push(LogLine {
@@ -282,6 +285,21 @@ impl LogSink {
             text.pop();
         }
         push_stream_line(inner, stream, elapsed_ms, text);
+    }
+
+    /// The cap cut the stream: emit what is final, and drop what the stream
+    /// redactor holds back — it may be the start of a secret whose rest was
+    /// cut off, which would no longer match as a whole.
+    fn end_line_at_cap(&self, inner: &mut Inner, stream: StdStream, elapsed_ms: u64) {
+        let partial = partial_mut(inner, stream);
+        let bytes = std::mem::take(&mut partial.bytes);
+        let text = partial
+            .redactor
+            .push(&self.redactor, &String::from_utf8_lossy(&bytes));
+        partial.redactor = StreamRedactor::new();
+        if !text.is_empty() {
+            push_stream_line(inner, stream, elapsed_ms, text);
+        }
     }
 
     /// An endless line reached the cut size: emit what the stream redactor
@@ -404,6 +422,26 @@ mod tests {
         let lines = sink.finish();
         assert_eq!(lines[0].text, "pw=[REDACTED:PW]!");
         assert_eq!(lines[1].text, "log [REDACTED:PW]");
+    }
+
+    #[test]
+    fn the_cap_never_keeps_part_of_a_secret() {
+        // Every cut position inside the secret, on both paths.
+        for cap in 4..SECRET.len() + 8 {
+            let redactor = Arc::new(Redactor::new());
+            assert!(redactor.register("PW", SECRET));
+            let sink = LogSink::new(cap, redactor.clone());
+            let _ = sink.write_stream(StdStream::Stdout, format!("a{SECRET} tail").as_bytes());
+            let sink2 = LogSink::new(cap, redactor);
+            let _ = sink2.push_line(Source::Log(LogLevel::Info), format!("b{SECRET} tail"));
+            for lines in [sink.finish(), sink2.finish()] {
+                let all: String = lines.into_iter().map(|l| l.text).collect();
+                for w in SECRET.as_bytes().windows(6) {
+                    let w = std::str::from_utf8(w).unwrap();
+                    assert!(!all.contains(w), "cap {cap}: {w:?} kept in {all:?}");
+                }
+            }
+        }
     }
 
     #[test]

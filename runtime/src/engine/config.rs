@@ -30,6 +30,10 @@ pub struct EngineConfig {
     pub max_concurrent_runs: u32,
     /// Hard ceiling for any one run's memory; per-run limits may be lower.
     pub max_memory_bytes: u64,
+    /// Ceilings for any one run's wall and CPU time, whatever a manifest or
+    /// caller asks for: a step cannot lift its own limits.
+    pub max_wall_time: Duration,
+    pub max_cpu_time: Duration,
     /// How often the epoch advances; the CPU budget's unit.
     pub epoch_tick: Duration,
     /// Where compiled artifacts are cached; `None` keeps them in memory only.
@@ -53,6 +57,8 @@ impl Default for EngineConfig {
         Self {
             max_concurrent_runs: 16,
             max_memory_bytes: 512 * 1024 * 1024,
+            max_wall_time: Duration::from_secs(15 * 60),
+            max_cpu_time: Duration::from_secs(15 * 60),
             epoch_tick: Duration::from_millis(1),
             cache_dir: None,
             host_limits: HostCallLimits::default(),

@@ -126,7 +126,7 @@ pub(crate) async fn execute(
     let limits = options
         .limits
         .unwrap_or(inner.config.default_limits)
-        .clamped_to(inner.config.max_memory_bytes);
+        .clamped_to(&inner.config);
     let run_id = options.context.run_id.clone();
     let redactor = Arc::new(Redactor::new());
     let sink = Arc::new(LogSink::new(
@@ -165,7 +165,7 @@ pub(crate) async fn execute(
             ),
         }),
         Ok(Ok(Ok(output))) => check_output(output, inner.config.max_output_bytes),
-        Ok(Ok(Err(step_error))) => Err(RunFailure::StepError(step_error)),
+        Ok(Ok(Err(step_error))) => check_error(step_error, inner.config.max_output_bytes),
         Ok(Err(e)) => Err(classify_trap(&e, store.data(), &limits, &sink)),
     };
 
@@ -263,6 +263,20 @@ fn mask_outcome(
     }
 }
 
+/// A step's error text is held to the same cap as its output.
+fn check_error(error: String, cap: usize) -> Result<String, RunFailure> {
+    if error.len() > cap {
+        return Err(RunFailure::Limit {
+            kind: LimitKind::Output,
+            detail: format!(
+                "the step returned an error of {} bytes, over the cap of {cap} bytes",
+                error.len()
+            ),
+        });
+    }
+    Err(RunFailure::StepError(error))
+}
+
 fn check_output(output: String, cap: usize) -> Result<String, RunFailure> {
     if output.len() > cap {
         return Err(RunFailure::Limit {
@@ -341,10 +355,49 @@ fn find<E: std::error::Error + Send + Sync + 'static>(e: &wasmtime::Error) -> Op
 }
 
 impl RunLimits {
-    fn clamped_to(self, max_memory_bytes: u64) -> Self {
+    /// These limits, never above the engine's ceilings.
+    pub fn clamped_to(self, config: &crate::engine::EngineConfig) -> Self {
         Self {
-            memory_bytes: self.memory_bytes.min(max_memory_bytes),
-            ..self
+            wall_time: self.wall_time.min(config.max_wall_time),
+            cpu_time: self.cpu_time.min(config.max_cpu_time),
+            memory_bytes: self.memory_bytes.min(config.max_memory_bytes),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::engine::EngineConfig;
+
+    #[test]
+    fn a_step_cannot_lift_its_limits_above_the_engine_ceilings() {
+        let config = EngineConfig::default();
+        let asked = RunLimits {
+            wall_time: Duration::from_secs(u64::MAX / 4),
+            cpu_time: Duration::MAX,
+            memory_bytes: u64::MAX,
+        };
+        let l = asked.clamped_to(&config);
+        assert_eq!(l.wall_time, config.max_wall_time);
+        assert_eq!(l.cpu_time, config.max_cpu_time);
+        assert_eq!(l.memory_bytes, config.max_memory_bytes);
+    }
+
+    #[test]
+    fn an_oversized_error_is_an_output_limit() {
+        assert_eq!(
+            check_error("x".repeat(11), 10).unwrap_err(),
+            RunFailure::Limit {
+                kind: LimitKind::Output,
+                detail: "the step returned an error of 11 bytes, over the cap of 10 bytes".into()
+            }
+        );
+        assert_eq!(
+            check_error("e".into(), 10).unwrap_err(),
+            RunFailure::StepError("e".into())
+        );
     }
 }

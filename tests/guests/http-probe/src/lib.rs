@@ -23,6 +23,9 @@ struct Input {
     timeout_ms: Option<u64>,
     #[serde(default)]
     log_response: bool,
+    /// Also return the body reversed (a transform output masking cannot undo).
+    #[serde(default)]
+    reverse_body: bool,
     #[serde(default)]
     auth: Option<Auth>,
 }
@@ -103,7 +106,14 @@ fn run(input: Input) -> Result<Value, Error> {
                 .iter()
                 .map(|(n, v)| (n.clone(), Value::from(v.clone())))
                 .collect();
-            Ok(json!({ "status": r.status(), "headers": headers, "body": r.text() }))
+            let reversed: String = if input.reverse_body {
+                r.text().chars().rev().collect()
+            } else {
+                String::new()
+            };
+            Ok(
+                json!({ "status": r.status(), "headers": headers, "body": r.text(), "reversed": reversed }),
+            )
         }
         Err(e) => Err(Error::new(e.to_string()).with_code(kind(&e))),
     }
