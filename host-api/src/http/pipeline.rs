@@ -749,7 +749,7 @@ impl Pipeline {
                 continue;
             }
             let same_origin = url.origin() == origin;
-            return Ok((self.read_response(response, deadline).await?, same_origin));
+            return Ok((self.read_response(response).await?, same_origin));
         }
         unreachable!("the loop returns by its last hop")
     }
@@ -757,7 +757,6 @@ impl Pipeline {
     async fn read_response(
         &self,
         mut response: reqwest::Response,
-        deadline: Instant,
     ) -> Result<OutboundResponse, HttpError> {
         let cap = self.config.max_response_body;
         if let Some(len) = response.content_length()
@@ -778,16 +777,10 @@ impl Pipeline {
                 )
             })
             .collect();
+        // reqwest's per-request timeout (set from the deadline when the
+        // request was built) covers reading the body too: no timer here.
         let mut body = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let chunk = tokio::time::timeout(left, response.chunk())
-                .await
-                .map_err(|_| {
-                    HttpError::Timeout("the response body did not arrive within the timeout".into())
-                })?
-                .map_err(map_reqwest_error)?;
-            let Some(chunk) = chunk else { break };
+        while let Some(chunk) = response.chunk().await.map_err(map_reqwest_error)? {
             if body.len() + chunk.len() > cap {
                 return Err(HttpError::TooLarge(format!(
                     "the response body exceeds the cap of {cap} bytes"
