@@ -5,8 +5,8 @@
 //!
 //! Latency: 2,000 sequential requests each side, p50/p99 (the guest times
 //! its own calls with the WASI monotonic clock). Throughput: 8 concurrent
-//! workers for 3 s each side (8 concurrent runs of the guest vs 8 tokio
-//! tasks), requests per second.
+//! workers (8 concurrent runs of the guest vs 8 tokio tasks), in 5 pairs of
+//! alternating 1 s windows, requests per second.
 //!
 //! Run: `cargo bench --workspace --bench http_overhead`
 
@@ -24,6 +24,7 @@ use axum::Router;
 use axum::routing::get;
 
 const WORKERS: usize = 8;
+const ROUNDS: usize = 5;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -34,7 +35,7 @@ fn main() {
     let (sequential, window) = if quick {
         (50, Duration::from_millis(300))
     } else {
-        (2_000, Duration::from_secs(3))
+        (2_000, Duration::from_secs(1))
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -121,42 +122,51 @@ fn main() {
         let (d50, g50) = (percentile(&direct, 0.5), percentile(&guest, 0.5));
         let (d99, g99) = (percentile(&direct, 0.99), percentile(&guest, 0.99));
 
-        // Throughput at concurrency 8.
-        let count = Arc::new(AtomicU64::new(0));
-        let deadline = Instant::now() + window;
-        let mut tasks = Vec::new();
-        for _ in 0..WORKERS {
-            let (client, url, count) = (client.clone(), url.clone(), count.clone());
-            tasks.push(tokio::spawn(async move {
-                while Instant::now() < deadline {
-                    client.get(&url).send().await.unwrap().bytes().await.unwrap();
-                    count.fetch_add(1, Ordering::Relaxed);
-                }
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
-        let direct_rps = count.load(Ordering::Relaxed) as f64 / window.as_secs_f64();
+        // Throughput at concurrency 8: alternating windows, so load drift
+        // on the machine hits both sides alike.
+        let (mut direct_n, mut direct_t, mut guest_n, mut guest_t) = (0u64, 0f64, 0u64, 0f64);
+        for _ in 0..ROUNDS {
+            let count = Arc::new(AtomicU64::new(0));
+            let started = Instant::now();
+            let deadline = started + window;
+            let mut tasks = Vec::new();
+            for _ in 0..WORKERS {
+                let (client, url, count) = (client.clone(), url.clone(), count.clone());
+                tasks.push(tokio::spawn(async move {
+                    while Instant::now() < deadline {
+                        client.get(&url).send().await.unwrap().bytes().await.unwrap();
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+            direct_n += count.load(Ordering::Relaxed);
+            direct_t += started.elapsed().as_secs_f64();
 
-        // Guests: each worker runs the guest with batches of 100 until the window closes.
-        let done = Arc::new(AtomicU64::new(0));
-        let started = Instant::now();
-        let deadline = started + window;
-        let mut tasks = Vec::new();
-        for _ in 0..WORKERS {
-            let (run, done) = (guest_run.clone(), done.clone());
-            tasks.push(tokio::spawn(async move {
-                while Instant::now() < deadline {
-                    let n = run(100).await.len();
-                    done.fetch_add(n as u64, Ordering::Relaxed);
-                }
-            }));
+            // Guests: each worker runs the guest with batches of 100.
+            let done = Arc::new(AtomicU64::new(0));
+            let started = Instant::now();
+            let deadline = started + window;
+            let mut tasks = Vec::new();
+            for _ in 0..WORKERS {
+                let (run, done) = (guest_run.clone(), done.clone());
+                tasks.push(tokio::spawn(async move {
+                    while Instant::now() < deadline {
+                        let n = run(100).await.len();
+                        done.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+            guest_n += done.load(Ordering::Relaxed);
+            guest_t += started.elapsed().as_secs_f64();
         }
-        for t in tasks {
-            t.await.unwrap();
-        }
-        let guest_rps = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+        let direct_rps = direct_n as f64 / direct_t;
+        let guest_rps = guest_n as f64 / guest_t;
 
         println!("sequential requests per side: {}", direct.len());
         println!("direct (same pooled client): p50 {d50:?}  p99 {d99:?}");
