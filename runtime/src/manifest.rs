@@ -212,7 +212,14 @@ fn valid_slug(s: &str) -> bool {
 }
 
 fn valid_host_rule(s: &str) -> bool {
-    let host = s.strip_prefix("*.").unwrap_or(s);
+    let (wildcard, host) = match s.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    // `*.com` would grant a whole top-level domain.
+    if wildcard && host.split('.').count() < 2 {
+        return false;
+    }
     !host.is_empty()
         && host.len() <= 253
         && host.split('.').all(|label| {
@@ -301,6 +308,7 @@ secrets = "A""#)
                 .contains("without scheme")
         );
         assert!(err("name = \"x\"\n[http]\napps = [\"Git Hub\"]").contains("invalid app slug"));
+        assert!(err("name = \"x\"\n[http]\nallowed_hosts = [\"*.com\"]").contains("allowed_hosts"));
         assert!(err("name = \"x\"\n[http]\nhosts = []").contains("unknown field `hosts`"));
     }
 

@@ -1043,3 +1043,20 @@ async fn a_step_cannot_read_a_secret_by_having_an_upstream_echo_it() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_basic_username_with_a_colon_is_refused() {
+    let echo = fakes::echo().await;
+    let w = world(Setup::default()).await;
+    let report = w
+        .probe(
+            json!({"url": echo.url("/"), "auth": {"basic": ["ad:min", "K"]}}),
+            hosts(&["127.0.0.1"]),
+            secret("K", "sk_basic_colon_0001"),
+        )
+        .await;
+    let (code, message) = http_error(&report);
+    assert_eq!(code, "invalid_request");
+    assert!(message.contains("RFC 7617"), "{message}");
+    assert!(echo.requests().is_empty());
+}

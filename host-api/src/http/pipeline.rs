@@ -243,7 +243,16 @@ pub fn restricted_header(name: &str) -> bool {
         "x-forwarded-for",
         "x-forwarded-host",
         "x-forwarded-proto",
+        "x-forwarded-port",
+        "x-forwarded-server",
         "x-real-ip",
+        "x-client-ip",
+        "true-client-ip",
+        "cf-connecting-ip",
+        "x-original-url",
+        "x-rewrite-url",
+        "x-http-method-override",
+        "http2-settings",
     ];
     let n = name.to_ascii_lowercase();
     EXACT.contains(&n.as_str()) || n.starts_with("proxy-") || n.starts_with("sec-")
@@ -597,6 +606,12 @@ impl Pipeline {
                 header("authorization", format!("Bearer {}", token.as_str()))?
             }
             Some(Credential::Basic { username, password }) => {
+                if username.contains(':') || username.chars().any(char::is_control) {
+                    return Err(HttpError::InvalidRequest(
+                        "a basic-auth username may not contain `:` or control characters (RFC 7617)"
+                            .into(),
+                    ));
+                }
                 r.register("basic", password);
                 let pair = Zeroizing::new(format!("{username}:{}", password.as_str()));
                 r.register("basic", &pair);

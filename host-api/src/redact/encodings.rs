@@ -22,7 +22,10 @@ pub(super) fn forms(value: &str) -> Vec<String> {
         out.push(base64_at_offset(value.as_bytes(), k, false));
         out.push(base64_at_offset(value.as_bytes(), k, true));
     }
-    out.push(utf8_percent_encode(value, URL_RESERVED).to_string());
+    let percent = utf8_percent_encode(value, URL_RESERVED).to_string();
+    // Some encoders write `%2f` rather than `%2F`.
+    out.push(lowercase_percent_hex(&percent));
+    out.push(percent);
     out.push(form_urlencoded::byte_serialize(value.as_bytes()).collect());
     let json = json_escaped(value);
     if !value.is_ascii() {
@@ -51,6 +54,21 @@ pub(super) fn base64_at_offset(value: &[u8], k: usize, url_safe: bool) -> String
     let start = (8 * k).div_ceil(6);
     let end = (8 * (k + value.len())) / 6;
     encoded[start..end.max(start)].to_string()
+}
+
+/// `%2F` → `%2f`: the same encoding with lowercase hex digits.
+fn lowercase_percent_hex(encoded: &str) -> String {
+    let mut out = String::with_capacity(encoded.len());
+    let mut chars = encoded.chars();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '%' {
+            for h in chars.by_ref().take(2) {
+                out.push(h.to_ascii_lowercase());
+            }
+        }
+    }
+    out
 }
 
 /// `value` as it appears inside a JSON string literal written by serde_json.

@@ -428,3 +428,12 @@ fn json_escaped_twice_is_masked() {
     assert!(!out.contains("word-123"), "{out}");
     assert!(out.contains("[REDACTED:PW]"), "{out}");
 }
+
+#[test]
+fn lowercase_percent_encoding_is_masked() {
+    let r = Redactor::new();
+    assert!(r.register("K", "a/b c+d=e&f"));
+    let out = r.redact("url?k=a%2fb%20c%2bd%3de%26f");
+    assert!(out.contains("[REDACTED:K]"), "{out}");
+    assert!(!out.contains("%2fb"), "{out}");
+}
