@@ -3,11 +3,15 @@
 //! An account belongs to one external user of one project. Its credential
 //! fields (`api_key`, `access_token`/`refresh_token`, `username`/`password`,
 //! …) are serialised as one JSON object and sealed with AES-256-GCM under the
-//! [`MasterKey`], with associated data binding the ciphertext to the project
-//! and account id ([`account_aad`](super::crypto::account_aad)). What is not
-//! secret stays in clear so it can be listed and scheduled without the key:
-//! the app slug, custom fields (a subdomain, a region), `expires_at` and
-//! `status`.
+//! [`MasterKey`], with associated data binding the ciphertext to the project,
+//! account id, app, external user and custom fields ([`binding`]). What is
+//! not secret stays in clear so it can be listed and scheduled without the
+//! key: the app slug, custom fields (a subdomain, a region), `expires_at` and
+//! `status`. Why bind the clear columns too: they decide where the
+//! credentials are sent (a subdomain in a base URL) and for whom; someone
+//! able to write the database but without the key could otherwise re-point
+//! an account at their own host. With the binding, any such edit makes the
+//! credentials undecryptable instead of misdirected.
 //!
 //! # Why one sealed blob
 //!
@@ -209,7 +213,14 @@ impl AccountStore {
             }
         }
         let id = new_account_id()?;
-        let sealed = seal_credentials(key, &new.project, &id, &new.credentials)?;
+        let aad = binding(
+            &new.project,
+            &id,
+            &new.app,
+            &new.external_user_id,
+            &new.custom_fields,
+        );
+        let sealed = seal_credentials(key, &new.project, &id, &aad, &new.credentials)?;
         let custom_fields =
             serde_json::to_string(&new.custom_fields).expect("a map of strings serialises to JSON");
         let now = unix_now();
@@ -418,7 +429,8 @@ impl AccountStore {
                 .credentials
                 .insert(REFRESH_TOKEN.to_owned(), Zeroizing::new(refresh.to_owned()));
         }
-        let sealed = seal_credentials(key, project, id, &account.credentials)?;
+        let aad = meta_binding(&account.meta);
+        let sealed = seal_credentials(key, project, id, &aad, &account.credentials)?;
         drop(account);
         sqlx::query(
             "UPDATE accounts SET key_id = ?1, nonce = ?2, ciphertext = ?3, expires_at = ?4,
@@ -474,6 +486,7 @@ pub(crate) async fn reseal_accounts(
             new,
             &account.meta.project,
             &account.meta.id,
+            &meta_binding(&account.meta),
             &account.credentials,
         )?;
         sqlx::query("UPDATE accounts SET key_id = ?1, nonce = ?2, ciphertext = ?3 WHERE id = ?4")
@@ -488,10 +501,46 @@ pub(crate) async fn reseal_accounts(
     Ok(count)
 }
 
+/// The associated data of an account's ciphertext: project and id (as
+/// [`crypto::account_aad`]) followed by app, external user and the canonical
+/// JSON of the custom fields, NUL-separated.
+fn binding(
+    project: &str,
+    id: &str,
+    app: &str,
+    external_user_id: &str,
+    custom_fields: &BTreeMap<String, String>,
+) -> Vec<u8> {
+    let mut aad = crypto::account_aad(project, id);
+    for part in [app, external_user_id] {
+        aad.push(0);
+        aad.extend_from_slice(part.as_bytes());
+    }
+    aad.push(0);
+    // A BTreeMap serialises with sorted keys: the same fields, the same bytes.
+    aad.extend_from_slice(
+        serde_json::to_string(custom_fields)
+            .expect("a map of strings serialises to JSON")
+            .as_bytes(),
+    );
+    aad
+}
+
+fn meta_binding(meta: &AccountMeta) -> Vec<u8> {
+    binding(
+        &meta.project,
+        &meta.id,
+        &meta.app,
+        &meta.external_user_id,
+        &meta.custom_fields,
+    )
+}
+
 fn seal_credentials(
     key: &MasterKey,
     project: &str,
     id: &str,
+    aad: &[u8],
     credentials: &BTreeMap<String, Zeroizing<String>>,
 ) -> Result<Sealed> {
     let plain: BTreeMap<&str, &str> = credentials
@@ -500,12 +549,10 @@ fn seal_credentials(
         .collect();
     let json =
         Zeroizing::new(serde_json::to_vec(&plain).expect("a map of strings serialises to JSON"));
-    crypto::seal(key, &crypto::account_aad(project, id), &json).map_err(|source| {
-        StoreError::AccountEncrypt {
-            project: project.to_owned(),
-            id: id.to_owned(),
-            source,
-        }
+    crypto::seal(key, aad, &json).map_err(|source| StoreError::AccountEncrypt {
+        project: project.to_owned(),
+        id: id.to_owned(),
+        source,
     })
 }
 
@@ -545,13 +592,10 @@ fn account_from_row(key: &MasterKey, row: &SqliteRow) -> Result<Account> {
     let nonce: Vec<u8> = row.try_get("nonce")?;
     let ciphertext: Vec<u8> = row.try_get("ciphertext")?;
     let sealed = Sealed::from_parts(key_id, &nonce, ciphertext).map_err(decrypt_err)?;
-    let plaintext = crypto::open(key, &crypto::account_aad(&meta.project, &meta.id), &sealed)
-        .map_err(|e| match e {
-            CryptoError::KeyMismatch { current, stored } => {
-                StoreError::KeyMismatch { current, stored }
-            }
-            other => decrypt_err(other),
-        })?;
+    let plaintext = crypto::open(key, &meta_binding(&meta), &sealed).map_err(|e| match e {
+        CryptoError::KeyMismatch { current, stored } => StoreError::KeyMismatch { current, stored },
+        other => decrypt_err(other),
+    })?;
     // The parsed strings are moved into `Zeroizing` at once; serde_json's error
     // never quotes the input, so a malformed blob does not leak into errors.
     let parsed: BTreeMap<String, String> =

@@ -232,6 +232,39 @@ async fn ciphertext_is_bound_to_its_account() {
 }
 
 #[tokio::test]
+async fn editing_where_or_for_whom_an_account_is_used_breaks_it() {
+    // Someone who can write the database but has no key re-points an
+    // account: to another host (custom field), app or end user. The
+    // credentials must become undecryptable, never misdirected.
+    let dir = tempfile::tempdir().unwrap();
+    let (secrets, store) = stores(dir.path()).await;
+    let k = key(1);
+    for (column, value) in [
+        ("custom_fields", r#"{"subdomain":"attacker"}"#),
+        ("app", "github"),
+        ("external_user_id", "mallory"),
+    ] {
+        let mut new = new_account("u", "zendesk", &[("password", "pw-bound")]);
+        new.custom_fields.insert("subdomain".into(), "acme".into());
+        let a = store.create(&k, new).await.unwrap();
+        assert!(store.get(&k, "proj", a.id()).await.is_ok());
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE accounts SET {column} = ?1 WHERE id = ?2"
+        )))
+        .bind(value)
+        .bind(a.id())
+        .execute(&secrets.pool_for_tests())
+        .await
+        .unwrap();
+        let err = store.get(&k, "proj", a.id()).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::AccountDecrypt { .. }),
+            "{column}: {err}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn inputs_are_validated() {
     let dir = tempfile::tempdir().unwrap();
     let (_secrets, store) = stores(dir.path()).await;
