@@ -86,7 +86,10 @@ fn client() -> reqwest::Client {
 
 impl Server {
     fn start(extra: &[&str]) -> Server {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), extra)
+    }
+
+    fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
         let mut child = command(&dir.path().join("data"))
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
@@ -484,6 +487,39 @@ async fn scope_and_project_matrix() {
         .await;
     let keys = r.json()["keys"].as_array().unwrap().clone();
     assert!(keys.iter().all(|k| k["project"] == "alpha"), "{}", r.text);
+}
+
+#[tokio::test]
+async fn create_key_works_without_a_server_and_no_cache_is_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(&dir.path().join("data"))
+        .args([
+            "admin",
+            "create-key",
+            "--scope",
+            "secrets:write",
+            "--project",
+            "alpha",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(key.starts_with("ak_"), "only the key on stdout: {key}");
+    let s = Server::start_in(dir, &[]);
+    let r = s
+        .call(Method::GET, "/v1/projects/alpha/secrets", Some(&key), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.headers["cache-control"], "no-store");
+    let r = s
+        .call(Method::GET, "/v1/projects/beta/secrets", Some(&key), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
 }
 
 #[tokio::test]

@@ -132,13 +132,14 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(refuse_announced_oversize))
+        .layer(axum::middleware::from_fn(guard))
         .with_state(state)
 }
 
 /// Refuses a body whose `Content-Length` is over [`MAX_BODY_BYTES`] before
-/// reading any of it (chunked bodies are cut by `DefaultBodyLimit` as read).
-async fn refuse_announced_oversize(
+/// reading any of it (chunked bodies are cut by `DefaultBodyLimit` as read),
+/// and marks every response `Cache-Control: no-store`.
+async fn guard(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -149,9 +150,18 @@ async fn refuse_announced_oversize(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return error::payload_too_large().into_response();
+        return no_store(error::payload_too_large().into_response());
     }
-    next.run(request).await
+    no_store(next.run(request).await)
+}
+
+/// API answers may hold credentials shown once: no cache may keep them.
+fn no_store(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 /// Why the server could not start.
