@@ -250,6 +250,33 @@ fn serve_refuses_to_start_without_a_master_key() {
 }
 
 #[tokio::test]
+async fn serve_refuses_a_master_key_that_does_not_match_the_store() {
+    let mut s = Server::start(&[]);
+    let admin = s.admin_setup().await;
+    let r = s
+        .call(
+            Method::PUT,
+            "/v1/projects/alpha/secrets/X",
+            Some(&admin),
+            Some(json!({"value": SECRET_VALUE})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let pid = s.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    s.child.wait().unwrap();
+    let other_key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let out = command(&s.data_dir())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("AIRLOCK_MASTER_KEY", other_key)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("master key"), "{stderr}");
+}
+
+#[tokio::test]
 async fn healthz_readyz_and_graceful_shutdown() {
     let mut s = Server::start(&[]);
     for path in ["/healthz", "/readyz"] {

@@ -28,7 +28,7 @@ use axum::routing::{delete, get, post, put};
 use utoipa::OpenApi as _;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
-use crate::store::{MasterKey, PlatformStore, SecretStore};
+use crate::store::{MasterKey, PlatformStore, SecretStore, StoreError};
 pub use config::{ServeArgs, ServeConfig};
 
 /// Largest request body, in bytes.
@@ -189,6 +189,12 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     // No master key, no server: secrets are never stored in plaintext.
     let master_key = MasterKey::from_env_or_file(config.master_key_file.as_deref())?;
     let secrets = SecretStore::open(&config.data_dir).await?;
+    // A key that is not the one the stored values are sealed under would make
+    // every read fail later: refuse now, naming both key ids.
+    {
+        let mut conn = secrets.pool().acquire().await.map_err(StoreError::from)?;
+        crate::store::sqlite::check_store_key(&mut conn, &master_key).await?;
+    }
     let state = AppState {
         platform: PlatformStore::new(&secrets),
         secrets: secrets.clone(),
