@@ -105,7 +105,13 @@ impl Server {
         let base = line
             .trim()
             .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .unwrap_or_else(|| {
+                panic!(
+                    "`airlock serve` did not start (first line {line:?}; its stderr is above). \
+                     If it says `unrecognized subcommand`, another build replaced {BIN} in a \
+                     shared CARGO_TARGET_DIR between build and run: run the test again"
+                )
+            })
             .to_owned();
         Server {
             child,
