@@ -7,6 +7,7 @@
 //! - [`store`]: the encrypted local secret store (SQLite, AES-256-GCM) and
 //!   connected accounts.
 //! - [`oauth`]: OAuth 2.0 token refresh for connected accounts, single-flight.
+//! - [`server`]: `airlock serve`, the REST API with platform auth.
 //! - [`cli`]: the `airlock` command.
 
 pub mod cli;
@@ -14,6 +15,7 @@ pub mod engine;
 pub mod manifest;
 pub mod oauth;
 pub mod outbound;
+pub mod server;
 pub mod store;
 
 pub use engine::{

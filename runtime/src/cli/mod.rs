@@ -5,8 +5,10 @@
 //! stopped the guest; 4 an internal error of the host.
 
 mod accounts;
+mod admin;
 mod run;
 mod secrets;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +47,10 @@ enum Command {
     Secrets(secrets::SecretsArgs),
     /// Manage end users' connected accounts (credentials encrypted in the store).
     Accounts(accounts::AccountsArgs),
+    /// Serve the REST API (needs the master key).
+    Serve(crate::server::ServeArgs),
+    /// Platform administration without a server: bootstrap API keys.
+    Admin(admin::AdminArgs),
 }
 
 /// Where compiled artifacts are cached when no `--cache-dir` is given.
@@ -84,6 +90,8 @@ pub fn main() -> ExitCode {
             Command::Keygen => secrets::keygen(),
             Command::Secrets(args) => secrets::run(args).await,
             Command::Accounts(args) => accounts::run(args).await,
+            Command::Serve(args) => serve::run(args).await,
+            Command::Admin(args) => admin::run(args).await,
         }
     });
     ExitCode::from(code)

@@ -7,9 +7,12 @@
 //! - [`crypto`]: the master key and the reusable [`seal`]/[`open`] pair.
 //! - [`sqlite`]: [`SecretStore`], the SQLite-backed store.
 //! - [`accounts`]: [`AccountStore`], connected accounts in the same database.
+//! - [`platform`]: [`PlatformStore`], projects, API keys, OAuth clients and
+//!   tokens (hashed), and the audit log of `airlock serve`.
 
 pub mod accounts;
 pub mod crypto;
+pub mod platform;
 pub mod sqlite;
 
 use std::path::PathBuf;
@@ -18,6 +21,7 @@ use zeroize::Zeroizing;
 
 pub use accounts::{Account, AccountFilter, AccountMeta, AccountStatus, AccountStore, NewAccount};
 pub use crypto::{CryptoError, KeyError, MasterKey, Sealed, account_aad, open, seal, secret_aad};
+pub use platform::PlatformStore;
 pub use sqlite::SecretStore;
 
 /// Environment variable naming the data directory.

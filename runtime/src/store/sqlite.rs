@@ -56,6 +56,45 @@ const MIGRATIONS: &[&str] = &[
         updated_at       INTEGER NOT NULL
     );
     CREATE INDEX accounts_by_user_app ON accounts (project, external_user_id, app);",
+    // 3: platform auth for `airlock serve` (see `platform.rs`): projects, API
+    // keys, OAuth clients and their access tokens (all credentials stored as
+    // SHA-256 hashes only), and the audit log of failed authentication.
+    "CREATE TABLE projects (
+        name       TEXT    NOT NULL PRIMARY KEY,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE api_keys (
+        id          TEXT    NOT NULL PRIMARY KEY,
+        name        TEXT    NOT NULL,
+        secret_hash BLOB    NOT NULL,
+        scopes      TEXT    NOT NULL,
+        project     TEXT,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE oauth_clients (
+        id          TEXT    NOT NULL PRIMARY KEY,
+        name        TEXT    NOT NULL,
+        secret_hash BLOB    NOT NULL,
+        scopes      TEXT    NOT NULL,
+        project     TEXT,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE oauth_tokens (
+        token_hash BLOB    NOT NULL PRIMARY KEY,
+        client_id  TEXT    NOT NULL REFERENCES oauth_clients (id) ON DELETE CASCADE,
+        scopes     TEXT    NOT NULL,
+        project    TEXT,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX oauth_tokens_by_client ON oauth_tokens (client_id);
+    CREATE TABLE auth_audit (
+        id     INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+        at     INTEGER NOT NULL,
+        method TEXT    NOT NULL,
+        route  TEXT    NOT NULL,
+        key_id TEXT,
+        reason TEXT    NOT NULL
+    );",
 ];
 
 /// Secrets encrypted at rest in `<data-dir>/airlock.db`.

@@ -1,0 +1,172 @@
+//! API keys: `GET /v1/keys`, `POST /v1/keys`, `DELETE /v1/keys/{id}` (scope `admin`).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::auth::Principal;
+use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use super::projects::visible_project;
+use crate::store::platform::{self, CredentialMeta};
+
+/// Body of `POST /v1/keys` and `POST /v1/oauth/clients`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCredential {
+    /// A label for people.
+    pub name: String,
+    /// Scopes: `steps:read steps:write runs:read runs:write secrets:write accounts:read
+    /// accounts:write accounts:credentials proxy admin`.
+    pub scopes: Vec<String>,
+    /// Restrict the credential to this project. A project-restricted admin can only
+    /// create credentials for its own project (the default for it).
+    pub project: Option<String>,
+}
+
+/// An API key's metadata; never the key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyView {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub project: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl From<CredentialMeta> for KeyView {
+    fn from(m: CredentialMeta) -> Self {
+        Self {
+            id: m.id,
+            name: m.name,
+            scopes: m.scopes,
+            project: m.project,
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// A new API key: `key` is shown this once and cannot be recovered.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedKey {
+    #[serde(flatten)]
+    pub meta: KeyView,
+    /// `ak_<id>_<secret>`; store it now.
+    pub key: String,
+}
+
+/// API keys the caller may see.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyList {
+    pub keys: Vec<KeyView>,
+}
+
+/// Checks a new credential's scopes and project for `principal` (an admin),
+/// returning the project it will be restricted to.
+pub async fn check_new_credential(
+    state: &AppState,
+    principal: &Principal,
+    body: &CreateCredential,
+) -> Result<Option<String>, ApiError> {
+    principal.require("admin")?;
+    if body.name.is_empty() || body.name.len() > 128 {
+        return Err(ApiError::bad_request(
+            "invalid name: it must be 1 to 128 characters",
+        ));
+    }
+    if body.scopes.is_empty() {
+        return Err(ApiError::bad_request("invalid scopes: give at least one"));
+    }
+    if let Some(bad) = body
+        .scopes
+        .iter()
+        .find(|s| !platform::SCOPES.contains(&s.as_str()))
+    {
+        let shown: String = bad.chars().take(40).collect();
+        return Err(ApiError::bad_request(format!(
+            "invalid scopes: unknown scope `{shown}`"
+        )));
+    }
+    let project = body.project.clone().or_else(|| principal.0.project.clone());
+    if let Some(p) = &project {
+        visible_project(state, principal, p).await?;
+    }
+    Ok(project)
+}
+
+/// Create an API key (scope `admin`); the key is returned once.
+#[utoipa::path(post, path = "/v1/keys", tag = "keys", security(("bearer" = [])),
+    request_body = CreateCredential,
+    responses((status = 201, body = CreatedKey), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<CreateCredential>,
+) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+    let project = check_new_credential(&state, &principal, &body).await?;
+    let (meta, key) = state
+        .platform
+        .create_api_key(&body.name, &body.scopes, project.as_deref())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedKey {
+            meta: meta.into(),
+            key: key.as_str().to_owned(),
+        }),
+    ))
+}
+
+/// List API keys (scope `admin`): metadata only.
+#[utoipa::path(get, path = "/v1/keys", tag = "keys", security(("bearer" = [])),
+    responses((status = 200, body = KeyList), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<KeyList>, ApiError> {
+    principal.require("admin")?;
+    let keys = state
+        .platform
+        .list_api_keys()
+        .await?
+        .into_iter()
+        .filter(|k| visible_credential(&principal, k))
+        .map(KeyView::from)
+        .collect();
+    Ok(Json(KeyList { keys }))
+}
+
+/// Whether a restricted admin may see a key or client: only its own project's.
+pub fn visible_credential(principal: &Principal, meta: &CredentialMeta) -> bool {
+    match &principal.0.project {
+        None => true,
+        Some(p) => meta.project.as_deref() == Some(p),
+    }
+}
+
+/// Revoke an API key (scope `admin`); it stops working at once.
+#[utoipa::path(delete, path = "/v1/keys/{id}", tag = "keys", security(("bearer" = [])),
+    params(("id" = String, Path, description = "key id")),
+    responses((status = 204), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    principal.require("admin")?;
+    let meta = state.platform.get_api_key(&id).await?;
+    match meta {
+        Some(m) if visible_credential(&principal, &m) => {
+            state.platform.delete_api_key(&id).await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        _ => Err(ApiError::not_found("no such key")),
+    }
+}

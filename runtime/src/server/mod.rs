@@ -1,0 +1,247 @@
+//! `airlock serve`: the REST API (axum) with platform auth.
+//!
+//! - [`config`]: flags, environment and the `--config` file.
+//! - [`error`]: the one JSON error shape, for our failures and axum's rejections.
+//! - [`auth`]: bearer API keys and OAuth access tokens, scopes, projects, audit.
+//! - [`health`], [`projects`], [`keys`], [`oauth_clients`], [`secrets`],
+//!   [`audit`]: the routes.
+//!
+//! The OpenAPI 3.1 document is generated from the handlers ([`ApiDoc`]) and
+//! served at `GET /v1/openapi.json`.
+
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod keys;
+pub mod oauth_clients;
+pub mod projects;
+pub mod secrets;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post, put};
+use utoipa::OpenApi as _;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+
+use crate::store::{MasterKey, PlatformStore, SecretStore, StoreError};
+pub use config::{ServeArgs, ServeConfig};
+
+/// Largest request body, in bytes.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub secrets: SecretStore,
+    pub platform: PlatformStore,
+    pub master_key: Arc<MasterKey>,
+    pub token_ttl_secs: u64,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("master_key_id", &self.master_key.id())
+            .field("token_ttl_secs", &self.token_ttl_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The OpenAPI document of the API.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Airlock API", description = "The REST API of `airlock serve`."),
+    paths(
+        health::healthz,
+        health::readyz,
+        projects::create,
+        projects::list,
+        projects::get,
+        keys::create,
+        keys::list,
+        keys::delete,
+        oauth_clients::create,
+        oauth_clients::rotate_secret,
+        oauth_clients::delete,
+        oauth_clients::token,
+        secrets::put,
+        secrets::delete,
+        secrets::list,
+        audit::list,
+    ),
+    modifiers(&BearerScheme)
+)]
+pub struct ApiDoc;
+
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The OpenAPI document as pretty JSON (what `GET /v1/openapi.json` serves).
+pub fn openapi_json() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes")
+}
+
+async fn openapi_route() -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        openapi_json(),
+    )
+        .into_response()
+}
+
+/// The API's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/v1/openapi.json", get(openapi_route))
+        .route("/v1/projects", post(projects::create).get(projects::list))
+        .route("/v1/projects/{name}", get(projects::get))
+        .route("/v1/projects/{project}/secrets", get(secrets::list))
+        .route(
+            "/v1/projects/{project}/secrets/{name}",
+            put(secrets::put).delete(secrets::delete),
+        )
+        .route("/v1/keys", post(keys::create).get(keys::list))
+        .route("/v1/keys/{id}", delete(keys::delete))
+        .route("/v1/oauth/clients", post(oauth_clients::create))
+        .route("/v1/oauth/clients/{id}", delete(oauth_clients::delete))
+        .route(
+            "/v1/oauth/clients/{id}/rotate-secret",
+            post(oauth_clients::rotate_secret),
+        )
+        .route("/v1/oauth/token", post(oauth_clients::token))
+        .route("/v1/audit", get(audit::list))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(guard))
+        .with_state(state)
+}
+
+/// Refuses a body whose `Content-Length` is over [`MAX_BODY_BYTES`] before
+/// reading any of it (chunked bodies are cut by `DefaultBodyLimit` as read),
+/// and marks every response `Cache-Control: no-store`.
+async fn guard(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let announced = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return no_store(error::payload_too_large().into_response());
+    }
+    no_store(next.run(request).await)
+}
+
+/// API answers may hold credentials shown once: no cache may keep them.
+fn no_store(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Key(#[from] crate::store::KeyError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the store, binds, prints `listening on http://ADDR` on stdout and
+/// serves until SIGINT or SIGTERM; in-flight requests finish first.
+pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
+    // No master key, no server: secrets are never stored in plaintext.
+    let master_key = MasterKey::from_env_or_file(config.master_key_file.as_deref())?;
+    let secrets = SecretStore::open(&config.data_dir).await?;
+    // A key that is not the one the stored values are sealed under would make
+    // every read fail later: refuse now, naming both key ids.
+    {
+        let mut conn = secrets.pool().acquire().await.map_err(StoreError::from)?;
+        crate::store::sqlite::check_store_key(&mut conn, &master_key).await?;
+    }
+    let state = AppState {
+        platform: PlatformStore::new(&secrets),
+        secrets: secrets.clone(),
+        master_key: Arc::new(master_key),
+        token_ttl_secs: config.token_ttl_secs,
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    println!("listening on http://{addr}");
+    tracing::info!(%addr, "airlock serve listening");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("airlock serve stopped");
+    secrets.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down; finishing in-flight requests");
+}

@@ -1,0 +1,125 @@
+//! Projects: `POST /v1/projects`, `GET /v1/projects`, `GET /v1/projects/{name}`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::auth::Principal;
+use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use crate::store::{self, platform::Project};
+
+/// Body of `POST /v1/projects`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProject {
+    /// Letters, digits, `_`, `-`, `.`, starting with a letter or `_`; at most 128.
+    pub name: String,
+}
+
+/// A project.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProjectView {
+    pub name: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl From<Project> for ProjectView {
+    fn from(p: Project) -> Self {
+        Self {
+            name: p.name,
+            created_at: p.created_at,
+        }
+    }
+}
+
+/// Projects the caller may see.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProjectList {
+    pub projects: Vec<ProjectView>,
+}
+
+/// Create a project (scope `admin`, not restricted to a project).
+#[utoipa::path(post, path = "/v1/projects", tag = "projects", security(("bearer" = [])),
+    request_body = CreateProject,
+    responses((status = 201, body = ProjectView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<CreateProject>,
+) -> Result<(StatusCode, Json<ProjectView>), ApiError> {
+    principal.require_global_admin()?;
+    store::validate_project_name(&body.name)?;
+    if !state.platform.create_project(&body.name).await? {
+        return Err(ApiError::conflict(format!(
+            "project `{}` already exists",
+            body.name
+        )));
+    }
+    let project = state
+        .platform
+        .get_project(&body.name)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    Ok((StatusCode::CREATED, Json(project.into())))
+}
+
+/// List the projects the caller may see.
+#[utoipa::path(get, path = "/v1/projects", tag = "projects", security(("bearer" = [])),
+    responses((status = 200, body = ProjectList), (status = 401, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<ProjectList>, ApiError> {
+    let projects = state
+        .platform
+        .list_projects()
+        .await?
+        .into_iter()
+        .filter(|p| principal.may_see(&p.name))
+        .map(ProjectView::from)
+        .collect();
+    Ok(Json(ProjectList { projects }))
+}
+
+/// One project; 404 when it does not exist or the caller may not see it.
+#[utoipa::path(get, path = "/v1/projects/{name}", tag = "projects", security(("bearer" = [])),
+    params(("name" = String, Path, description = "project name")),
+    responses((status = 200, body = ProjectView), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<ProjectView>, ApiError> {
+    visible_project(&state, &principal, &name).await?;
+    let project = state
+        .platform
+        .get_project(&name)
+        .await?
+        .ok_or_else(|| no_project(&name))?;
+    Ok(Json(project.into()))
+}
+
+fn no_project(name: &str) -> ApiError {
+    let shown: String = name.chars().take(40).collect();
+    ApiError::not_found(format!("no project `{shown}`"))
+}
+
+/// 404 unless `name` exists and the caller may see it (the same answer either
+/// way, so a restricted credential never learns other projects exist).
+pub async fn visible_project(
+    state: &AppState,
+    principal: &Principal,
+    name: &str,
+) -> Result<(), ApiError> {
+    if !principal.may_see(name) || state.platform.get_project(name).await?.is_none() {
+        return Err(no_project(name));
+    }
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! Secrets of a project: `PUT`/`DELETE /v1/projects/{project}/secrets/{name}`
+//! and `GET /v1/projects/{project}/secrets`, all with scope `secrets:write`.
+//! Values go in, never out.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use zeroize::Zeroizing;
+
+use super::AppState;
+use super::auth::Principal;
+use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use super::projects::visible_project;
+use crate::store::{self, SetOutcome};
+
+/// Body of `PUT /v1/projects/{project}/secrets/{name}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutSecret {
+    /// The value; stored encrypted, never returned.
+    pub value: String,
+}
+
+impl std::fmt::Debug for PutSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PutSecret { value: <redacted> }")
+    }
+}
+
+/// A secret's metadata; never its value.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretView {
+    pub name: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// The secrets of a project.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretList {
+    pub secrets: Vec<SecretView>,
+}
+
+/// What `PUT` did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PutOutcome {
+    pub name: String,
+    /// `created` or `updated`.
+    pub outcome: &'static str,
+}
+
+async fn check(state: &AppState, principal: &Principal, project: &str) -> Result<(), ApiError> {
+    principal.require("secrets:write")?;
+    visible_project(state, principal, project).await
+}
+
+/// Store a secret (insert or replace; scope `secrets:write`).
+#[utoipa::path(put, path = "/v1/projects/{project}/secrets/{name}", tag = "secrets",
+    security(("bearer" = [])),
+    params(("project" = String, Path), ("name" = String, Path)),
+    request_body = PutSecret,
+    responses((status = 201, body = PutOutcome), (status = 200, body = PutOutcome),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn put(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((project, name)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<PutSecret>,
+) -> Result<(StatusCode, Json<PutOutcome>), ApiError> {
+    let value = Zeroizing::new(body.value);
+    check(&state, &principal, &project).await?;
+    store::validate_secret_name(&name)?;
+    if value.is_empty() {
+        return Err(ApiError::bad_request("value: must not be empty"));
+    }
+    let outcome = state
+        .secrets
+        .set(&state.master_key, &project, &name, &value)
+        .await?;
+    let (status, word) = match outcome {
+        SetOutcome::Created => (StatusCode::CREATED, "created"),
+        SetOutcome::Updated => (StatusCode::OK, "updated"),
+    };
+    Ok((
+        status,
+        Json(PutOutcome {
+            name,
+            outcome: word,
+        }),
+    ))
+}
+
+/// Delete a secret (scope `secrets:write`).
+#[utoipa::path(delete, path = "/v1/projects/{project}/secrets/{name}", tag = "secrets",
+    security(("bearer" = [])),
+    params(("project" = String, Path), ("name" = String, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((project, name)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    check(&state, &principal, &project).await?;
+    store::validate_secret_name(&name)?;
+    if state.secrets.delete(&project, &name).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no secret `{name}`")))
+    }
+}
+
+/// List a project's secrets: names and dates (scope `secrets:write`).
+#[utoipa::path(get, path = "/v1/projects/{project}/secrets", tag = "secrets",
+    security(("bearer" = [])), params(("project" = String, Path)),
+    responses((status = 200, body = SecretList), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(project): ApiPath<String>,
+) -> Result<Json<SecretList>, ApiError> {
+    check(&state, &principal, &project).await?;
+    let secrets = state
+        .secrets
+        .list(&project)
+        .await?
+        .into_iter()
+        .map(|m| SecretView {
+            name: m.name,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        })
+        .collect();
+    Ok(Json(SecretList { secrets }))
+}

@@ -1,0 +1,1142 @@
+//! `airlock serve` end to end: the real binary on 127.0.0.1 port 0, a real
+//! SQLite database in a tempdir, real HTTP through reqwest.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine as _;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_airlock-under-test");
+/// Base64 of 32 bytes: a valid master key for tests.
+const MASTER_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+const SECRET_VALUE: &str = "sk_live_Zq8mW7RtxU9LpVb3NcE2hJ-plaintext-marker";
+
+fn command(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    for var in [
+        "AIRLOCK_MASTER_KEY",
+        "AIRLOCK_MASTER_KEY_FILE",
+        "AIRLOCK_DATA",
+        "AIRLOCK_LISTEN",
+        "AIRLOCK_CONFIG",
+        "AIRLOCK_TOKEN_TTL_SECS",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("AIRLOCK_DATA", data_dir);
+    cmd
+}
+
+/// A matrix row: name, credential, request (method, path, body), expected status.
+type MatrixCase<'a> = (
+    &'a str,
+    Option<&'a str>,
+    (Method, String, Option<Value>),
+    StatusCode,
+);
+
+struct Server {
+    child: Child,
+    base: String,
+    dir: tempfile::TempDir,
+    client: reqwest::Client,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    text: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+    /// Panics unless the body is `{"error": {"code": "...", "message": "..."}}`.
+    fn assert_error_shape(&self) {
+        let v = self.json();
+        let obj = v.as_object().expect("object");
+        assert_eq!(obj.len(), 1, "only `error`: {v}");
+        let e = v["error"].as_object().expect("error object");
+        assert_eq!(e.len(), 2, "code and message: {v}");
+        assert!(e["code"].as_str().is_some_and(|c| !c.is_empty()), "{v}");
+        assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+        let ct = self.headers[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap();
+        assert!(ct.starts_with("application/json"), "{ct}");
+    }
+}
+
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        Self::start_in(tempfile::tempdir().unwrap(), extra)
+    }
+
+    fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        let mut child = command(&dir.path().join("data"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("AIRLOCK_MASTER_KEY", MASTER_KEY)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| {
+                panic!(
+                    "`airlock serve` did not start (first line {line:?}; its stderr is above). \
+                     If it says `unrecognized subcommand`, another build replaced {BIN} in a \
+                     shared CARGO_TARGET_DIR between build and run: run the test again"
+                )
+            })
+            .to_owned();
+        Server {
+            child,
+            base,
+            dir,
+            client: client(),
+        }
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// `airlock admin create-key` against this server's data directory.
+    fn create_key(&self, args: &[&str]) -> String {
+        let out = command(&self.data_dir())
+            .args(["admin", "create-key"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let key = stdout.trim().to_owned();
+        assert_eq!(stdout.lines().count(), 1, "only the key on stdout");
+        assert!(key.starts_with("ak_"), "{key}");
+        key
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
+        let resp = req.send().await.unwrap();
+        Reply {
+            status: resp.status(),
+            headers: resp.headers().clone(),
+            text: resp.text().await.unwrap(),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        self.send(req).await
+    }
+
+    async fn admin_setup(&self) -> String {
+        let admin = self.create_key(&[]);
+        for p in ["alpha", "beta"] {
+            let r = self
+                .call(
+                    Method::POST,
+                    "/v1/projects",
+                    Some(&admin),
+                    Some(json!({"name": p})),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        }
+        admin
+    }
+
+    async fn new_key(
+        &self,
+        admin: &str,
+        scopes: &[&str],
+        project: Option<&str>,
+    ) -> (String, String) {
+        let r = self
+            .call(
+                Method::POST,
+                "/v1/keys",
+                Some(admin),
+                Some(json!({"name": "k", "scopes": scopes, "project": project})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let v = r.json();
+        (
+            v["id"].as_str().unwrap().to_owned(),
+            v["key"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn new_client(
+        &self,
+        admin: &str,
+        scopes: &[&str],
+        project: Option<&str>,
+    ) -> (String, String) {
+        let r = self
+            .call(
+                Method::POST,
+                "/v1/oauth/clients",
+                Some(admin),
+                Some(json!({"name": "c", "scopes": scopes, "project": project})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let v = r.json();
+        (
+            v["client_id"].as_str().unwrap().to_owned(),
+            v["client_secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn token_json(&self, body: Value) -> Reply {
+        self.send(
+            self.client
+                .post(format!("{}/v1/oauth/token", self.base))
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        )
+        .await
+    }
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_master_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("airlock keygen"), "{stderr}");
+}
+
+#[tokio::test]
+async fn serve_refuses_a_master_key_that_does_not_match_the_store() {
+    let mut s = Server::start(&[]);
+    let admin = s.admin_setup().await;
+    let r = s
+        .call(
+            Method::PUT,
+            "/v1/projects/alpha/secrets/X",
+            Some(&admin),
+            Some(json!({"value": SECRET_VALUE})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let pid = s.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    s.child.wait().unwrap();
+    let other_key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let out = command(&s.data_dir())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("AIRLOCK_MASTER_KEY", other_key)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("master key"), "{stderr}");
+}
+
+#[tokio::test]
+async fn healthz_readyz_and_graceful_shutdown() {
+    let mut s = Server::start(&[]);
+    for path in ["/healthz", "/readyz"] {
+        let r = s.call(Method::GET, path, None, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert_eq!(r.json()["status"], "ok");
+    }
+    let pid = s.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = s.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "SIGTERM stops the server cleanly");
+}
+
+#[tokio::test]
+async fn scope_and_project_matrix() {
+    let s = Server::start(&[]);
+    let admin = s.admin_setup().await;
+    let (_, alpha_secrets) = s.new_key(&admin, &["secrets:write"], Some("alpha")).await;
+    let (_, alpha_steps) = s.new_key(&admin, &["steps:read"], Some("alpha")).await;
+    let (_, global_secrets) = s.new_key(&admin, &["secrets:write"], None).await;
+    let (_, alpha_admin) = s.new_key(&admin, &["admin"], Some("alpha")).await;
+    let (client_id, client_secret) = s
+        .new_client(&admin, &["secrets:write"], Some("alpha"))
+        .await;
+    let tok = s
+        .token_json(json!({"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret}))
+        .await;
+    assert_eq!(tok.status, StatusCode::OK, "{}", tok.text);
+    let alpha_token = tok.json()["access_token"].as_str().unwrap().to_owned();
+    let bad_secret = format!("{}x", &alpha_secrets[..alpha_secrets.len() - 1]);
+
+    let put = |p: &str| {
+        (
+            Method::PUT,
+            format!("/v1/projects/{p}/secrets/API_TOKEN"),
+            Some(json!({"value": SECRET_VALUE})),
+        )
+    };
+    let list = |p: &str| (Method::GET, format!("/v1/projects/{p}/secrets"), None);
+    let proj = |p: &str| (Method::GET, format!("/v1/projects/{p}"), None);
+    let cases: Vec<MatrixCase> = vec![
+        ("no token", None, list("alpha"), StatusCode::UNAUTHORIZED),
+        (
+            "garbage token",
+            Some("nonsense"),
+            list("alpha"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "wrong key secret",
+            Some(&bad_secret),
+            list("alpha"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "unknown token",
+            Some("at_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+            list("alpha"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "alpha secrets put alpha",
+            Some(&alpha_secrets),
+            put("alpha"),
+            StatusCode::CREATED,
+        ),
+        (
+            "alpha secrets list alpha",
+            Some(&alpha_secrets),
+            list("alpha"),
+            StatusCode::OK,
+        ),
+        (
+            "alpha secrets put beta",
+            Some(&alpha_secrets),
+            put("beta"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "alpha secrets list beta",
+            Some(&alpha_secrets),
+            list("beta"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "alpha secrets list missing",
+            Some(&alpha_secrets),
+            list("gamma"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "alpha secrets get beta",
+            Some(&alpha_secrets),
+            proj("beta"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "alpha secrets get alpha",
+            Some(&alpha_secrets),
+            proj("alpha"),
+            StatusCode::OK,
+        ),
+        (
+            "alpha steps put alpha",
+            Some(&alpha_steps),
+            put("alpha"),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "alpha steps list alpha",
+            Some(&alpha_steps),
+            list("alpha"),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "global secrets put beta",
+            Some(&global_secrets),
+            put("beta"),
+            StatusCode::CREATED,
+        ),
+        (
+            "global secrets list missing",
+            Some(&global_secrets),
+            list("gamma"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "alpha token list alpha",
+            Some(&alpha_token),
+            list("alpha"),
+            StatusCode::OK,
+        ),
+        (
+            "alpha token list beta",
+            Some(&alpha_token),
+            list("beta"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "alpha secrets create project",
+            Some(&alpha_secrets),
+            (
+                Method::POST,
+                "/v1/projects".into(),
+                Some(json!({"name": "delta"})),
+            ),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "alpha admin create project",
+            Some(&alpha_admin),
+            (
+                Method::POST,
+                "/v1/projects".into(),
+                Some(json!({"name": "delta"})),
+            ),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "alpha admin key for beta",
+            Some(&alpha_admin),
+            (
+                Method::POST,
+                "/v1/keys".into(),
+                Some(json!({"name": "x", "scopes": ["proxy"], "project": "beta"})),
+            ),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "alpha admin key for alpha",
+            Some(&alpha_admin),
+            (
+                Method::POST,
+                "/v1/keys".into(),
+                Some(json!({"name": "x", "scopes": ["proxy"]})),
+            ),
+            StatusCode::CREATED,
+        ),
+        (
+            "alpha admin audit",
+            Some(&alpha_admin),
+            (Method::GET, "/v1/audit".into(), None),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "alpha steps list keys",
+            Some(&alpha_steps),
+            (Method::GET, "/v1/keys".into(), None),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "admin list keys",
+            Some(&admin),
+            (Method::GET, "/v1/keys".into(), None),
+            StatusCode::OK,
+        ),
+    ];
+    for (name, token, (method, path, body), want) in cases {
+        let r = s.call(method, &path, token, body).await;
+        assert_eq!(r.status, want, "case `{name}`: {}", r.text);
+        if !r.status.is_success() {
+            r.assert_error_shape();
+        }
+    }
+
+    // A restricted key lists only its own project.
+    let r = s
+        .call(Method::GET, "/v1/projects", Some(&alpha_secrets), None)
+        .await;
+    assert_eq!(
+        r.json()["projects"].as_array().unwrap().len(),
+        1,
+        "{}",
+        r.text
+    );
+    assert!(!r.text.contains("beta"));
+    let r = s
+        .call(Method::GET, "/v1/projects", Some(&admin), None)
+        .await;
+    assert_eq!(
+        r.json()["projects"].as_array().unwrap().len(),
+        2,
+        "{}",
+        r.text
+    );
+    // A restricted admin sees only its project's keys.
+    let r = s
+        .call(Method::GET, "/v1/keys", Some(&alpha_admin), None)
+        .await;
+    let keys = r.json()["keys"].as_array().unwrap().clone();
+    assert!(keys.iter().all(|k| k["project"] == "alpha"), "{}", r.text);
+}
+
+#[tokio::test]
+async fn create_key_works_without_a_server_and_no_cache_is_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(&dir.path().join("data"))
+        .args([
+            "admin",
+            "create-key",
+            "--scope",
+            "secrets:write",
+            "--project",
+            "alpha",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(key.starts_with("ak_"), "only the key on stdout: {key}");
+    let s = Server::start_in(dir, &[]);
+    let r = s
+        .call(Method::GET, "/v1/projects/alpha/secrets", Some(&key), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.headers["cache-control"], "no-store");
+    let r = s
+        .call(Method::GET, "/v1/projects/beta/secrets", Some(&key), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+}
+
+#[tokio::test]
+async fn revoked_key_is_refused_on_the_next_request() {
+    let s = Server::start(&[]);
+    let admin = s.admin_setup().await;
+    let (id, key) = s.new_key(&admin, &["secrets:write"], Some("alpha")).await;
+    let path = "/v1/projects/alpha/secrets";
+    assert_eq!(
+        s.call(Method::GET, path, Some(&key), None).await.status,
+        StatusCode::OK
+    );
+    let listed = s.call(Method::GET, "/v1/keys", Some(&admin), None).await;
+    assert!(listed.text.contains(&id) && !listed.text.contains(&key));
+    let r = s
+        .call(
+            Method::DELETE,
+            &format!("/v1/keys/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let r = s.call(Method::GET, path, Some(&key), None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    r.assert_error_shape();
+    let r = s
+        .call(
+            Method::DELETE,
+            &format!("/v1/keys/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn rotated_or_deleted_client_kills_old_secret_and_tokens() {
+    let s = Server::start(&[]);
+    let admin = s.admin_setup().await;
+    let (id, old_secret) = s
+        .new_client(&admin, &["secrets:write"], Some("alpha"))
+        .await;
+    let grant = |secret: &str| json!({"grant_type": "client_credentials", "client_id": id, "client_secret": secret});
+    let r = s.token_json(grant(&old_secret)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let old_token = r.json()["access_token"].as_str().unwrap().to_owned();
+    let path = "/v1/projects/alpha/secrets";
+    assert_eq!(
+        s.call(Method::GET, path, Some(&old_token), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    let r = s
+        .call(
+            Method::POST,
+            &format!("/v1/oauth/clients/{id}/rotate-secret"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let new_secret = r.json()["client_secret"].as_str().unwrap().to_owned();
+    assert_ne!(new_secret, old_secret);
+
+    let r = s.token_json(grant(&old_secret)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    r.assert_error_shape();
+    assert_eq!(
+        s.call(Method::GET, path, Some(&old_token), None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let r = s.token_json(grant(&new_secret)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let new_token = r.json()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        s.call(Method::GET, path, Some(&new_token), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    let r = s
+        .call(
+            Method::DELETE,
+            &format!("/v1/oauth/clients/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert_eq!(
+        s.call(Method::GET, path, Some(&new_token), None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        s.token_json(grant(&new_secret)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn expired_token_is_refused() {
+    let s = Server::start(&["--token-ttl-secs", "1"]);
+    let admin = s.admin_setup().await;
+    let (id, secret) = s
+        .new_client(&admin, &["secrets:write"], Some("alpha"))
+        .await;
+    let r = s
+        .token_json(
+            json!({"grant_type": "client_credentials", "client_id": id, "client_secret": secret}),
+        )
+        .await;
+    assert_eq!(r.json()["expires_in"], 1);
+    let token = r.json()["access_token"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let r = s
+        .call(
+            Method::GET,
+            "/v1/projects/alpha/secrets",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    let audit = s.call(Method::GET, "/v1/audit", Some(&admin), None).await;
+    assert!(
+        audit.text.contains("expired access token"),
+        "{}",
+        audit.text
+    );
+}
+
+#[tokio::test]
+async fn token_endpoint_accepts_form_json_and_basic() {
+    let s = Server::start(&[]);
+    let admin = s.admin_setup().await;
+    let (id, secret) = s
+        .new_client(&admin, &["secrets:write", "steps:read"], None)
+        .await;
+    let url = format!("{}/v1/oauth/token", s.base);
+
+    let form = format!(
+        "grant_type=client_credentials&client_id={id}&client_secret={}&scope=steps%3Aread",
+        secret.replace('-', "%2D")
+    );
+    let r = s
+        .send(
+            s.client
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "form: {}", r.text);
+    let v = r.json();
+    assert_eq!(v["token_type"], "Bearer");
+    assert_eq!(v["expires_in"], 3600);
+    assert_eq!(v["scope"], "steps:read");
+    // The narrowed token lacks secrets:write.
+    let narrowed = v["access_token"].as_str().unwrap().to_owned();
+    let r = s
+        .call(
+            Method::GET,
+            "/v1/projects/alpha/secrets",
+            Some(&narrowed),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    let r = s
+        .token_json(
+            json!({"grant_type": "client_credentials", "client_id": id, "client_secret": secret}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "json: {}", r.text);
+    assert_eq!(r.json()["scope"], "secrets:write steps:read");
+
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+    let r = s
+        .send(
+            s.client
+                .post(&url)
+                .header("authorization", format!("Basic {basic}"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("grant_type=client_credentials"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "basic: {}", r.text);
+
+    // Wider than allowed, wrong grant type, wrong secret.
+    let r = s
+        .token_json(json!({"grant_type": "client_credentials", "client_id": id, "client_secret": secret, "scope": "admin"}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    r.assert_error_shape();
+    let r = s
+        .token_json(json!({"grant_type": "password", "client_id": id, "client_secret": secret}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    r.assert_error_shape();
+    let r = s
+        .token_json(
+            json!({"grant_type": "client_credentials", "client_id": id, "client_secret": "nope"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    r.assert_error_shape();
+}
+
+/// POSTs headers announcing a 2 MiB JSON body, sends none of it and reads the reply.
+fn raw_too_large(base: &str, path: &str, auth: Option<&str>) -> Reply {
+    use std::io::{Read as _, Write as _};
+    let addr = base.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let auth = auth
+        .map(|a| format!("authorization: Bearer {a}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n{auth}\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        2 * 1024 * 1024
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a response");
+    let mut lines = head.lines();
+    let code: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    for l in lines {
+        if let Some((k, v)) = l.split_once(':') {
+            headers.insert(
+                reqwest::header::HeaderName::from_bytes(k.trim().as_bytes()).unwrap(),
+                v.trim().parse().unwrap(),
+            );
+        }
+    }
+    Reply {
+        status: StatusCode::from_u16(code).unwrap(),
+        headers,
+        text: body.to_owned(),
+    }
+}
+
+fn assert_no_leak(r: &Reply, needles: &[&str]) {
+    for n in needles {
+        assert!(!r.text.contains(n), "body leaks a secret: {}", r.text);
+        for (name, value) in &r.headers {
+            assert!(
+                !value.as_bytes().windows(n.len()).any(|w| w == n.as_bytes()),
+                "header {name} leaks"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn secrets_round_trip_never_reveals_values() {
+    let mut s = Server::start(&[]);
+    let admin = s.admin_setup().await;
+    let (_, key) = s.new_key(&admin, &["secrets:write"], Some("alpha")).await;
+    let (_, client_secret) = s
+        .new_client(&admin, &["secrets:write"], Some("alpha"))
+        .await;
+    let path = "/v1/projects/alpha/secrets/API_TOKEN";
+    let mut replies = Vec::new();
+
+    let r = s
+        .call(
+            Method::PUT,
+            path,
+            Some(&key),
+            Some(json!({"value": SECRET_VALUE})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    replies.push(r);
+    let r = s
+        .call(
+            Method::PUT,
+            path,
+            Some(&key),
+            Some(json!({"value": format!("{SECRET_VALUE}-2")})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["outcome"], "updated");
+    replies.push(r);
+    let r = s
+        .call(Method::GET, "/v1/projects/alpha/secrets", Some(&key), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let v = r.json();
+    assert_eq!(v["secrets"][0]["name"], "API_TOKEN");
+    assert!(v["secrets"][0]["created_at"].is_i64());
+    replies.push(r);
+    let r = s
+        .call(
+            Method::PUT,
+            "/v1/projects/alpha/secrets/OTHER",
+            Some(&key),
+            Some(json!({"value": SECRET_VALUE})),
+        )
+        .await;
+    replies.push(r);
+    let r = s
+        .call(
+            Method::PUT,
+            "/v1/projects/alpha/secrets/bad%20name",
+            Some(&key),
+            Some(json!({"value": SECRET_VALUE})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    r.assert_error_shape();
+    replies.push(r);
+    let r = s.call(Method::DELETE, path, Some(&key), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    replies.push(r);
+    let r = s.call(Method::DELETE, path, Some(&key), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    r.assert_error_shape();
+    replies.push(r);
+    for r in &replies {
+        assert_no_leak(r, &[SECRET_VALUE]);
+    }
+
+    // Stop the server, then scan every file of the database.
+    let pid = s.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    s.child.wait().unwrap();
+    let key_secret = key.rsplit_once('_').unwrap().1.to_owned();
+    let mut scanned = 0;
+    for entry in std::fs::read_dir(s.data_dir()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        scanned += 1;
+        for needle in [
+            SECRET_VALUE,
+            key.as_str(),
+            key_secret.as_str(),
+            client_secret.as_str(),
+            "plaintext-marker",
+        ] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "plaintext on disk"
+            );
+        }
+    }
+    assert!(scanned >= 1);
+}
+
+#[tokio::test]
+async fn audit_log_records_failures_without_the_secret() {
+    let s = Server::start(&[]);
+    let admin = s.admin_setup().await;
+    let (id, key) = s.new_key(&admin, &["secrets:write"], Some("alpha")).await;
+    let wrong = format!("ak_{id}_{}", "W".repeat(43));
+    let r = s
+        .call(
+            Method::GET,
+            "/v1/projects/alpha/secrets",
+            Some(&wrong),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = s.call(Method::GET, "/v1/projects", None, None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let (cid, _) = s.new_client(&admin, &["proxy"], None).await;
+    let bad_client_secret = "Q".repeat(43);
+    let r = s
+        .token_json(json!({"grant_type": "client_credentials", "client_id": cid, "client_secret": bad_client_secret}))
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    let audit = s.call(Method::GET, "/v1/audit", Some(&admin), None).await;
+    assert_eq!(audit.status, StatusCode::OK, "{}", audit.text);
+    let entries = audit.json()["entries"].as_array().unwrap().clone();
+    assert!(
+        entries.iter().any(|e| e["key_id"] == id.as_str()
+            && e["route"] == "/v1/projects/alpha/secrets"
+            && e["reason"] == "wrong API key secret"
+            && e["at"].is_i64()),
+        "{}",
+        audit.text
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["route"] == "/v1/projects" && e["reason"] == "missing Authorization header")
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["key_id"] == cid.as_str() && e["route"] == "/v1/oauth/token")
+    );
+    for needle in [&wrong[20..], &bad_client_secret, &key[20..]] {
+        assert!(!audit.text.contains(needle), "audit leaks a secret");
+    }
+    // Not for non-admins.
+    let r = s.call(Method::GET, "/v1/audit", Some(&key), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn every_error_has_the_json_shape() {
+    let s = Server::start(&[]);
+    let admin = s.admin_setup().await;
+    let url = |p: &str| format!("{}{p}", s.base);
+    let cases: Vec<(&str, reqwest::RequestBuilder, StatusCode)> = vec![
+        (
+            "bad json",
+            s.client
+                .post(url("/v1/projects"))
+                .bearer_auth(&admin)
+                .header("content-type", "application/json")
+                .body("{nope"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "missing field",
+            s.client
+                .post(url("/v1/projects"))
+                .bearer_auth(&admin)
+                .header("content-type", "application/json")
+                .body("{}"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "wrong content type",
+            s.client
+                .post(url("/v1/projects"))
+                .bearer_auth(&admin)
+                .header("content-type", "text/plain")
+                .body("{\"name\":\"x\"}"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "invalid name",
+            s.client
+                .post(url("/v1/projects"))
+                .bearer_auth(&admin)
+                .header("content-type", "application/json")
+                .body("{\"name\":\"1bad\"}"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "duplicate",
+            s.client
+                .post(url("/v1/projects"))
+                .bearer_auth(&admin)
+                .header("content-type", "application/json")
+                .body("{\"name\":\"alpha\"}"),
+            StatusCode::CONFLICT,
+        ),
+        (
+            "unknown scope",
+            s.client
+                .post(url("/v1/keys"))
+                .bearer_auth(&admin)
+                .header("content-type", "application/json")
+                .body("{\"name\":\"k\",\"scopes\":[\"root\"]}"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "unknown route",
+            s.client.get(url("/v1/nothing")).bearer_auth(&admin),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "wrong method",
+            s.client.patch(url("/v1/projects")).bearer_auth(&admin),
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (
+            "no project",
+            s.client.get(url("/v1/projects/gamma")).bearer_auth(&admin),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "unauthorized",
+            s.client.get(url("/v1/keys")),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "token form junk",
+            s.client
+                .post(url("/v1/oauth/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("x=y"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "token bad json",
+            s.client
+                .post(url("/v1/oauth/token"))
+                .header("content-type", "application/json")
+                .body("{"),
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    for (name, req, want) in cases {
+        let r = s.send(req).await;
+        assert_eq!(r.status, want, "case `{name}`: {}", r.text);
+        r.assert_error_shape();
+    }
+    // Too large: announced by Content-Length and refused before the body is
+    // read (over a raw socket: a client still sending would see a reset).
+    for (path, auth) in [
+        ("/v1/projects", Some(admin.as_str())),
+        ("/v1/oauth/token", None),
+    ] {
+        let r = raw_too_large(&s.base, path, auth);
+        assert_eq!(
+            r.status,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "{path}: {}",
+            r.text
+        );
+        r.assert_error_shape();
+    }
+    // The missing field is named.
+    let r = s
+        .call(Method::POST, "/v1/projects", Some(&admin), Some(json!({})))
+        .await;
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("name"),
+        "{}",
+        r.text
+    );
+}
+
+#[tokio::test]
+async fn openapi_document_matches_the_checked_in_file() {
+    let s = Server::start(&[]);
+    let r = s.call(Method::GET, "/v1/openapi.json", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let served = r.json();
+    assert!(
+        served["openapi"].as_str().unwrap().starts_with("3.1"),
+        "OpenAPI 3.1"
+    );
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
+    if std::env::var_os("AIRLOCK_UPDATE_OPENAPI").is_some() {
+        std::fs::write(
+            &file,
+            format!("{}\n", serde_json::to_string_pretty(&served).unwrap()),
+        )
+        .unwrap();
+    }
+    let stored: Value = std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    assert!(
+        stored == served,
+        "docs/openapi.json is out of date with the served document; regenerate it with \
+         `AIRLOCK_UPDATE_OPENAPI=1 CARGO_TARGET_DIR=/work/main/target cargo test --workspace \
+         --test serve_api openapi` and commit it"
+    );
+}
