@@ -1,7 +1,8 @@
 //! The host's own tracing, captured at TRACE level for every target while a
-//! hostile step leaks secrets every way it can and while the store encrypts
-//! and decrypts them, holds no secret value. Its own binary, because the
-//! subscriber is process-global.
+//! hostile step leaks secrets every way it can, while the outbound pipeline
+//! inserts credentials (hyper and reqwest trace too), and while the store
+//! encrypts and decrypts them, holds no secret value. Its own binary,
+//! because the subscriber is process-global.
 
 mod common;
 
@@ -15,6 +16,31 @@ use airlock_tests::guests;
 use zeroize::Zeroizing;
 
 const SECRET: &str = "trace_canary_Vb7Qm2Xk9Lp4";
+
+/// An engine with outbound HTTP, loopback allowed.
+fn http_engine() -> airlock_runtime::engine::Engine {
+    use airlock_runtime::outbound::{self, OutboundConfig};
+    let config = OutboundConfig {
+        allow_ranges: vec![airlock_host_api::http::egress::parse_range("127.0.0.0/8").unwrap()],
+        ..OutboundConfig::default()
+    };
+    let (policy, client) = outbound::policy_and_client(&config).unwrap();
+    let pipeline = outbound::pipeline(
+        &config,
+        policy,
+        client,
+        std::sync::Arc::new(airlock_host_api::apps::Catalog::new()),
+        std::sync::Arc::new(airlock_host_api::http::pipeline::NoAccounts),
+    );
+    airlock_runtime::engine::Engine::with_http(
+        airlock_runtime::engine::EngineConfig {
+            cache_dir: Some(airlock_tests::test_cache_dir()),
+            ..Default::default()
+        },
+        pipeline,
+    )
+    .unwrap()
+}
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -63,6 +89,41 @@ async fn host_tracing_never_holds_a_secret() {
         tracing::info!(run_id = %report.run_id, ok = report.outcome.is_ok(), "test saw a run end");
     }
 
+    // The outbound pipeline inserting the secret as a bearer token and as a
+    // query parameter, to a loopback echo server.
+    let echo = airlock_tests::fakes::echo().await;
+    let http_engine = http_engine();
+    let probe = http_engine
+        .load(airlock_tests::component_bytes(guests::HTTP_PROBE))
+        .await
+        .unwrap();
+    for auth in [
+        serde_json::json!({"bearer": "SECRET"}),
+        serde_json::json!({"query": ["api_key", "SECRET"]}),
+    ] {
+        let mut options = RunOptions::local("http-probe");
+        options.secrets = RunSecrets::new(
+            SecretGrants {
+                names: ["SECRET".into()].into(),
+                reveal: Default::default(),
+            },
+            [("SECRET".to_string(), Zeroizing::new(SECRET.to_string()))],
+        );
+        options.http_grants = airlock_host_api::http::pipeline::HttpGrants {
+            apps: Default::default(),
+            allowed_hosts: vec!["127.0.0.1".into()],
+        };
+        let input =
+            serde_json::json!({"url": echo.url("/trace?x=1"), "auth": auth, "log_response": true});
+        let report = http_engine.run(&probe, &input.to_string(), options).await;
+        assert!(report.outcome.is_ok(), "{:?}", report.outcome);
+    }
+    assert_eq!(
+        echo.requests().len(),
+        2,
+        "both requests reached the upstream"
+    );
+
     // The store encrypting and decrypting it, and failing to with a wrong key.
     let dir = tempfile::tempdir().unwrap();
     let store = SecretStore::open(dir.path()).await.unwrap();
@@ -81,6 +142,10 @@ async fn host_tracing_never_holds_a_secret() {
         "no host events captured:\n{text}"
     );
     assert!(text.contains("test saw a run end"));
+    assert!(
+        text.contains("hyper_util") && text.contains("reqwest"),
+        "the HTTP stack's own events are in the capture"
+    );
     for needle in [SECRET, "trace_canary", "Vb7Qm2Xk9Lp4"] {
         assert!(!text.contains(needle), "tracing leaked {needle:?}:\n{text}");
     }
