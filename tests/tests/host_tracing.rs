@@ -60,6 +60,11 @@ async fn host_tracing_never_holds_a_secret() {
     // Compile first: compilation handles no secret, and Cranelift's own
     // TRACE output on a cold cache would only slow the capture down.
     let step = common::load(guests::LEAK_SECRET).await;
+    let http_engine = http_engine();
+    let probe = http_engine
+        .load(airlock_tests::component_bytes(guests::HTTP_PROBE))
+        .await
+        .unwrap();
     let captured = Captured::default();
     let writer = captured.clone();
     tracing_subscriber::fmt()
@@ -92,11 +97,6 @@ async fn host_tracing_never_holds_a_secret() {
     // The outbound pipeline inserting the secret as a bearer token and as a
     // query parameter, to a loopback echo server.
     let echo = airlock_tests::fakes::echo().await;
-    let http_engine = http_engine();
-    let probe = http_engine
-        .load(airlock_tests::component_bytes(guests::HTTP_PROBE))
-        .await
-        .unwrap();
     for auth in [
         serde_json::json!({"bearer": "SECRET"}),
         serde_json::json!({"query": ["api_key", "SECRET"]}),
