@@ -119,6 +119,18 @@ impl Server {
         self.dir.path().join("data")
     }
 
+    /// Every byte of the SQLite database and its WAL, if any.
+    fn db_bytes(&self) -> Vec<u8> {
+        let mut all = Vec::new();
+        for name in ["airlock.db", "airlock.db-wal", "airlock.db-journal"] {
+            if let Ok(b) = std::fs::read(self.data_dir().join(name)) {
+                all.extend(b);
+            }
+        }
+        assert!(!all.is_empty(), "no database file");
+        all
+    }
+
     /// `airlock admin create-key` against this server's data directory.
     fn create_key(&self) -> String {
         let out = command(&self.data_dir())
@@ -344,4 +356,254 @@ async fn uploads_are_validated_and_authorized() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.json()["steps"], json!([]), "{}", r.text);
+}
+
+/// A key with every step and run scope on `alpha`, and `hello` uploaded.
+async fn with_step(s: &Server, step: &str, component: &str, manifest: Option<&str>) -> String {
+    let admin = s.admin_setup().await;
+    let key = s
+        .new_key(
+            &admin,
+            &[
+                "steps:write",
+                "steps:read",
+                "runs:write",
+                "runs:read",
+                "secrets:write",
+            ],
+            Some("alpha"),
+        )
+        .await;
+    let r = s
+        .upload("alpha", step, &key, &component_bytes(component), manifest)
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    key
+}
+
+async fn run(s: &Server, key: &str, step: &str, body: Value, nostore_header: bool) -> Reply {
+    let mut req = s
+        .client
+        .post(format!("{}/v1/projects/alpha/steps/{step}/runs", s.base))
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if nostore_header {
+        req = req.header("x-airlock-nostore", "1");
+    }
+    s.send(req).await
+}
+
+async fn get_run(s: &Server, key: &str, id: &str) -> Reply {
+    s.call(
+        Method::GET,
+        &format!("/v1/projects/alpha/runs/{id}"),
+        Some(key),
+        None,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn run_hello_and_read_the_record() {
+    let s = Server::start();
+    let key = with_step(&s, "hello", examples::HELLO, None).await;
+
+    let r = run(&s, &key, "hello", json!({"input": {"name": "Ada"}}), false).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let v = r.json();
+    assert_eq!(v["status"], "succeeded", "{v}");
+    assert_eq!(v["output"], json!({"greeting": "Hello, Ada!"}), "{v}");
+    assert!(v.get("error").is_none(), "{v}");
+    assert!(v["duration_ms"].is_u64(), "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+
+    let r = get_run(&s, &key, &id).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let v = r.json();
+    assert_eq!(v["id"], id.as_str());
+    assert_eq!(v["step"], "hello");
+    assert_eq!(v["status"], "succeeded");
+    assert!(v["digest"].as_str().unwrap().starts_with("sha256:"), "{v}");
+    assert_eq!(v["input"], json!({"name": "Ada"}), "{v}");
+    assert_eq!(v["output"], json!({"greeting": "Hello, Ada!"}), "{v}");
+    let logs = v["logs"].as_array().expect("logs");
+    assert!(
+        logs.iter()
+            .any(|l| l["level"] == "info" && l["text"] == "greeting Ada"),
+        "the INFO log line: {v}"
+    );
+    assert!(v["stats"]["log_bytes"].as_i64().unwrap() > 0, "{v}");
+    assert!(v["stats"]["memory_peak_bytes"].as_i64().unwrap() > 0, "{v}");
+    assert!(v["stats"]["duration_ms"].is_i64(), "{v}");
+
+    // Unknown step, unknown run, missing scope.
+    let r = run(&s, &key, "nope", json!({"input": {}}), false).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    let r = get_run(&s, &key, "no-such-run").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+}
+
+#[tokio::test]
+async fn run_failures_are_reported_with_a_kind() {
+    let s = Server::start();
+    let key = with_step(&s, "hello", examples::HELLO, None).await;
+    // hello needs `name`: a missing one is the step's own error.
+    let r = run(&s, &key, "hello", json!({"input": 42}), false).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let v = r.json();
+    assert_eq!(v["status"], "failed", "{v}");
+    assert_eq!(v["error"]["kind"], "step_error", "{v}");
+    assert!(v.get("output").is_none(), "{v}");
+    let r = get_run(&s, &key, v["id"].as_str().unwrap()).await;
+    assert_eq!(r.json()["error"]["kind"], "step_error", "{}", r.text);
+}
+
+const TOKEN_VALUE: &str = "tok_live_Q7vX2mPz9LkR4sWn8YbC-serve-steps-marker";
+
+#[tokio::test]
+async fn secrets_are_masked_in_output_record_and_database() {
+    let s = Server::start();
+    let manifest = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/echo-secret/airlock.toml"
+    ))
+    .unwrap();
+    let key = with_step(&s, "echo", examples::ECHO_SECRET, Some(&manifest)).await;
+    let r = s
+        .call(
+            Method::PUT,
+            "/v1/projects/alpha/secrets/TOKEN",
+            Some(&key),
+            Some(json!({"value": TOKEN_VALUE})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+
+    let r = run(&s, &key, "echo", json!({"input": {}}), false).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(!r.text.contains(TOKEN_VALUE), "{}", r.text);
+    let v = r.json();
+    assert_eq!(v["status"], "succeeded", "{v}");
+    assert_eq!(v["output"]["token"], "[REDACTED:TOKEN]", "{v}");
+
+    let r = get_run(&s, &key, v["id"].as_str().unwrap()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(!r.text.contains(TOKEN_VALUE), "{}", r.text);
+    let logs = r.json()["logs"].as_array().unwrap().clone();
+    assert!(logs.len() >= 2, "stdout and the log line: {logs:?}");
+    assert!(
+        logs.iter()
+            .all(|l| l["text"].as_str().unwrap().contains("[REDACTED:TOKEN]")),
+        "{logs:?}"
+    );
+
+    let db = s.db_bytes();
+    let contains = |needle: &[u8]| db.windows(needle.len()).any(|w| w == needle);
+    assert!(contains(b"[REDACTED:TOKEN]"), "the masked record is stored");
+    assert!(
+        !contains(TOKEN_VALUE.as_bytes()),
+        "the value is never stored"
+    );
+}
+
+#[tokio::test]
+async fn nostore_keeps_metadata_only() {
+    let s = Server::start();
+    let key = with_step(&s, "hello", examples::HELLO, None).await;
+    let markers = ["Nostore-Body-Marker-8c1e5a", "Nostore-Header-Marker-4d7b2f"];
+    let body_run = run(
+        &s,
+        &key,
+        "hello",
+        json!({"input": {"name": markers[0]}, "nostore": true}),
+        false,
+    )
+    .await;
+    let header_run = run(
+        &s,
+        &key,
+        "hello",
+        json!({"input": {"name": markers[1]}}),
+        true,
+    )
+    .await;
+    for (r, marker) in [(body_run, markers[0]), (header_run, markers[1])] {
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let v = r.json();
+        assert_eq!(v["status"], "succeeded", "{v}");
+        // The caller still gets the output; only the record is bare.
+        assert_eq!(v["output"]["greeting"], format!("Hello, {marker}!"), "{v}");
+        let g = get_run(&s, &key, v["id"].as_str().unwrap()).await;
+        assert_eq!(g.status, StatusCode::OK, "{}", g.text);
+        let g = g.json();
+        for field in ["input", "output", "error", "logs"] {
+            assert!(g.get(field).is_none(), "no {field}: {g}");
+        }
+        assert_eq!(g["status"], "succeeded", "{g}");
+        assert!(g["stats"]["log_bytes"].as_i64().unwrap() > 0, "{g}");
+    }
+    let db = s.db_bytes();
+    for marker in markers {
+        assert!(
+            !db.windows(marker.len()).any(|w| w == marker.as_bytes()),
+            "{marker} is not in the database"
+        );
+    }
+}
+
+#[tokio::test]
+async fn list_runs_walks_every_page_newest_first() {
+    let s = Server::start();
+    let key = with_step(&s, "hello", examples::HELLO, None).await;
+    let mut ids = Vec::new();
+    for name in ["A", "B", "C", "D"] {
+        let r = run(&s, &key, "hello", json!({"input": {"name": name}}), false).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        ids.push(r.json()["id"].as_str().unwrap().to_owned());
+    }
+    let failed = run(&s, &key, "hello", json!({"input": 1}), false).await;
+    assert_eq!(failed.json()["status"], "failed", "{}", failed.text);
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = "/v1/projects/alpha/runs?limit=1&status=succeeded".to_owned();
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let r = s.call(Method::GET, &path, Some(&key), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let v = r.json();
+        let runs = v["runs"].as_array().unwrap();
+        assert!(runs.len() <= 1, "{v}");
+        seen.extend(runs.iter().map(|r| r["id"].as_str().unwrap().to_owned()));
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+        assert!(seen.len() <= ids.len(), "the cursor loops: {seen:?}");
+    }
+    let mut newest_first = ids.clone();
+    newest_first.reverse();
+    assert_eq!(seen, newest_first);
+
+    let r = s
+        .call(
+            Method::GET,
+            "/v1/projects/alpha/runs?limit=100",
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["runs"].as_array().unwrap().len(), 5, "{}", r.text);
+    let r = s
+        .call(
+            Method::GET,
+            "/v1/projects/alpha/runs?cursor=garbage!",
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
 }

@@ -4,7 +4,7 @@
 //! - [`error`]: the one JSON error shape, for our failures and axum's rejections.
 //! - [`auth`]: bearer API keys and OAuth access tokens, scopes, projects, audit.
 //! - [`health`], [`projects`], [`keys`], [`oauth_clients`], [`secrets`],
-//!   [`steps`], [`audit`]: the routes.
+//!   [`steps`], [`runs`], [`audit`]: the routes.
 //!
 //! The OpenAPI 3.1 document is generated from the handlers ([`ApiDoc`]) and
 //! served at `GET /v1/openapi.json`.
@@ -17,6 +17,7 @@ pub mod health;
 pub mod keys;
 pub mod oauth_clients;
 pub mod projects;
+pub mod runs;
 pub mod secrets;
 pub mod steps;
 
@@ -30,7 +31,7 @@ use utoipa::OpenApi as _;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
 use crate::engine::{Engine, EngineConfig};
-use crate::store::{MasterKey, PlatformStore, SecretStore, StepStore, StoreError};
+use crate::store::{MasterKey, PlatformStore, RunStore, SecretStore, StepStore, StoreError};
 pub use config::{ServeArgs, ServeConfig};
 
 /// Largest request body, in bytes.
@@ -44,6 +45,7 @@ pub struct AppState {
     pub master_key: Arc<MasterKey>,
     pub token_ttl_secs: u64,
     pub steps: StepStore,
+    pub runs: RunStore,
     /// Validates, compiles and runs steps (outbound HTTP off).
     pub engine: Engine,
     /// Bounds concurrent compiles of uploaded components.
@@ -64,6 +66,7 @@ impl AppState {
         Self {
             platform: PlatformStore::new(&secrets),
             steps: StepStore::new(&secrets),
+            runs: RunStore::new(&secrets),
             secrets,
             master_key: Arc::new(master_key),
             token_ttl_secs,
@@ -106,6 +109,9 @@ impl std::fmt::Debug for AppState {
         steps::list,
         steps::get,
         steps::delete,
+        runs::create,
+        runs::get,
+        runs::list,
         audit::list,
     ),
     modifiers(&BearerScheme)
@@ -161,6 +167,12 @@ pub fn router(state: AppState) -> Router {
                 .get(steps::get)
                 .delete(steps::delete),
         )
+        .route(
+            "/v1/projects/{project}/steps/{step}/runs",
+            post(runs::create),
+        )
+        .route("/v1/projects/{project}/runs", get(runs::list))
+        .route("/v1/projects/{project}/runs/{id}", get(runs::get))
         .route("/v1/keys", post(keys::create).get(keys::list))
         .route("/v1/keys/{id}", delete(keys::delete))
         .route("/v1/oauth/clients", post(oauth_clients::create))
