@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use airlock_tests::{component_bytes, examples};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
 
 const BIN: &str = env!("CARGO_BIN_EXE_airlock-under-test");
 /// Base64 of 32 bytes: a valid master key for tests.
@@ -224,6 +225,10 @@ impl Server {
     }
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn not_wasm() -> Vec<u8> {
     component_bytes(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -259,6 +264,39 @@ async fn upload_list_get_and_delete_a_step() {
     assert_eq!(r.json()["digest"], digest.as_str());
     assert_eq!(r.json()["created"], false);
 
+    let component_digest = format!("sha256:{}", hex(&Sha256::digest(&hello)));
+    assert_eq!(r.json()["component_digest"], component_digest.as_str());
+
+    // The same component with another manifest is another version: a changed
+    // manifest is never dropped silently.
+    let manifest = "name = \"hello\"\n[limits]\ntimeout_ms = 2000\n";
+    let r = s
+        .upload("alpha", "hello", &key, &hello, Some(manifest))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let v2 = r.json()["digest"].as_str().unwrap().to_owned();
+    assert_ne!(v2, digest);
+    assert_eq!(r.json()["component_digest"], component_digest.as_str());
+    let r = s
+        .call(
+            Method::GET,
+            "/v1/projects/alpha/steps/hello",
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["manifest"], manifest, "{}", r.text);
+    assert_eq!(
+        r.json()["versions"].as_array().unwrap().len(),
+        2,
+        "{}",
+        r.text
+    );
+    // Re-uploading the first version makes it current again.
+    let r = s.upload("alpha", "hello", &key, &hello, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["digest"], digest.as_str());
+
     let r = s
         .call(Method::GET, "/v1/projects/alpha/steps", Some(&key), None)
         .await;
@@ -282,8 +320,17 @@ async fn upload_list_get_and_delete_a_step() {
     assert_eq!(v["current_digest"], digest.as_str());
     assert_eq!(v["manifest"], "name = \"hello\"\n");
     let versions = v["versions"].as_array().unwrap();
-    assert_eq!(versions.len(), 1, "{v}");
-    assert_eq!(versions[0]["digest"], digest.as_str());
+    assert_eq!(versions.len(), 2, "{v}");
+    assert!(
+        versions.iter().any(|x| x["digest"] == digest.as_str()),
+        "{v}"
+    );
+    assert!(
+        versions
+            .iter()
+            .all(|x| x["component_digest"] == component_digest.as_str()),
+        "{v}"
+    );
 
     let r = s
         .call(

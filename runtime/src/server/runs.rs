@@ -226,7 +226,7 @@ pub async fn create(
         id: report.run_id.clone(),
         project: project.clone(),
         step: step.clone(),
-        digest: loaded.digest().to_owned(),
+        digest: version.digest,
         status: status.to_owned(),
         created_at,
         duration_ms: saturating_i64(stats.duration_ms),

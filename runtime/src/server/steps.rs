@@ -1,7 +1,7 @@
 //! Steps of a project: `PUT`/`GET`/`DELETE /v1/projects/{project}/steps/{step}`
 //! and `GET /v1/projects/{project}/steps`. An upload is validated exactly as
 //! `airlock run` validates a component (the engine compiles it) and stored as
-//! an immutable version named by its digest.
+//! an immutable version named by a digest of its component and manifest.
 
 use axum::Json;
 use axum::extract::State;
@@ -35,8 +35,10 @@ pub struct UploadForm {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UploadOutcome {
     pub step: String,
-    /// `sha256:<hex>` of the component.
+    /// Names the version: `sha256:<hex>` over the component and manifest.
     pub digest: String,
+    /// `sha256:<hex>` of the component bytes.
+    pub component_digest: String,
     /// Whether this version is new (201) or was already stored (200).
     pub created: bool,
 }
@@ -60,6 +62,8 @@ pub struct StepList {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VersionView {
     pub digest: String,
+    /// `sha256:<hex>` of the component bytes.
+    pub component_digest: String,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -162,10 +166,18 @@ pub async fn put(
         }
         other => ApiError::bad_request(other.to_string()),
     })?;
-    let digest = loaded.digest().to_owned();
+    let component_digest = loaded.digest().to_owned();
+    let digest = store::steps::version_digest(&component_digest, &manifest);
     let created = state
         .steps
-        .put_version(&project, &step, &digest, &component, &manifest)
+        .put_version(
+            &project,
+            &step,
+            &digest,
+            &component_digest,
+            &component,
+            &manifest,
+        )
         .await?;
     tracing::info!(%project, %step, %digest, created, "step version stored");
     let status = if created {
@@ -178,6 +190,7 @@ pub async fn put(
         Json(UploadOutcome {
             step,
             digest,
+            component_digest,
             created,
         }),
     ))
@@ -236,6 +249,7 @@ pub async fn get(
             .into_iter()
             .map(|v| VersionView {
                 digest: v.digest,
+                component_digest: v.component_digest,
                 created_at: v.created_at,
             })
             .collect(),

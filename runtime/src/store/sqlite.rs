@@ -96,17 +96,19 @@ const MIGRATIONS: &[&str] = &[
         reason TEXT    NOT NULL
     );",
     // 4: steps and runs of `airlock serve` (see `steps.rs` and `runs.rs`).
-    // A step version is immutable and named by the digest of its component;
-    // `steps` points at the current one. Run records hold only what the
+    // A step version is immutable and named by a digest of its component and
+    // manifest (`component_digest` is the component's own); `steps` points at
+    // the current one. Run records hold only what the
     // engine already masked; `nostore` runs leave input, output, error and
     // logs NULL.
     "CREATE TABLE step_versions (
         project    TEXT    NOT NULL,
         step       TEXT    NOT NULL,
-        digest     TEXT    NOT NULL,
-        component  BLOB    NOT NULL,
-        manifest   TEXT    NOT NULL,
-        created_at INTEGER NOT NULL,
+        digest           TEXT    NOT NULL,
+        component_digest TEXT    NOT NULL,
+        component        BLOB    NOT NULL,
+        manifest         TEXT    NOT NULL,
+        created_at       INTEGER NOT NULL,
         PRIMARY KEY (project, step, digest)
     );
     CREATE TABLE steps (

@@ -1,12 +1,26 @@
-//! Steps of `airlock serve`: immutable versions named by the digest of their
-//! component, and each step's current version. Same database and pool as the
+//! Steps of `airlock serve`: immutable versions named by a digest of their
+//! component and manifest ([`version_digest`]), and each step's current
+//! version. Same database and pool as the
 //! [`SecretStore`].
 
+use sha2::{Digest as _, Sha256};
 use sqlx::Row as _;
 use sqlx::sqlite::SqlitePool;
 
 use super::sqlite::unix_now;
 use super::{Result, SecretStore};
+
+/// The digest naming a version: `sha256:<hex>` over the component's digest
+/// and the manifest text, so a changed manifest is a new version (a grant
+/// removed from the manifest must not be silently ignored).
+pub fn version_digest(component_digest: &str, manifest: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"airlock-step-version-v1\0");
+    h.update(component_digest.as_bytes());
+    h.update(b"\0");
+    h.update(manifest.as_bytes());
+    format!("sha256:{}", hex::encode(h.finalize()))
+}
 
 /// A step and its current version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +34,8 @@ pub struct StepMeta {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionMeta {
     pub digest: String,
+    /// `sha256:<hex>` of the component bytes.
+    pub component_digest: String,
     pub created_at: i64,
 }
 
@@ -71,18 +87,21 @@ impl StepStore {
         project: &str,
         step: &str,
         digest: &str,
+        component_digest: &str,
         component: &[u8],
         manifest: &str,
     ) -> Result<bool> {
         let now = unix_now();
         let mut tx = self.pool.begin().await?;
         let created = sqlx::query(
-            "INSERT INTO step_versions (project, step, digest, component, manifest, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+            "INSERT INTO step_versions
+                 (project, step, digest, component_digest, component, manifest, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
         )
         .bind(project)
         .bind(step)
         .bind(digest)
+        .bind(component_digest)
         .bind(component)
         .bind(manifest)
         .bind(now)
@@ -142,7 +161,7 @@ impl StepStore {
             return Ok(None);
         };
         let versions = sqlx::query(
-            "SELECT digest, created_at FROM step_versions WHERE project = ?1 AND step = ?2
+            "SELECT digest, component_digest, created_at FROM step_versions WHERE project = ?1 AND step = ?2
              ORDER BY created_at DESC, rowid DESC",
         )
         .bind(project)
@@ -153,6 +172,7 @@ impl StepStore {
         .map(|r| {
             Ok(VersionMeta {
                 digest: r.try_get("digest")?,
+                component_digest: r.try_get("component_digest")?,
                 created_at: r.try_get("created_at")?,
             })
         })
