@@ -484,10 +484,33 @@ async fn run_hello_and_read_the_record() {
     assert!(v["stats"]["memory_peak_bytes"].as_i64().unwrap() > 0, "{v}");
     assert!(v["stats"]["duration_ms"].is_i64(), "{v}");
 
-    // Unknown step, unknown run, missing scope.
+    // Unknown step, unknown run.
     let r = run(&s, &key, "nope", json!({"input": {}}), false).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
     let r = get_run(&s, &key, "no-such-run").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+
+    // Missing scope: 403; another project's key: 404, for runs too.
+    let admin = s.create_key();
+    let reader = s.new_key(&admin, &["runs:read"], Some("alpha")).await;
+    let r = run(
+        &s,
+        &reader,
+        "hello",
+        json!({"input": {"name": "Ada"}}),
+        false,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let writer = s.new_key(&admin, &["runs:write"], Some("alpha")).await;
+    let r = get_run(&s, &writer, &id).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let beta = s
+        .new_key(&admin, &["runs:read", "runs:write"], Some("beta"))
+        .await;
+    let r = run(&s, &beta, "hello", json!({"input": {"name": "Ada"}}), false).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    let r = get_run(&s, &beta, &id).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
 }
 
