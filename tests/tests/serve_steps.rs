@@ -388,9 +388,20 @@ async fn uploads_are_validated_and_authorized() {
     let msg = r.json()["error"]["message"].as_str().unwrap().to_owned();
     assert!(msg.contains("`secret`"), "the message names the key: {msg}");
 
-    let r = s.upload("alpha", "hello", &reader, &hello, None).await;
+    // The upload route takes bodies over the 1 MiB of the other routes
+    // (`serve_api` checks that limit): a 2 MiB non-component is read and
+    // refused for what it is, not its size.
+    let big = vec![b'x'; 2 * 1024 * 1024];
+    let r = s.upload("alpha", "big", &writer, &big, None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.text.contains("not a WebAssembly binary"), "{}", r.text);
+
+    // Refused before the body is read, so the body is kept small: a client
+    // still writing a large one when the server answers may see a reset. A
+    // non-component proves the credential is checked first (else 400).
+    let r = s.upload("alpha", "hello", &reader, &not_wasm(), None).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
-    let r = s.upload("alpha", "hello", &beta, &hello, None).await;
+    let r = s.upload("alpha", "hello", &beta, &not_wasm(), None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
     let r = s
         .call(Method::GET, "/v1/projects/alpha/steps", Some(&writer), None)
