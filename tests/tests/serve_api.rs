@@ -908,8 +908,21 @@ async fn secrets_round_trip_never_reveals_values() {
     s.child.wait().unwrap();
     let key_secret = key.rsplit_once('_').unwrap().1.to_owned();
     let mut scanned = 0;
-    for entry in std::fs::read_dir(s.data_dir()).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+    // Every file under the data directory (the compile cache included).
+    let mut files = Vec::new();
+    let mut dirs = vec![s.data_dir()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    for path in files {
+        let bytes = std::fs::read(path).unwrap();
         scanned += 1;
         for needle in [
             SECRET_VALUE,

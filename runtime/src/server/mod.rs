@@ -4,7 +4,7 @@
 //! - [`error`]: the one JSON error shape, for our failures and axum's rejections.
 //! - [`auth`]: bearer API keys and OAuth access tokens, scopes, projects, audit.
 //! - [`health`], [`projects`], [`keys`], [`oauth_clients`], [`secrets`],
-//!   [`audit`]: the routes.
+//!   [`steps`], [`runs`], [`audit`]: the routes.
 //!
 //! The OpenAPI 3.1 document is generated from the handlers ([`ApiDoc`]) and
 //! served at `GET /v1/openapi.json`.
@@ -17,7 +17,9 @@ pub mod health;
 pub mod keys;
 pub mod oauth_clients;
 pub mod projects;
+pub mod runs;
 pub mod secrets;
+pub mod steps;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,7 +30,8 @@ use axum::routing::{delete, get, post, put};
 use utoipa::OpenApi as _;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
-use crate::store::{MasterKey, PlatformStore, SecretStore, StoreError};
+use crate::engine::{Engine, EngineConfig};
+use crate::store::{MasterKey, PlatformStore, RunStore, SecretStore, StepStore, StoreError};
 pub use config::{ServeArgs, ServeConfig};
 
 /// Largest request body, in bytes.
@@ -41,6 +44,36 @@ pub struct AppState {
     pub platform: PlatformStore,
     pub master_key: Arc<MasterKey>,
     pub token_ttl_secs: u64,
+    pub steps: StepStore,
+    pub runs: RunStore,
+    /// Validates, compiles and runs steps (outbound HTTP off).
+    pub engine: Engine,
+    /// Bounds concurrent compiles of uploaded components.
+    pub compile_permits: Arc<tokio::sync::Semaphore>,
+}
+
+/// Concurrent compiles of uploaded components.
+pub const COMPILE_PERMITS: usize = 2;
+
+impl AppState {
+    /// The state over an opened store, with a fresh engine.
+    pub fn new(
+        secrets: SecretStore,
+        master_key: MasterKey,
+        token_ttl_secs: u64,
+        engine: Engine,
+    ) -> Self {
+        Self {
+            platform: PlatformStore::new(&secrets),
+            steps: StepStore::new(&secrets),
+            runs: RunStore::new(&secrets),
+            secrets,
+            master_key: Arc::new(master_key),
+            token_ttl_secs,
+            engine,
+            compile_permits: Arc::new(tokio::sync::Semaphore::new(COMPILE_PERMITS)),
+        }
+    }
 }
 
 impl std::fmt::Debug for AppState {
@@ -72,6 +105,13 @@ impl std::fmt::Debug for AppState {
         secrets::put,
         secrets::delete,
         secrets::list,
+        steps::put,
+        steps::list,
+        steps::get,
+        steps::delete,
+        runs::create,
+        runs::get,
+        runs::list,
         audit::list,
     ),
     modifiers(&BearerScheme)
@@ -119,6 +159,20 @@ pub fn router(state: AppState) -> Router {
             "/v1/projects/{project}/secrets/{name}",
             put(secrets::put).delete(secrets::delete),
         )
+        .route("/v1/projects/{project}/steps", get(steps::list))
+        .route(
+            "/v1/projects/{project}/steps/{step}",
+            put(steps::put)
+                .layer(DefaultBodyLimit::max(steps::MAX_UPLOAD_BYTES))
+                .get(steps::get)
+                .delete(steps::delete),
+        )
+        .route(
+            "/v1/projects/{project}/steps/{step}/runs",
+            post(runs::create),
+        )
+        .route("/v1/projects/{project}/runs", get(runs::list))
+        .route("/v1/projects/{project}/runs/{id}", get(runs::get))
         .route("/v1/keys", post(keys::create).get(keys::list))
         .route("/v1/keys/{id}", delete(keys::delete))
         .route("/v1/oauth/clients", post(oauth_clients::create))
@@ -149,10 +203,25 @@ async fn guard(
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+    let limit = if is_upload(&request) {
+        steps::MAX_UPLOAD_BYTES
+    } else {
+        MAX_BODY_BYTES
+    };
+    if announced.is_some_and(|n| n > limit as u64) {
         return no_store(error::payload_too_large().into_response());
     }
     no_store(next.run(request).await)
+}
+
+/// Whether `request` is a step upload (`PUT /v1/projects/{p}/steps/{s}`),
+/// the one route with a larger body limit.
+fn is_upload(request: &axum::extract::Request) -> bool {
+    if request.method() != axum::http::Method::PUT {
+        return false;
+    }
+    let segments: Vec<&str> = request.uri().path().split('/').collect();
+    matches!(segments.as_slice(), ["", "v1", "projects", _, "steps", _])
 }
 
 /// API answers may hold credentials shown once: no cache may keep them.
@@ -179,6 +248,8 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
     #[error("the server failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -195,12 +266,11 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         let mut conn = secrets.pool().acquire().await.map_err(StoreError::from)?;
         crate::store::sqlite::check_store_key(&mut conn, &master_key).await?;
     }
-    let state = AppState {
-        platform: PlatformStore::new(&secrets),
-        secrets: secrets.clone(),
-        master_key: Arc::new(master_key),
-        token_ttl_secs: config.token_ttl_secs,
-    };
+    let engine = Engine::new(EngineConfig {
+        cache_dir: Some(config.data_dir.join("cache")),
+        ..EngineConfig::default()
+    })?;
+    let state = AppState::new(secrets.clone(), master_key, config.token_ttl_secs, engine);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Bind {

@@ -13,7 +13,9 @@
 pub mod accounts;
 pub mod crypto;
 pub mod platform;
+pub mod runs;
 pub mod sqlite;
+pub mod steps;
 
 use std::path::PathBuf;
 
@@ -22,7 +24,9 @@ use zeroize::Zeroizing;
 pub use accounts::{Account, AccountFilter, AccountMeta, AccountStatus, AccountStore, NewAccount};
 pub use crypto::{CryptoError, KeyError, MasterKey, Sealed, account_aad, open, seal, secret_aad};
 pub use platform::PlatformStore;
+pub use runs::RunStore;
 pub use sqlite::SecretStore;
+pub use steps::StepStore;
 
 /// Environment variable naming the data directory.
 pub const DATA_DIR_ENV: &str = "AIRLOCK_DATA";
@@ -155,6 +159,11 @@ pub fn validate_secret_name(name: &str) -> Result<()> {
 /// Checks a project name, under the same rule as secret names.
 pub fn validate_project_name(project: &str) -> Result<()> {
     validate_name("project", project)
+}
+
+/// Checks a step name (same rules as project and secret names).
+pub fn validate_step_name(step: &str) -> Result<()> {
+    validate_name("step", step)
 }
 
 fn validate_name(kind: &'static str, name: &str) -> Result<()> {

@@ -95,6 +95,46 @@ const MIGRATIONS: &[&str] = &[
         key_id TEXT,
         reason TEXT    NOT NULL
     );",
+    // 4: steps and runs of `airlock serve` (see `steps.rs` and `runs.rs`).
+    // A step version is immutable and named by a digest of its component and
+    // manifest (`component_digest` is the component's own); `steps` points at
+    // the current one. Run records hold only what the
+    // engine already masked; `nostore` runs leave input, output, error and
+    // logs NULL.
+    "CREATE TABLE step_versions (
+        project    TEXT    NOT NULL,
+        step       TEXT    NOT NULL,
+        digest           TEXT    NOT NULL,
+        component_digest TEXT    NOT NULL,
+        component        BLOB    NOT NULL,
+        manifest         TEXT    NOT NULL,
+        created_at       INTEGER NOT NULL,
+        PRIMARY KEY (project, step, digest)
+    );
+    CREATE TABLE steps (
+        project        TEXT    NOT NULL,
+        step           TEXT    NOT NULL,
+        current_digest TEXT    NOT NULL,
+        updated_at     INTEGER NOT NULL,
+        PRIMARY KEY (project, step)
+    );
+    CREATE TABLE runs (
+        id                TEXT    NOT NULL PRIMARY KEY,
+        project           TEXT    NOT NULL,
+        step              TEXT    NOT NULL,
+        digest            TEXT    NOT NULL,
+        status            TEXT    NOT NULL CHECK (status IN ('succeeded', 'failed')),
+        created_at        INTEGER NOT NULL,
+        duration_ms       INTEGER NOT NULL,
+        cpu_ticks         INTEGER NOT NULL,
+        memory_peak_bytes INTEGER NOT NULL,
+        log_bytes         INTEGER NOT NULL,
+        input             TEXT,
+        output            TEXT,
+        error             TEXT,
+        logs              TEXT
+    );
+    CREATE INDEX runs_by_project_newest ON runs (project, created_at DESC, id DESC);",
 ];
 
 /// Secrets encrypted at rest in `<data-dir>/airlock.db`.

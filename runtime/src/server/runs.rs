@@ -1,0 +1,387 @@
+//! Runs: `POST /v1/projects/{project}/steps/{step}/runs` runs the step's
+//! current version once (scope `runs:write`); `GET /v1/projects/{project}/runs`
+//! and `GET /v1/projects/{project}/runs/{id}` read the records (scope
+//! `runs:read`). Output, error and logs come masked from the engine; a
+//! `nostore` run keeps metadata only.
+
+use airlock_host_api::context::{RunContext, Trigger};
+use airlock_host_api::http::pipeline::HttpGrants;
+use airlock_host_api::secrets::RunSecrets;
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::auth::Principal;
+use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use super::steps::check;
+use crate::engine::{RunFailure, RunOptions};
+use crate::manifest::Manifest;
+use crate::store::runs::{RunFilter, RunRecord};
+use crate::store::{self};
+
+/// Header that asks for a metadata-only run record (`1` or `true`).
+pub const NOSTORE_HEADER: &str = "x-airlock-nostore";
+/// Most runs one list call returns.
+pub const MAX_LIST_LIMIT: u32 = 100;
+
+/// Body of `POST .../runs`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    /// Any JSON value; the step's input.
+    pub input: Value,
+    /// The end user this run acts for (`context.external-user-id`).
+    pub external_user_id: Option<String>,
+    /// Keep metadata only: no input, output, error or logs.
+    #[serde(default)]
+    pub nostore: bool,
+}
+
+impl std::fmt::Debug for RunRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RunRequest { input: <redacted>, .. }")
+    }
+}
+
+/// Why a run produced no output.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RunErrorView {
+    /// `step_error`, `invalid_output`, `limit:<kind>` or `internal`.
+    pub kind: String,
+    pub message: String,
+}
+
+/// What one run produced.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunResult {
+    pub id: String,
+    /// `succeeded` or `failed`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<RunErrorView>,
+    pub duration_ms: u64,
+}
+
+/// What a run used.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunStatsView {
+    pub duration_ms: i64,
+    pub cpu_ticks: i64,
+    pub memory_peak_bytes: i64,
+    pub log_bytes: i64,
+}
+
+/// A stored run. Input, output, error and logs are absent for a `nostore`
+/// run (and output or error for the other outcome).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunView {
+    pub id: String,
+    pub step: String,
+    /// The digest of the step version that ran.
+    pub digest: String,
+    pub status: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub stats: RunStatsView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<RunErrorView>,
+    /// Log lines (masked): `source`, `level`, `elapsed_ms`, `text`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logs: Option<Value>,
+}
+
+/// A page of runs, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunList {
+    pub runs: Vec<RunView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Filters and paging of `GET .../runs`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Only runs of this step.
+    pub step: Option<String>,
+    /// `succeeded` or `failed`.
+    pub status: Option<String>,
+    /// 1 to 100 (default 20).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn failure_view(failure: &RunFailure) -> RunErrorView {
+    let (kind, message) = match failure {
+        RunFailure::StepError(text) => ("step_error".to_owned(), text.clone()),
+        RunFailure::InvalidOutput(_) => ("invalid_output".to_owned(), failure.to_string()),
+        RunFailure::Limit { kind, .. } => {
+            let kind = serde_json::to_value(kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(|| "unknown".into());
+            (format!("limit:{kind}"), failure.to_string())
+        }
+        RunFailure::Internal(_) => ("internal".to_owned(), failure.to_string()),
+    };
+    RunErrorView { kind, message }
+}
+
+fn wants_nostore(headers: &HeaderMap) -> bool {
+    headers
+        .get(NOSTORE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| matches!(v.trim(), "1" | "true"))
+}
+
+/// Run a step's current version once (scope `runs:write`). 200 whether the
+/// step succeeded or failed: the run happened.
+#[utoipa::path(post, path = "/v1/projects/{project}/steps/{step}/runs", tag = "runs",
+    security(("bearer" = [])),
+    params(("project" = String, Path), ("step" = String, Path),
+        ("x-airlock-nostore" = Option<String>, Header,
+            description = "`1`: keep metadata only")),
+    request_body = RunRequest,
+    responses((status = 200, body = RunResult), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((project, step)): ApiPath<(String, String)>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<RunRequest>,
+) -> Result<Json<RunResult>, ApiError> {
+    check(&state, &principal, "runs:write", &project, Some(&step)).await?;
+    let nostore = body.nostore || wants_nostore(&headers);
+    let version = state
+        .steps
+        .current(&project, &step)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no step `{step}`")))?;
+    let manifest = Manifest::parse(&version.manifest).map_err(|e| {
+        tracing::error!(%project, %step, error = %e, "a stored manifest does not parse");
+        ApiError::internal()
+    })?;
+    let loaded = {
+        let _permit = state
+            .compile_permits
+            .acquire()
+            .await
+            .map_err(|_| ApiError::internal())?;
+        state.engine.load(version.component).await
+    }
+    .map_err(|e| {
+        tracing::error!(%project, %step, error = %e, "a stored component does not load");
+        ApiError::internal()
+    })?;
+
+    let grants = manifest.grants();
+    let names: Vec<String> = grants.names.iter().cloned().collect();
+    let values = store::load_granted(&state.secrets, &state.master_key, &project, &names).await?;
+    // Version 7: ids sort by time, so runs created in the same millisecond
+    // still list newest first.
+    let run_id = uuid::Uuid::now_v7().to_string();
+    let options = RunOptions {
+        context: RunContext {
+            run_id: run_id.clone(),
+            step: step.clone(),
+            project: project.clone(),
+            external_user_id: body.external_user_id,
+            trigger: Trigger::Api,
+        },
+        limits: Some(manifest.limits_over(state.engine.config().default_limits)),
+        secrets: RunSecrets::new(grants, values),
+        // Outbound HTTP is off in `airlock serve` for now.
+        http_grants: HttpGrants::default(),
+    };
+    let input = body.input.to_string();
+    let created_at = unix_millis();
+    let report = state.engine.run(&loaded, &input, options).await;
+
+    let (status, output, error) = match &report.outcome {
+        Ok(text) => {
+            let value = serde_json::from_str::<Value>(text).map_err(|_| ApiError::internal())?;
+            ("succeeded", Some(value), None)
+        }
+        Err(failure) => ("failed", None, Some(failure_view(failure))),
+    };
+    let stats = &report.stats;
+    let record = RunRecord {
+        id: report.run_id.clone(),
+        project: project.clone(),
+        step: step.clone(),
+        digest: version.digest,
+        status: status.to_owned(),
+        created_at,
+        duration_ms: saturating_i64(stats.duration_ms),
+        cpu_ticks: saturating_i64(stats.cpu_ticks),
+        memory_peak_bytes: saturating_i64(stats.memory_peak_bytes),
+        log_bytes: saturating_i64(stats.log_bytes),
+        input: (!nostore).then_some(input),
+        output: if nostore {
+            None
+        } else {
+            output.as_ref().map(Value::to_string)
+        },
+        error: if nostore {
+            None
+        } else {
+            error.as_ref().and_then(|e| serde_json::to_string(e).ok())
+        },
+        logs: if nostore {
+            None
+        } else {
+            serde_json::to_string(&report.logs).ok()
+        },
+    };
+    state.runs.insert(&record).await?;
+    tracing::info!(%project, %step, run_id = %record.id, status, nostore, "run finished");
+    Ok(Json(RunResult {
+        id: record.id,
+        status,
+        output,
+        error,
+        duration_ms: stats.duration_ms,
+    }))
+}
+
+fn saturating_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| saturating_i64(d.as_millis() as u64))
+        .unwrap_or(0)
+}
+
+fn parse_json(text: Option<String>) -> Option<Value> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+}
+
+fn view(r: RunRecord) -> RunView {
+    RunView {
+        id: r.id,
+        step: r.step,
+        digest: r.digest,
+        status: r.status,
+        created_at: r.created_at,
+        stats: RunStatsView {
+            duration_ms: r.duration_ms,
+            cpu_ticks: r.cpu_ticks,
+            memory_peak_bytes: r.memory_peak_bytes,
+            log_bytes: r.log_bytes,
+        },
+        input: parse_json(r.input),
+        output: parse_json(r.output),
+        error: r.error.and_then(|e| serde_json::from_str(&e).ok()),
+        logs: parse_json(r.logs),
+    }
+}
+
+/// One run with its logs and stats (scope `runs:read`).
+#[utoipa::path(get, path = "/v1/projects/{project}/runs/{id}", tag = "runs",
+    security(("bearer" = [])),
+    params(("project" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = RunView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((project, id)): ApiPath<(String, String)>,
+) -> Result<Json<RunView>, ApiError> {
+    check(&state, &principal, "runs:read", &project, None).await?;
+    let record = state
+        .runs
+        .get(&project, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such run"))?;
+    Ok(Json(view(record)))
+}
+
+fn encode_cursor(created_at: i64, id: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{created_at}:{id}"))
+}
+
+fn decode_cursor(cursor: &str) -> Option<(i64, String)> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (at, id) = text.split_once(':')?;
+    Some((at.parse().ok()?, id.to_owned()))
+}
+
+/// A project's runs, newest first, with cursor paging (scope `runs:read`).
+#[utoipa::path(get, path = "/v1/projects/{project}/runs", tag = "runs",
+    security(("bearer" = [])),
+    params(("project" = String, Path), ListParams),
+    responses((status = 200, body = RunList), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(project): ApiPath<String>,
+    query: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<RunList>, ApiError> {
+    check(&state, &principal, "runs:read", &project, None).await?;
+    let Query(params) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = params.limit.unwrap_or(20);
+    if !(1..=MAX_LIST_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit: must be 1 to {MAX_LIST_LIMIT}"
+        )));
+    }
+    if let Some(status) = &params.status
+        && !matches!(status.as_str(), "succeeded" | "failed")
+    {
+        return Err(ApiError::bad_request(
+            "status: must be `succeeded` or `failed`",
+        ));
+    }
+    let before = match &params.cursor {
+        Some(c) => Some(decode_cursor(c).ok_or_else(|| ApiError::bad_request("invalid cursor"))?),
+        None => None,
+    };
+    // One extra row tells whether there is a next page.
+    let mut rows = state
+        .runs
+        .list(
+            &project,
+            &RunFilter {
+                step: params.step,
+                status: params.status,
+                before,
+                limit: limit + 1,
+            },
+        )
+        .await?;
+    let next_cursor = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| encode_cursor(r.created_at, &r.id))
+    } else {
+        None
+    };
+    Ok(Json(RunList {
+        runs: rows.into_iter().map(view).collect(),
+        next_cursor,
+    }))
+}

@@ -1,0 +1,277 @@
+//! Steps of a project: `PUT`/`GET`/`DELETE /v1/projects/{project}/steps/{step}`
+//! and `GET /v1/projects/{project}/steps`. An upload is validated exactly as
+//! `airlock run` validates a component (the engine compiles it) and stored as
+//! an immutable version named by a digest of its component and manifest.
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
+use axum::http::StatusCode;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::auth::Principal;
+use super::error::{ApiError, ApiPath, ErrorBody, payload_too_large};
+use super::projects::visible_project;
+use crate::manifest::Manifest;
+use crate::store;
+
+/// Largest upload (component and manifest), in bytes.
+pub const MAX_UPLOAD_BYTES: usize = 50 * 1024 * 1024;
+
+/// The multipart form of `PUT /v1/projects/{project}/steps/{step}`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the form; the handler reads the parts itself
+pub struct UploadForm {
+    /// The component (`.wasm` bytes).
+    #[schema(value_type = String, format = Binary)]
+    component: Vec<u8>,
+    /// The `airlock.toml` text; without it the manifest is `name = "<step>"`.
+    manifest: Option<String>,
+}
+
+/// What an upload stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadOutcome {
+    pub step: String,
+    /// Names the version: `sha256:<hex>` over the component and manifest.
+    pub digest: String,
+    /// `sha256:<hex>` of the component bytes.
+    pub component_digest: String,
+    /// Whether this version is new (201) or was already stored (200).
+    pub created: bool,
+}
+
+/// A step and its current version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StepView {
+    pub step: String,
+    pub current_digest: String,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// The steps of a project.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StepList {
+    pub steps: Vec<StepView>,
+}
+
+/// One stored version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionView {
+    pub digest: String,
+    /// `sha256:<hex>` of the component bytes.
+    pub component_digest: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A step: its current version's manifest and every stored version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StepDetailView {
+    pub step: String,
+    pub current_digest: String,
+    /// Unix seconds.
+    pub updated_at: i64,
+    /// The `airlock.toml` text of the current version.
+    pub manifest: String,
+    /// Newest first.
+    pub versions: Vec<VersionView>,
+}
+
+pub(super) async fn check(
+    state: &AppState,
+    principal: &Principal,
+    scope: &str,
+    project: &str,
+    step: Option<&str>,
+) -> Result<(), ApiError> {
+    principal.require(scope)?;
+    visible_project(state, principal, project).await?;
+    if let Some(step) = step {
+        store::validate_step_name(step)?;
+    }
+    Ok(())
+}
+
+fn multipart_error(e: MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        payload_too_large()
+    } else {
+        ApiError::bad_request(format!("invalid multipart body: {}", e.body_text()))
+    }
+}
+
+/// Upload a version of a step and make it current (scope `steps:write`).
+#[utoipa::path(put, path = "/v1/projects/{project}/steps/{step}", tag = "steps",
+    security(("bearer" = [])),
+    params(("project" = String, Path), ("step" = String, Path)),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses((status = 201, body = UploadOutcome), (status = 200, body = UploadOutcome),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody)))]
+pub async fn put(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((project, step)): ApiPath<(String, String)>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, Json<UploadOutcome>), ApiError> {
+    check(&state, &principal, "steps:write", &project, Some(&step)).await?;
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::bad_request(format!(
+            "expected a multipart/form-data body: {}",
+            e.body_text()
+        ))
+    })?;
+    let mut component: Option<Vec<u8>> = None;
+    let mut manifest: Option<String> = None;
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        match field.name() {
+            Some("component") => {
+                let bytes = field.bytes().await.map_err(multipart_error)?;
+                component = Some(bytes.to_vec());
+            }
+            Some("manifest") => {
+                let text = field.text().await.map_err(multipart_error)?;
+                manifest = Some(text);
+            }
+            Some(other) => {
+                let shown: String = other.chars().take(40).collect();
+                return Err(ApiError::bad_request(format!(
+                    "unknown part {shown:?}: expected `component` and optionally `manifest`"
+                )));
+            }
+            None => return Err(ApiError::bad_request("a part has no name")),
+        }
+    }
+    let component = component.ok_or_else(|| ApiError::bad_request("missing part `component`"))?;
+    let manifest = manifest.unwrap_or_else(|| format!("name = {:?}\n", step));
+    Manifest::parse(&manifest).map_err(|e| ApiError::bad_request(e.to_string()))?;
+
+    let loaded = {
+        let _permit = state
+            .compile_permits
+            .acquire()
+            .await
+            .map_err(|_| ApiError::internal())?;
+        state.engine.load(component.clone()).await
+    };
+    let loaded = loaded.map_err(|e| match e {
+        crate::engine::LoadError::Internal(detail) => {
+            tracing::error!(error = %detail, "cannot load an uploaded component");
+            ApiError::internal()
+        }
+        other => ApiError::bad_request(other.to_string()),
+    })?;
+    let component_digest = loaded.digest().to_owned();
+    let digest = store::steps::version_digest(&component_digest, &manifest);
+    let created = state
+        .steps
+        .put_version(
+            &project,
+            &step,
+            &digest,
+            &component_digest,
+            &component,
+            &manifest,
+        )
+        .await?;
+    tracing::info!(%project, %step, %digest, created, "step version stored");
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(UploadOutcome {
+            step,
+            digest,
+            component_digest,
+            created,
+        }),
+    ))
+}
+
+/// List a project's steps (scope `steps:read`).
+#[utoipa::path(get, path = "/v1/projects/{project}/steps", tag = "steps",
+    security(("bearer" = [])), params(("project" = String, Path)),
+    responses((status = 200, body = StepList), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(project): ApiPath<String>,
+) -> Result<Json<StepList>, ApiError> {
+    check(&state, &principal, "steps:read", &project, None).await?;
+    let steps = state
+        .steps
+        .list(&project)
+        .await?
+        .into_iter()
+        .map(|m| StepView {
+            step: m.step,
+            current_digest: m.current_digest,
+            updated_at: m.updated_at,
+        })
+        .collect();
+    Ok(Json(StepList { steps }))
+}
+
+/// A step: its versions and current manifest (scope `steps:read`).
+#[utoipa::path(get, path = "/v1/projects/{project}/steps/{step}", tag = "steps",
+    security(("bearer" = [])),
+    params(("project" = String, Path), ("step" = String, Path)),
+    responses((status = 200, body = StepDetailView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((project, step)): ApiPath<(String, String)>,
+) -> Result<Json<StepDetailView>, ApiError> {
+    check(&state, &principal, "steps:read", &project, Some(&step)).await?;
+    let detail = state
+        .steps
+        .get(&project, &step)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no step `{step}`")))?;
+    Ok(Json(StepDetailView {
+        step: detail.meta.step,
+        current_digest: detail.meta.current_digest,
+        updated_at: detail.meta.updated_at,
+        manifest: detail.manifest,
+        versions: detail
+            .versions
+            .into_iter()
+            .map(|v| VersionView {
+                digest: v.digest,
+                component_digest: v.component_digest,
+                created_at: v.created_at,
+            })
+            .collect(),
+    }))
+}
+
+/// Delete a step and all its versions; its runs stay (scope `steps:write`).
+#[utoipa::path(delete, path = "/v1/projects/{project}/steps/{step}", tag = "steps",
+    security(("bearer" = [])),
+    params(("project" = String, Path), ("step" = String, Path)),
+    responses((status = 204), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((project, step)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    check(&state, &principal, "steps:write", &project, Some(&step)).await?;
+    if state.steps.delete(&project, &step).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no step `{step}`")))
+    }
+}
