@@ -6,6 +6,7 @@
 
 mod accounts;
 mod admin;
+mod push;
 mod run;
 mod secrets;
 mod serve;
@@ -51,6 +52,8 @@ enum Command {
     Serve(crate::server::ServeArgs),
     /// Platform administration without a server: bootstrap API keys.
     Admin(admin::AdminArgs),
+    /// Upload a step (component and manifest) to an `airlock serve` server.
+    Push(push::PushArgs),
 }
 
 /// Where compiled artifacts are cached when no `--cache-dir` is given.
@@ -92,6 +95,7 @@ pub fn main() -> ExitCode {
             Command::Accounts(args) => accounts::run(args).await,
             Command::Serve(args) => serve::run(args).await,
             Command::Admin(args) => admin::run(args).await,
+            Command::Push(args) => push::run(args).await,
         }
     });
     ExitCode::from(code)

@@ -4,7 +4,8 @@
 //! - [`error`]: the one JSON error shape, for our failures and axum's rejections.
 //! - [`auth`]: bearer API keys and OAuth access tokens, scopes, projects, audit.
 //! - [`health`], [`projects`], [`keys`], [`oauth_clients`], [`secrets`],
-//!   [`steps`], [`runs`], [`audit`]: the routes.
+//!   [`steps`], [`runs`], [`triggers`], [`audit`]: the routes (`/t/{id}`,
+//!   the public trigger route, has no bearer auth).
 //!
 //! The OpenAPI 3.1 document is generated from the handlers ([`ApiDoc`]) and
 //! served at `GET /v1/openapi.json`.
@@ -20,18 +21,21 @@ pub mod projects;
 pub mod runs;
 pub mod secrets;
 pub mod steps;
+pub mod triggers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{any, delete, get, post, put};
 use utoipa::OpenApi as _;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
 use crate::engine::{Engine, EngineConfig};
-use crate::store::{MasterKey, PlatformStore, RunStore, SecretStore, StepStore, StoreError};
+use crate::store::{
+    MasterKey, PlatformStore, RunStore, SecretStore, StepStore, StoreError, TriggerStore,
+};
 pub use config::{ServeArgs, ServeConfig};
 
 /// Largest request body, in bytes.
@@ -46,6 +50,7 @@ pub struct AppState {
     pub token_ttl_secs: u64,
     pub steps: StepStore,
     pub runs: RunStore,
+    pub triggers: TriggerStore,
     /// Validates, compiles and runs steps (outbound HTTP off).
     pub engine: Engine,
     /// Bounds concurrent compiles of uploaded components.
@@ -67,6 +72,7 @@ impl AppState {
             platform: PlatformStore::new(&secrets),
             steps: StepStore::new(&secrets),
             runs: RunStore::new(&secrets),
+            triggers: TriggerStore::new(&secrets),
             secrets,
             master_key: Arc::new(master_key),
             token_ttl_secs,
@@ -112,6 +118,10 @@ impl std::fmt::Debug for AppState {
         runs::create,
         runs::get,
         runs::list,
+        triggers::create,
+        triggers::list,
+        triggers::delete,
+        triggers::fire,
         audit::list,
     ),
     modifiers(&BearerScheme)
@@ -171,6 +181,16 @@ pub fn router(state: AppState) -> Router {
             "/v1/projects/{project}/steps/{step}/runs",
             post(runs::create),
         )
+        .route(
+            "/v1/projects/{project}/steps/{step}/triggers",
+            post(triggers::create).get(triggers::list),
+        )
+        .route(
+            "/v1/projects/{project}/steps/{step}/triggers/{id}",
+            delete(triggers::delete),
+        )
+        .route("/t/{id}", any(triggers::fire))
+        .route("/t/{id}/{*rest}", any(triggers::fire))
         .route("/v1/projects/{project}/runs", get(runs::list))
         .route("/v1/projects/{project}/runs/{id}", get(runs::get))
         .route("/v1/keys", post(keys::create).get(keys::list))

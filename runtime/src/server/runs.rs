@@ -169,6 +169,31 @@ pub async fn create(
 ) -> Result<Json<RunResult>, ApiError> {
     check(&state, &principal, "runs:write", &project, Some(&step)).await?;
     let nostore = body.nostore || wants_nostore(&headers);
+    let result = execute(
+        &state,
+        &project,
+        &step,
+        &body.input,
+        body.external_user_id,
+        nostore,
+        Trigger::Api,
+    )
+    .await?;
+    Ok(Json(result))
+}
+
+/// Runs the current version of `project`/`step` once on `input` and records
+/// the run: the one run path of the API and of HTTP triggers.
+pub(super) async fn execute(
+    state: &AppState,
+    project: &str,
+    step: &str,
+    input: &Value,
+    external_user_id: Option<String>,
+    nostore: bool,
+    trigger: Trigger,
+) -> Result<RunResult, ApiError> {
+    let (project, step) = (project.to_owned(), step.to_owned());
     let version = state
         .steps
         .current(&project, &step)
@@ -202,15 +227,15 @@ pub async fn create(
             run_id: run_id.clone(),
             step: step.clone(),
             project: project.clone(),
-            external_user_id: body.external_user_id,
-            trigger: Trigger::Api,
+            external_user_id,
+            trigger,
         },
         limits: Some(manifest.limits_over(state.engine.config().default_limits)),
         secrets: RunSecrets::new(grants, values),
         // Outbound HTTP is off in `airlock serve` for now.
         http_grants: HttpGrants::default(),
     };
-    let input = body.input.to_string();
+    let input = input.to_string();
     let created_at = unix_millis();
     let report = state.engine.run(&loaded, &input, options).await;
 
@@ -252,13 +277,13 @@ pub async fn create(
     };
     state.runs.insert(&record).await?;
     tracing::info!(%project, %step, run_id = %record.id, status, nostore, "run finished");
-    Ok(Json(RunResult {
+    Ok(RunResult {
         id: record.id,
         status,
         output,
         error,
         duration_ms: stats.duration_ms,
-    }))
+    })
 }
 
 fn saturating_i64(n: u64) -> i64 {

@@ -16,6 +16,7 @@ pub mod platform;
 pub mod runs;
 pub mod sqlite;
 pub mod steps;
+pub mod triggers;
 
 use std::path::PathBuf;
 
@@ -27,6 +28,7 @@ pub use platform::PlatformStore;
 pub use runs::RunStore;
 pub use sqlite::SecretStore;
 pub use steps::StepStore;
+pub use triggers::TriggerStore;
 
 /// Environment variable naming the data directory.
 pub const DATA_DIR_ENV: &str = "AIRLOCK_DATA";

@@ -135,6 +135,16 @@ const MIGRATIONS: &[&str] = &[
         logs              TEXT
     );
     CREATE INDEX runs_by_project_newest ON runs (project, created_at DESC, id DESC);",
+    // 5: HTTP triggers of steps (see `triggers.rs`). `signature` is the JSON
+    // of how requests are verified; it names a secret, never holds its value.
+    "CREATE TABLE triggers (
+        id         TEXT    NOT NULL PRIMARY KEY,
+        project    TEXT    NOT NULL,
+        step       TEXT    NOT NULL,
+        signature  TEXT,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX triggers_by_step ON triggers (project, step);",
 ];
 
 /// Secrets encrypted at rest in `<data-dir>/airlock.db`.

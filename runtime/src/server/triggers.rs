@@ -1,0 +1,559 @@
+//! HTTP triggers: `POST`/`GET /v1/projects/{project}/steps/{step}/triggers`
+//! and `DELETE .../triggers/{id}` manage them (scopes `steps:write` and
+//! `steps:read`); the public route `/t/{id}` (no bearer auth) turns a request
+//! into the step's input, runs it through the same path as the runs API
+//! ([`super::runs::execute`]) and turns the output into the response.
+//!
+//! A signed trigger checks the request's signature with a secret of the
+//! project before anything runs. Secret values, signatures, bodies and header
+//! values are never logged.
+
+use std::collections::BTreeMap;
+
+use airlock_host_api::context::Trigger;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use hmac::{Hmac, Mac as _};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::Sha256;
+use subtle::ConstantTimeEq as _;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::auth::Principal;
+use super::error::{ApiError, ApiJson, ApiPath, ErrorBody, payload_too_large};
+use super::steps::check;
+use crate::store;
+
+/// Default tolerance of a Stripe-style timestamp, in seconds.
+pub const DEFAULT_TOLERANCE_SECS: u64 = 300;
+
+/// Headers a step may not set on its response.
+const REFUSED_RESPONSE_HEADERS: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "proxy-connection",
+];
+
+/// Request headers that never reach the step (plus the signature header).
+const DROPPED_REQUEST_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
+
+fn default_header() -> String {
+    "X-Hub-Signature-256".to_owned()
+}
+
+fn default_prefix() -> String {
+    "sha256=".to_owned()
+}
+
+fn default_tolerance() -> u64 {
+    DEFAULT_TOLERANCE_SECS
+}
+
+/// How a trigger's requests are signed. `secret` names a secret of the
+/// project; its value is never shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind")]
+pub enum SignatureSpec {
+    /// `header` = `prefix` + hex(HMAC-SHA256(secret, raw body)) (GitHub style).
+    #[serde(rename = "hmac-sha256")]
+    HmacSha256 {
+        secret: String,
+        /// Default `X-Hub-Signature-256`.
+        #[serde(default = "default_header")]
+        header: String,
+        /// Default `sha256=`.
+        #[serde(default = "default_prefix")]
+        prefix: String,
+    },
+    /// `Stripe-Signature: t=<unix>,v1=<hex>`: HMAC-SHA256 over `"{t}.{body}"`.
+    #[serde(rename = "stripe")]
+    Stripe {
+        secret: String,
+        /// Largest |now − t|, in seconds (default 300).
+        #[serde(default = "default_tolerance")]
+        tolerance_secs: u64,
+    },
+}
+
+impl SignatureSpec {
+    fn secret(&self) -> &str {
+        match self {
+            Self::HmacSha256 { secret, .. } | Self::Stripe { secret, .. } => secret,
+        }
+    }
+
+    /// The header that carries the signature (lowercase).
+    fn header(&self) -> String {
+        match self {
+            Self::HmacSha256 { header, .. } => header.to_ascii_lowercase(),
+            Self::Stripe { .. } => "stripe-signature".to_owned(),
+        }
+    }
+}
+
+/// Body of `POST .../triggers`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTrigger {
+    /// Absent: anyone with the URL may run the step.
+    pub signature: Option<SignatureSpec>,
+}
+
+/// A trigger.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TriggerView {
+    /// Unguessable (192 random bits, base64url).
+    pub id: String,
+    /// `/t/{id}`, relative to the server.
+    pub url: String,
+    pub step: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignatureSpec>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// The triggers of a step.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TriggerList {
+    pub triggers: Vec<TriggerView>,
+}
+
+fn view(r: store::triggers::TriggerRecord) -> TriggerView {
+    TriggerView {
+        url: format!("/t/{}", r.id),
+        id: r.id,
+        step: r.step,
+        signature: r.signature.and_then(|s| serde_json::from_str(&s).ok()),
+        created_at: r.created_at,
+    }
+}
+
+fn new_id() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        tracing::error!(error = %e, "no randomness for a trigger id");
+        ApiError::internal()
+    })?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Create an HTTP trigger for a step (scope `steps:write`).
+#[utoipa::path(post, path = "/v1/projects/{project}/steps/{step}/triggers", tag = "triggers",
+    security(("bearer" = [])),
+    params(("project" = String, Path), ("step" = String, Path)),
+    request_body = CreateTrigger,
+    responses((status = 201, body = TriggerView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((project, step)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<CreateTrigger>,
+) -> Result<(StatusCode, Json<TriggerView>), ApiError> {
+    check(&state, &principal, "steps:write", &project, Some(&step)).await?;
+    if let Some(spec) = &body.signature {
+        store::validate_secret_name(spec.secret())?;
+        if let SignatureSpec::HmacSha256 { header, .. } = spec {
+            let name = HeaderName::try_from(header.as_str())
+                .map_err(|_| ApiError::bad_request("signature.header: not a header name"))?;
+            if DROPPED_REQUEST_HEADERS.contains(&name.as_str()) {
+                return Err(ApiError::bad_request(
+                    "signature.header: this header never reaches a trigger",
+                ));
+            }
+        }
+    }
+    if state.steps.current(&project, &step).await?.is_none() {
+        return Err(ApiError::not_found(format!("no step `{step}`")));
+    }
+    let signature = body
+        .signature
+        .as_ref()
+        .map(|s| serde_json::to_string(s).map_err(|_| ApiError::internal()))
+        .transpose()?;
+    let id = new_id()?;
+    let record = state
+        .triggers
+        .insert(&id, &project, &step, signature.as_deref())
+        .await?;
+    tracing::info!(%project, %step, signed = signature.is_some(), "trigger created");
+    Ok((StatusCode::CREATED, Json(view(record))))
+}
+
+/// List a step's triggers (scope `steps:read`).
+#[utoipa::path(get, path = "/v1/projects/{project}/steps/{step}/triggers", tag = "triggers",
+    security(("bearer" = [])),
+    params(("project" = String, Path), ("step" = String, Path)),
+    responses((status = 200, body = TriggerList), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((project, step)): ApiPath<(String, String)>,
+) -> Result<Json<TriggerList>, ApiError> {
+    check(&state, &principal, "steps:read", &project, Some(&step)).await?;
+    let triggers = state
+        .triggers
+        .list(&project, &step)
+        .await?
+        .into_iter()
+        .map(view)
+        .collect();
+    Ok(Json(TriggerList { triggers }))
+}
+
+/// Delete a trigger; its URL answers 404 from then on (scope `steps:write`).
+#[utoipa::path(delete, path = "/v1/projects/{project}/steps/{step}/triggers/{id}",
+    tag = "triggers", security(("bearer" = [])),
+    params(("project" = String, Path), ("step" = String, Path), ("id" = String, Path)),
+    responses((status = 204), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((project, step, id)): ApiPath<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    check(&state, &principal, "steps:write", &project, Some(&step)).await?;
+    if state.triggers.delete(&project, &step, &id).await? {
+        tracing::info!(%project, %step, "trigger deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("no such trigger"))
+    }
+}
+
+fn bad_signature() -> Response {
+    let mut response = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "bad_signature",
+        "missing, invalid or stale request signature",
+    )
+    .into_response();
+    // Not a bearer route.
+    response
+        .headers_mut()
+        .remove(axum::http::header::WWW_AUTHENTICATE);
+    response
+}
+
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut mac = <Hmac<Sha256>>::new_from_slice(key).expect("HMAC takes any key length");
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn unix_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Whether the request carries a valid signature under `key`.
+fn verify(spec: &SignatureSpec, key: &[u8], headers: &HeaderMap, body: &[u8]) -> bool {
+    let Some(value) = headers
+        .get(spec.header().as_str())
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    match spec {
+        SignatureSpec::HmacSha256 { prefix, .. } => {
+            let Some(given) = value.trim().strip_prefix(prefix.as_str()) else {
+                return false;
+            };
+            let Ok(given) = hex::decode(given) else {
+                return false;
+            };
+            let expected = hmac_sha256(key, &[body]);
+            bool::from(expected.as_slice().ct_eq(given.as_slice()))
+        }
+        SignatureSpec::Stripe { tolerance_secs, .. } => {
+            let mut timestamp: Option<&str> = None;
+            let mut candidates = Vec::new();
+            for item in value.split(',') {
+                match item.trim().split_once('=') {
+                    Some(("t", t)) => timestamp = Some(t),
+                    Some(("v1", sig)) => candidates.push(sig),
+                    _ => {}
+                }
+            }
+            let Some(t) = timestamp else { return false };
+            let Ok(at) = t.parse::<i64>() else {
+                return false;
+            };
+            let tolerance = i64::try_from(*tolerance_secs).unwrap_or(i64::MAX);
+            if unix_secs().abs_diff(at) > tolerance.unsigned_abs() {
+                return false;
+            }
+            let expected = hmac_sha256(key, &[t.as_bytes(), b".", body]);
+            let mut ok = subtle::Choice::from(0);
+            for sig in candidates {
+                if let Ok(given) = hex::decode(sig) {
+                    ok |= expected.as_slice().ct_eq(given.as_slice());
+                }
+            }
+            bool::from(ok)
+        }
+    }
+}
+
+/// The step's input for a request.
+fn request_input(
+    method: &Method,
+    path: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    drop_header: Option<&str>,
+    body: &[u8],
+) -> Value {
+    let mut query = Map::new();
+    if let Some(q) = uri.query() {
+        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+            query.insert(k.into_owned(), Value::String(v.into_owned()));
+        }
+    }
+    let mut header_map: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in headers {
+        let name = name.as_str();
+        if DROPPED_REQUEST_HEADERS.contains(&name) || Some(name) == drop_header {
+            continue;
+        }
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        header_map
+            .entry(name.to_owned())
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    let text = String::from_utf8_lossy(body).into_owned();
+    let mut input = serde_json::json!({
+        "method": method.as_str(),
+        "path": path,
+        "query": query,
+        "headers": header_map,
+    });
+    if let Ok(json) = serde_json::from_slice::<Value>(body) {
+        input["json"] = json;
+    }
+    input["body"] = Value::String(text);
+    input
+}
+
+fn step_failed(message: impl Into<String>) -> Response {
+    ApiError::new(StatusCode::BAD_GATEWAY, "step_failed", message).into_response()
+}
+
+/// The response a step's output asks for.
+fn output_response(output: Value) -> Response {
+    let Some(status) = output
+        .as_object()
+        .and_then(|o| o.get("status"))
+        .and_then(Value::as_u64)
+    else {
+        return Json(output).into_response();
+    };
+    let Some(status) = u16::try_from(status)
+        .ok()
+        .filter(|s| (100..=599).contains(s))
+        .and_then(|s| StatusCode::from_u16(s).ok())
+    else {
+        return step_failed("the step's response status is not 100 to 599");
+    };
+    let mut headers = HeaderMap::new();
+    if let Some(given) = output.get("headers") {
+        let Some(given) = given.as_object() else {
+            return step_failed("the step's response headers are not an object");
+        };
+        for (name, value) in given {
+            let (Ok(name), Some(Ok(value))) = (
+                HeaderName::try_from(name.as_str()),
+                value.as_str().map(HeaderValue::try_from),
+            ) else {
+                return step_failed("the step's response has an invalid header");
+            };
+            if REFUSED_RESPONSE_HEADERS.contains(&name.as_str()) {
+                return step_failed(format!(
+                    "the step may not set the `{}` response header",
+                    name.as_str()
+                ));
+            }
+            headers.append(name, value);
+        }
+    }
+    let body = match output.get("body") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => {
+            if !headers.contains_key(axum::http::header::CONTENT_TYPE) {
+                headers.insert(
+                    axum::http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+            }
+            s.clone()
+        }
+        Some(other) => {
+            if !headers.contains_key(axum::http::header::CONTENT_TYPE) {
+                headers.insert(
+                    axum::http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+            }
+            other.to_string()
+        }
+    };
+    (status, headers, body).into_response()
+}
+
+/// The public trigger route: any method, no bearer auth. Runs the step with
+/// the request as input (`method`, `path` after `/t/{id}`, `query`,
+/// `headers` without `authorization`, `cookie` and the signature header,
+/// `body`, and `json` when the body is JSON). An output object with `status`
+/// (and optionally `headers` and `body`) becomes the response; any other
+/// output is returned as JSON with 200.
+#[utoipa::path(post, path = "/t/{id}", tag = "triggers",
+    params(("id" = String, Path, description = "The trigger id")),
+    request_body(content = String, description = "Any body up to 1 MiB; any method is accepted"),
+    responses((status = 200, description = "The step's output, or the response it asks for"),
+        (status = 401, body = ErrorBody, description = "`bad_signature`"),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 502, body = ErrorBody, description = "`step_failed`")))]
+pub async fn fire(
+    State(state): State<AppState>,
+    axum::extract::Path(params): axum::extract::Path<BTreeMap<String, String>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(id) = params.get("id") else {
+        return ApiError::not_found("no such trigger").into_response();
+    };
+    let trigger = match state.triggers.get(id).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return ApiError::not_found("no such trigger").into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return payload_too_large().into_response();
+        }
+        Err(e) => return ApiError::bad_request(e.body_text()).into_response(),
+    };
+    let (project, step) = (trigger.project.as_str(), trigger.step.as_str());
+    let spec = match trigger
+        .signature
+        .as_deref()
+        .map(serde_json::from_str::<SignatureSpec>)
+    {
+        None => None,
+        Some(Ok(spec)) => Some(spec),
+        Some(Err(e)) => {
+            tracing::error!(%project, %step, error = %e, "a stored trigger does not parse");
+            return ApiError::internal().into_response();
+        }
+    };
+    let mut drop_header = None;
+    if let Some(spec) = &spec {
+        let secret = match state
+            .secrets
+            .get(&state.master_key, project, spec.secret())
+            .await
+        {
+            Ok(Some(v)) => v,
+            Ok(None) => {
+                tracing::warn!(%project, %step, secret = spec.secret(),
+                    "a trigger's signing secret is not in the store");
+                return bad_signature();
+            }
+            Err(e) => return ApiError::from(e).into_response(),
+        };
+        if !verify(spec, secret.as_bytes(), &headers, &body) {
+            tracing::info!(%project, %step, "trigger request refused: bad signature");
+            return bad_signature();
+        }
+        drop_header = Some(spec.header());
+    }
+    let path = params
+        .get("rest")
+        .map(|r| format!("/{r}"))
+        .unwrap_or_else(|| "/".to_owned());
+    let input = request_input(
+        &method,
+        &path,
+        &uri,
+        &headers,
+        drop_header.as_deref(),
+        &body,
+    );
+    match super::runs::execute(&state, project, step, &input, None, false, Trigger::Http).await {
+        Err(e) => e.into_response(),
+        Ok(result) => match (result.output, result.error) {
+            (Some(output), _) => output_response(output),
+            (None, Some(error)) => step_failed(error.message),
+            (None, None) => step_failed("the step produced no output"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stripe_signatures_need_a_fresh_timestamp_and_a_matching_v1() {
+        let spec = SignatureSpec::Stripe {
+            secret: "s".into(),
+            tolerance_secs: 300,
+        };
+        let body = b"{\"a\":1}";
+        let now = unix_secs();
+        let sig =
+            |t: i64| hex::encode(hmac_sha256(b"key", &[t.to_string().as_bytes(), b".", body]));
+        let mut headers = HeaderMap::new();
+        let mut check = |value: String| {
+            headers.insert("stripe-signature", HeaderValue::try_from(value).unwrap());
+            verify(&spec, b"key", &headers, body)
+        };
+        assert!(check(format!("t={now},v1={}", sig(now))));
+        assert!(check(format!("t={now},v1=00,v1={}", sig(now))));
+        assert!(!check(format!("t={now},v1=00")));
+        let stale = now - 400;
+        assert!(!check(format!("t={stale},v1={}", sig(stale))));
+        assert!(!check(format!("v1={}", sig(now))));
+    }
+
+    #[test]
+    fn outputs_with_a_status_shape_the_response() {
+        let r = output_response(serde_json::json!({"status": 201, "body": {"ok": true}}));
+        assert_eq!(r.status(), StatusCode::CREATED);
+        assert_eq!(r.headers()["content-type"], "application/json");
+        let r = output_response(serde_json::json!({"status": 200, "headers": {"connection": "x"}}));
+        assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+        let r = output_response(serde_json::json!({"status": 99}));
+        assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+        let r = output_response(serde_json::json!({"hello": "x"}));
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+}
