@@ -493,6 +493,29 @@ async fn a_failed_run_is_a_502() {
     assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.text);
     assert_eq!(r.json()["error"]["code"], "step_failed");
     assert_eq!(run_count(&s, &key).await, 1);
+
+    // Deleting the step deletes its triggers, even if it is uploaded again.
+    let r = s
+        .call(
+            Method::DELETE,
+            "/v1/projects/alpha/steps/hello",
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let r = s
+        .upload(
+            "alpha",
+            "hello",
+            &key,
+            &component_bytes(examples::HELLO),
+            None,
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let r = s.send(s.client.post(format!("{}{url}", s.base))).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
 }
 
 #[tokio::test]

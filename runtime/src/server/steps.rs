@@ -256,7 +256,8 @@ pub async fn get(
     }))
 }
 
-/// Delete a step and all its versions; its runs stay (scope `steps:write`).
+/// Delete a step, all its versions and its triggers; its runs stay (scope
+/// `steps:write`).
 #[utoipa::path(delete, path = "/v1/projects/{project}/steps/{step}", tag = "steps",
     security(("bearer" = [])),
     params(("project" = String, Path), ("step" = String, Path)),
@@ -270,6 +271,8 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     check(&state, &principal, "steps:write", &project, Some(&step)).await?;
     if state.steps.delete(&project, &step).await? {
+        // A trigger must not come back to life with a later upload.
+        state.triggers.delete_for_step(&project, &step).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!("no step `{step}`")))

@@ -112,4 +112,16 @@ impl TriggerStore {
                 > 0,
         )
     }
+
+    /// Deletes every trigger of a step (when the step is deleted).
+    pub async fn delete_for_step(&self, project: &str, step: &str) -> Result<u64> {
+        Ok(
+            sqlx::query("DELETE FROM triggers WHERE project = ?1 AND step = ?2")
+                .bind(project)
+                .bind(step)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
 }
