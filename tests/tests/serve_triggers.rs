@@ -345,6 +345,18 @@ async fn an_unsigned_trigger_passes_the_request_as_input() {
     assert_eq!(input["body"], "");
     assert!(input.get("json").is_none());
 
+    // Bodies over 1 MiB are refused before anything runs.
+    let runs_before = run_count(&s, &key).await;
+    let r = s
+        .send(
+            s.client
+                .post(format!("{}{url}", s.base))
+                .body(vec![b'x'; 1024 * 1024 + 1]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
+    assert_eq!(run_count(&s, &key).await, runs_before);
+
     // The list names the trigger; unknown and deleted triggers 404.
     let r = s
         .call(
