@@ -151,11 +151,9 @@ impl StoredAccounts {
         let token_url = url::Url::parse(&token_url_text)
             .map_err(|e| AccountError(format!("app {}: bad token URL: {e}", app.slug)))?;
         check_literal_host(&self.policy, &token_url).map_err(|e| AccountError(e.to_string()))?;
-        let prefix = app.slug.to_ascii_uppercase().replace('-', "_");
-        let (id_name, secret_name) = (
-            format!("{prefix}_CLIENT_ID"),
-            format!("{prefix}_CLIENT_SECRET"),
-        );
+        // Under the reserved prefix: no manifest can grant these names, so
+        // no step can read the operator's OAuth client secret.
+        let (id_name, secret_name) = oauth_client_secret_names(&app.slug);
         let get = |name: String| async move {
             self.secrets
                 .get(&self.key, project, &name)
@@ -210,6 +208,7 @@ impl AccountSource for StoredAccounts {
             custom_fields: account.meta.custom_fields.clone(),
             expires_at: account.meta.expires_at,
             credentials: account.credentials,
+            from_run: false,
         })
     }
 

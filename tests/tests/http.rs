@@ -724,19 +724,14 @@ async fn oauth_world(oauth: &fakes::OAuthFake) -> (World, String) {
     })
     .await;
     w.secrets
-        .set(
-            &w.key,
-            "local",
-            "T-OAUTH_CLIENT_ID".replace('-', "_").as_str(),
-            OAUTH_CLIENT_ID,
-        )
+        .set(&w.key, "local", "oauth.t-oauth.client_id", OAUTH_CLIENT_ID)
         .await
         .unwrap();
     w.secrets
         .set(
             &w.key,
             "local",
-            "T_OAUTH_CLIENT_SECRET",
+            "oauth.t-oauth.client_secret",
             OAUTH_CLIENT_SECRET,
         )
         .await
