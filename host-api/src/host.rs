@@ -8,6 +8,7 @@ use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use crate::bindings::Step;
 use crate::context::RunContext;
 use crate::http::pipeline::{CallSummary, HttpGrants, Pipeline};
+use crate::http::run_accounts::RunAccounts;
 use crate::limits::HostCallLimits;
 use crate::log::LogSink;
 use crate::redact::Redactor;
@@ -27,6 +28,8 @@ pub struct StepHost {
     /// The shared outbound pipeline; `None` denies every request.
     pub(crate) http: Option<Arc<Pipeline>>,
     pub(crate) http_grants: HttpGrants,
+    /// Credentials passed with this run (registered with the redactor).
+    pub(crate) run_accounts: Option<Arc<RunAccounts>>,
     /// The run's wall-clock deadline, which bounds every request.
     pub(crate) deadline: Option<Instant>,
     /// What each request did, without credentials, for the run record.
@@ -54,6 +57,7 @@ impl StepHost {
             table,
             http: None,
             http_grants: HttpGrants::default(),
+            run_accounts: None,
             deadline: None,
             http_calls: Vec::new(),
         }
@@ -70,6 +74,14 @@ impl StepHost {
         self.http = Some(pipeline);
         self.http_grants = grants;
         self.deadline = deadline;
+        self
+    }
+
+    /// Credentials passed with this run act as its accounts. Every value is
+    /// registered with the run's redactor now, before the guest starts.
+    pub fn with_run_accounts(mut self, accounts: Arc<RunAccounts>) -> Self {
+        accounts.register(&self.redactor);
+        self.run_accounts = Some(accounts);
         self
     }
 

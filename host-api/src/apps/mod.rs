@@ -332,6 +332,12 @@ pub enum AppError {
     },
     #[error("app {app}: credential field `{field}` is missing")]
     MissingCredential { app: String, field: String },
+    #[error("app {app}: unknown credential field `{field}` (known: {known})")]
+    UnknownCredential {
+        app: String,
+        field: String,
+        known: String,
+    },
     #[error("app {app}: credential field `{field}` {reason}")]
     InvalidCredential {
         app: String,
@@ -467,6 +473,64 @@ impl App {
             }
         }
         names
+    }
+
+    /// The credential fields an account of this app must hold: the required
+    /// fields of its auth kind, or, for `custom` apps, the names its
+    /// credential template reads.
+    pub fn required_credentials(&self) -> Vec<&str> {
+        match self.auth {
+            AuthKind::Custom => self.credential_template_fields().into_iter().collect(),
+            kind => kind
+                .credential_fields()
+                .iter()
+                .filter(|f| f.required)
+                .map(|f| f.name)
+                .collect(),
+        }
+    }
+
+    /// Every credential field an account of this app may hold.
+    pub fn known_credentials(&self) -> Vec<&str> {
+        match self.auth {
+            AuthKind::Custom => self.credential_template_fields().into_iter().collect(),
+            kind => kind.credential_fields().iter().map(|f| f.name).collect(),
+        }
+    }
+
+    /// Checks an account's credential fields by name (never by value beyond
+    /// emptiness and control characters): every required field present and
+    /// non-empty, nothing the app does not know.
+    pub fn validate_credentials<V: AsRef<str>>(
+        &self,
+        creds: &BTreeMap<String, V>,
+    ) -> Result<(), AppError> {
+        let known = self.known_credentials();
+        if let Some(unknown) = creds.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(AppError::UnknownCredential {
+                app: self.slug.clone(),
+                field: unknown.clone(),
+                known: known.join(", "),
+            });
+        }
+        for field in self.required_credentials() {
+            if creds.get(field).is_none_or(|v| v.as_ref().is_empty()) {
+                return Err(AppError::MissingCredential {
+                    app: self.slug.clone(),
+                    field: field.to_owned(),
+                });
+            }
+        }
+        for (field, value) in creds {
+            if value.as_ref().chars().any(char::is_control) {
+                return Err(AppError::InvalidCredential {
+                    app: self.slug.clone(),
+                    field: field.clone(),
+                    reason: "contains a control character",
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Whether `base_url`/`allowed_domains` depend on custom fields (a

@@ -51,6 +51,7 @@ impl Host for StepHost {
             grants: &self.http_grants,
             deadline: self.deadline,
             redactor: &self.redactor,
+            run_accounts: self.run_accounts.as_deref(),
         };
         let (result, summary) = http.send(&caller, outbound).await;
         self.http_calls.push(summary);

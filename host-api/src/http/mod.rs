@@ -8,6 +8,7 @@
 //! | the one pooled client | [`client`] |
 //! | per-project rate limit | [`ratelimit`] |
 //! | validation, credentials, redirects, caps: the pipeline | [`pipeline`] |
+//! | credentials passed with one run | [`run_accounts`] |
 //! | the WIT host impl | `host.rs` |
 
 pub mod client;
@@ -15,5 +16,6 @@ pub mod egress;
 pub mod pipeline;
 pub mod ratelimit;
 pub mod resolver;
+pub mod run_accounts;
 
 mod host;

@@ -34,6 +34,7 @@ use zeroize::Zeroizing;
 use super::client::{check_literal_host, egress_denial};
 use super::egress::{EgressPolicy, host_matches};
 use super::ratelimit::RateLimiter;
+use super::run_accounts::RunAccounts;
 use crate::apps::{App, AuthKind, Catalog, CredentialLocation};
 use crate::redact::Redactor;
 
@@ -78,6 +79,9 @@ pub struct Caller<'a> {
     /// The run's wall-clock deadline; requests never outlive it.
     pub deadline: Option<Instant>,
     pub redactor: &'a Redactor,
+    /// Credentials passed with this run; they take precedence over stored
+    /// accounts for their apps.
+    pub run_accounts: Option<&'a RunAccounts>,
 }
 
 /// The credential a request should carry, as the caller named it.
@@ -150,6 +154,7 @@ pub enum HttpError {
 }
 
 /// A connected account, resolved for one request.
+#[derive(Clone)]
 pub struct ResolvedAccount {
     pub id: String,
     pub app: String,
@@ -159,6 +164,9 @@ pub struct ResolvedAccount {
     pub custom_fields: BTreeMap<String, String>,
     /// When the OAuth access token expires (unix seconds), if known.
     pub expires_at: Option<i64>,
+    /// Passed with the run ([`RunAccounts`]) rather than stored: its OAuth
+    /// token is used as given, never refreshed.
+    pub from_run: bool,
 }
 
 /// Why an account could not be used. Messages never hold a credential.
@@ -433,10 +441,12 @@ impl Pipeline {
                     deadline,
                 )
                 .await?;
-            let oauth = app.is_some_and(|a| a.auth == AuthKind::OAuth2);
+            // A token passed with the run cannot be refreshed here.
+            let refreshable = app.is_some_and(|a| a.auth == AuthKind::OAuth2)
+                && account.as_ref().is_some_and(|a| !a.from_run);
             // Only a 401 from the origin that received the token says the
             // token is bad; a 401 from elsewhere must not force a refresh.
-            if attempt == 0 && response.status == 401 && oauth && same_origin {
+            if attempt == 0 && response.status == 401 && refreshable && same_origin {
                 // The token may have been revoked or expired early: refresh
                 // once, with the refused token as the stale one, and retry.
                 if let Some(Insert::Header(_, value)) = &insert {
@@ -472,11 +482,6 @@ impl Pipeline {
         caller: &Caller<'_>,
         app_or_id: &str,
     ) -> Result<ResolvedAccount, HttpError> {
-        let Some(user) = caller.external_user_id else {
-            return Err(HttpError::CredentialUnusable(
-                "this run has no external user, so it has no connected accounts".into(),
-            ));
-        };
         // The grant is checked before the lookup, and an account id the
         // step may not use answers exactly like one that does not exist, so
         // a step cannot learn which apps its end user has connected.
@@ -486,10 +491,19 @@ impl Pipeline {
                 "the step's manifest does not grant app {app_or_id} (`[http] apps`)"
             )));
         }
+        if !is_id && let Some(account) = caller.run_accounts.and_then(|r| r.get(app_or_id)) {
+            return Ok(account.clone());
+        }
         let unavailable = || {
             HttpError::CredentialUnusable(format!(
                 "no connected account {app_or_id:?} is available to this run"
             ))
+        };
+        let Some(user) = caller.external_user_id else {
+            return Err(HttpError::CredentialUnusable(format!(
+                "this run has no external user and no credentials for {app_or_id:?}, \
+                 so it has no such connected account"
+            )));
         };
         let account = match self.accounts.find(caller.project, user, app_or_id).await {
             Ok(a) => a,
@@ -642,7 +656,7 @@ impl Pipeline {
                     .iter()
                     .map(|(k, v)| (k.clone(), v.to_string()))
                     .collect();
-                if app.auth == AuthKind::OAuth2 {
+                if app.auth == AuthKind::OAuth2 && !account.from_run {
                     let token = self
                         .accounts
                         .oauth_access_token(caller.project, account, app, stale)

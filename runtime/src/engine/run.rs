@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use airlock_host_api::context::RunContext;
 use airlock_host_api::http::pipeline::{CallSummary, HttpGrants};
+use airlock_host_api::http::run_accounts::RunAccounts;
 use airlock_host_api::log::{LogLine, LogSink};
 use airlock_host_api::redact::Redactor;
 use airlock_host_api::secrets::RunSecrets;
@@ -29,6 +30,8 @@ pub struct RunOptions {
     pub secrets: RunSecrets,
     /// Hosts and apps the step may reach over HTTP.
     pub http_grants: HttpGrants,
+    /// Credentials passed with this run, acting as its accounts.
+    pub run_accounts: Option<Arc<RunAccounts>>,
 }
 
 impl RunOptions {
@@ -39,6 +42,7 @@ impl RunOptions {
             limits: None,
             secrets: RunSecrets::default(),
             http_grants: HttpGrants::default(),
+            run_accounts: None,
         }
     }
 }
@@ -208,8 +212,12 @@ fn new_store(
                 sink.clone(),
                 inner.config.host_limits,
             );
-            match &inner.http {
+            let host = match &inner.http {
                 Some(http) => host.with_http(http.clone(), options.http_grants, Some(deadline)),
+                None => host,
+            };
+            match options.run_accounts {
+                Some(accounts) => host.with_run_accounts(accounts),
                 None => host,
             }
         },

@@ -4,15 +4,25 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
+use airlock_host_api::http::egress::parse_range;
+use airlock_host_api::http::pipeline::HttpConfig;
+use airlock_host_api::http::ratelimit::Quota;
 use clap::Args;
 use serde::Deserialize;
 
+use crate::outbound::OutboundConfig;
 use crate::store::{DATA_DIR_ENV, DEFAULT_DATA_DIR};
 
 /// The listen address when none is configured.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Lifetime of OAuth access tokens when none is configured, in seconds.
 pub const DEFAULT_TOKEN_TTL_SECS: u64 = 3600;
+/// Timeout of an outbound request that sets none, in seconds.
+pub const DEFAULT_HTTP_TIMEOUT_SECS: u64 = 30;
+/// The most `http_timeout_secs` may be (the pipeline's own ceiling).
+pub const MAX_HTTP_TIMEOUT_SECS: u64 = 300;
 
 /// Flags of `airlock serve`.
 #[derive(Debug, Clone, Args, Default)]
@@ -29,8 +39,27 @@ pub struct ServeArgs {
     /// Lifetime of OAuth access tokens, in seconds. [default: 3600]
     #[arg(long, value_name = "SECS", env = "AIRLOCK_TOKEN_TTL_SECS")]
     pub token_ttl_secs: Option<u64>,
+    /// Allow outbound requests (steps' HTTP and the proxy) to this address
+    /// range despite its class, e.g. 10.0.0.0/8 for an internal API. Repeatable.
+    #[arg(
+        long = "allow-range",
+        value_name = "CIDR",
+        env = "AIRLOCK_ALLOW_RANGES",
+        value_delimiter = ','
+    )]
+    pub allow_ranges: Vec<String>,
+    /// Directory of extra app definitions (`<slug>.toml`), added to the built-in catalog.
+    #[arg(long, value_name = "DIR", env = "AIRLOCK_APPS_DIR")]
+    pub apps_dir: Option<PathBuf>,
+    /// Timeout of an outbound request that sets none (steps and the proxy), in seconds. [default: 30]
+    #[arg(long, value_name = "SECS", env = "AIRLOCK_HTTP_TIMEOUT_SECS")]
+    pub http_timeout_secs: Option<u64>,
+    /// Outbound requests a project may make per 5 minutes (steps and the proxy). [default: 1000]
+    #[arg(long, value_name = "N", env = "AIRLOCK_HTTP_RATE_LIMIT")]
+    pub http_rate_limit: Option<u32>,
     /// TOML file with the same settings (`data_dir`, `listen`, `master_key_file`,
-    /// `token_ttl_secs`); flags and environment take precedence.
+    /// `token_ttl_secs`, `allow_ranges`, `apps_dir`, `http_timeout_secs`,
+    /// `http_rate_limit`); flags and environment take precedence.
     #[arg(long, value_name = "FILE", env = "AIRLOCK_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -43,6 +72,10 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     master_key_file: Option<PathBuf>,
     token_ttl_secs: Option<u64>,
+    allow_ranges: Option<Vec<String>>,
+    apps_dir: Option<PathBuf>,
+    http_timeout_secs: Option<u64>,
+    http_rate_limit: Option<u32>,
 }
 
 /// Resolved settings.
@@ -52,6 +85,8 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     pub master_key_file: Option<PathBuf>,
     pub token_ttl_secs: u64,
+    /// Outbound HTTP: allowed ranges, extra apps, default timeout, quota.
+    pub outbound: OutboundConfig,
 }
 
 /// Why the settings could not be resolved.
@@ -71,6 +106,12 @@ pub enum ConfigError {
     },
     #[error("token_ttl_secs must be at least 1")]
     ZeroTtl,
+    #[error("allow_ranges: {0}")]
+    Range(String),
+    #[error("http_timeout_secs must be 1 to {max}", max = MAX_HTTP_TIMEOUT_SECS)]
+    HttpTimeout,
+    #[error("http_rate_limit must be at least 1")]
+    ZeroRateLimit,
 }
 
 impl ServeConfig {
@@ -79,6 +120,41 @@ impl ServeConfig {
         let file = match &args.config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
+        };
+        let ranges = if args.allow_ranges.is_empty() {
+            file.allow_ranges.unwrap_or_default()
+        } else {
+            args.allow_ranges.clone()
+        };
+        let allow_ranges = ranges
+            .iter()
+            .map(|r| parse_range(r).map_err(|e| ConfigError::Range(format!("{r}: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let timeout = args
+            .http_timeout_secs
+            .or(file.http_timeout_secs)
+            .unwrap_or(DEFAULT_HTTP_TIMEOUT_SECS);
+        if !(1..=MAX_HTTP_TIMEOUT_SECS).contains(&timeout) {
+            return Err(ConfigError::HttpTimeout);
+        }
+        let rate = args
+            .http_rate_limit
+            .or(file.http_rate_limit)
+            .unwrap_or(Quota::DEFAULT.max);
+        if rate == 0 {
+            return Err(ConfigError::ZeroRateLimit);
+        }
+        let outbound = OutboundConfig {
+            allow_ranges,
+            apps_dir: args.apps_dir.clone().or(file.apps_dir),
+            http: HttpConfig {
+                default_timeout: Duration::from_secs(timeout),
+                ..HttpConfig::default()
+            },
+            quota: Quota {
+                max: rate,
+                ..Quota::DEFAULT
+            },
         };
         let config = Self {
             data_dir: args
@@ -96,6 +172,7 @@ impl ServeConfig {
                 .token_ttl_secs
                 .or(file.token_ttl_secs)
                 .unwrap_or(DEFAULT_TOKEN_TTL_SECS),
+            outbound,
         };
         if config.token_ttl_secs == 0 {
             return Err(ConfigError::ZeroTtl);

@@ -4,7 +4,7 @@
 //! - [`error`]: the one JSON error shape, for our failures and axum's rejections.
 //! - [`auth`]: bearer API keys and OAuth access tokens, scopes, projects, audit.
 //! - [`health`], [`projects`], [`keys`], [`oauth_clients`], [`secrets`],
-//!   [`steps`], [`runs`], [`triggers`], [`audit`]: the routes (`/t/{id}`,
+//!   [`steps`], [`runs`], [`triggers`], [`audit`], [`proxy`]: the routes (`/t/{id}`,
 //!   the public trigger route, has no bearer auth).
 //!
 //! The OpenAPI 3.1 document is generated from the handlers ([`ApiDoc`]) and
@@ -18,6 +18,7 @@ pub mod health;
 pub mod keys;
 pub mod oauth_clients;
 pub mod projects;
+pub mod proxy;
 pub mod runs;
 pub mod secrets;
 pub mod steps;
@@ -32,7 +33,10 @@ use axum::routing::{any, delete, get, post, put};
 use utoipa::OpenApi as _;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
+use airlock_host_api::http::pipeline::Pipeline;
+
 use crate::engine::{Engine, EngineConfig};
+use crate::outbound::{self, OutboundConfig, StoredAccounts};
 use crate::store::{
     MasterKey, PlatformStore, RunStore, SecretStore, StepStore, StoreError, TriggerStore,
 };
@@ -51,8 +55,10 @@ pub struct AppState {
     pub steps: StepStore,
     pub runs: RunStore,
     pub triggers: TriggerStore,
-    /// Validates, compiles and runs steps (outbound HTTP off).
+    /// Validates, compiles and runs steps; its runs send through `pipeline`.
     pub engine: Engine,
+    /// The one outbound pipeline: steps' `http.send` and the proxy.
+    pub pipeline: Arc<Pipeline>,
     /// Bounds concurrent compiles of uploaded components.
     pub compile_permits: Arc<tokio::sync::Semaphore>,
 }
@@ -64,9 +70,10 @@ impl AppState {
     /// The state over an opened store, with a fresh engine.
     pub fn new(
         secrets: SecretStore,
-        master_key: MasterKey,
+        master_key: Arc<MasterKey>,
         token_ttl_secs: u64,
         engine: Engine,
+        pipeline: Arc<Pipeline>,
     ) -> Self {
         Self {
             platform: PlatformStore::new(&secrets),
@@ -74,9 +81,10 @@ impl AppState {
             runs: RunStore::new(&secrets),
             triggers: TriggerStore::new(&secrets),
             secrets,
-            master_key: Arc::new(master_key),
+            master_key,
             token_ttl_secs,
             engine,
+            pipeline,
             compile_permits: Arc::new(tokio::sync::Semaphore::new(COMPILE_PERMITS)),
         }
     }
@@ -123,6 +131,7 @@ impl std::fmt::Debug for AppState {
         triggers::delete,
         triggers::fire,
         audit::list,
+        proxy::forward,
     ),
     modifiers(&BearerScheme)
 )]
@@ -193,6 +202,14 @@ pub fn router(state: AppState) -> Router {
         .route("/t/{id}/{*rest}", any(triggers::fire))
         .route("/v1/projects/{project}/runs", get(runs::list))
         .route("/v1/projects/{project}/runs/{id}", get(runs::get))
+        .route(
+            "/v1/projects/{project}/proxy/{url}",
+            get(proxy::forward)
+                .post(proxy::forward)
+                .put(proxy::forward)
+                .patch(proxy::forward)
+                .delete(proxy::forward),
+        )
         .route("/v1/keys", post(keys::create).get(keys::list))
         .route("/v1/keys/{id}", delete(keys::delete))
         .route("/v1/oauth/clients", post(oauth_clients::create))
@@ -270,6 +287,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
+    #[error(transparent)]
+    Outbound(#[from] crate::outbound::OutboundError),
     #[error("the server failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -286,11 +305,22 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         let mut conn = secrets.pool().acquire().await.map_err(StoreError::from)?;
         crate::store::sqlite::check_store_key(&mut conn, &master_key).await?;
     }
-    let engine = Engine::new(EngineConfig {
-        cache_dir: Some(config.data_dir.join("cache")),
-        ..EngineConfig::default()
-    })?;
-    let state = AppState::new(secrets.clone(), master_key, config.token_ttl_secs, engine);
+    let master_key = Arc::new(master_key);
+    let pipeline = outbound_pipeline(&config.outbound, &secrets, &master_key)?;
+    let engine = Engine::with_http(
+        EngineConfig {
+            cache_dir: Some(config.data_dir.join("cache")),
+            ..EngineConfig::default()
+        },
+        pipeline.clone(),
+    )?;
+    let state = AppState::new(
+        secrets.clone(),
+        master_key,
+        config.token_ttl_secs,
+        engine,
+        pipeline,
+    );
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -306,6 +336,26 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     tracing::info!("airlock serve stopped");
     secrets.close().await;
     Ok(())
+}
+
+/// The pipeline of this server: the operator's ranges, apps, timeout and
+/// quota, with connected accounts from the store.
+fn outbound_pipeline(
+    config: &OutboundConfig,
+    secrets: &SecretStore,
+    master_key: &Arc<MasterKey>,
+) -> Result<Arc<Pipeline>, ServeError> {
+    let catalog = Arc::new(outbound::load_catalog(config.apps_dir.as_deref())?);
+    let (policy, client) = outbound::policy_and_client(config)?;
+    let accounts = Arc::new(StoredAccounts::new(
+        secrets.clone(),
+        master_key.clone(),
+        client.clone(),
+        policy.clone(),
+    ));
+    Ok(outbound::pipeline(
+        config, policy, client, catalog, accounts,
+    ))
 }
 
 async fn shutdown_signal() {

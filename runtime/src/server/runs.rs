@@ -5,7 +5,10 @@
 //! `nostore` run keeps metadata only.
 
 use airlock_host_api::context::{RunContext, Trigger};
-use airlock_host_api::http::pipeline::HttpGrants;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use airlock_host_api::http::run_accounts::RunAccounts;
 use airlock_host_api::secrets::RunSecrets;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -15,6 +18,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
+use zeroize::Zeroizing;
 
 use super::AppState;
 use super::auth::Principal;
@@ -22,6 +26,7 @@ use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use super::steps::check;
 use crate::engine::{RunFailure, RunOptions};
 use crate::manifest::Manifest;
+use crate::store::accounts::validate_external_user_id;
 use crate::store::runs::{RunFilter, RunRecord};
 use crate::store::{self};
 
@@ -41,11 +46,18 @@ pub struct RunRequest {
     /// Keep metadata only: no input, output, error or logs.
     #[serde(default)]
     pub nostore: bool,
+    /// Credentials for this run only, by app slug: e.g.
+    /// `{"slack": {"oauth_access_token": "…"}}`, or the fields the app's auth
+    /// kind needs (and its custom fields). They act as the run's accounts
+    /// for those apps, are masked from everything the run produces, and are
+    /// never stored.
+    #[schema(value_type = Option<std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>>)]
+    pub credentials: Option<BTreeMap<String, BTreeMap<String, Zeroizing<String>>>>,
 }
 
 impl std::fmt::Debug for RunRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RunRequest { input: <redacted>, .. }")
+        f.write_str("RunRequest { input: <redacted>, credentials: <redacted>, .. }")
     }
 }
 
@@ -168,31 +180,54 @@ pub async fn create(
     ApiJson(body): ApiJson<RunRequest>,
 ) -> Result<Json<RunResult>, ApiError> {
     check(&state, &principal, "runs:write", &project, Some(&step)).await?;
-    let nostore = body.nostore || wants_nostore(&headers);
-    let result = execute(
-        &state,
-        &project,
-        &step,
-        &body.input,
-        body.external_user_id,
-        nostore,
-        Trigger::Api,
-    )
-    .await?;
+    if let Some(user) = &body.external_user_id {
+        validate_external_user_id(user)
+            .map_err(|e| ApiError::bad_request(format!("external_user_id: {e}")))?;
+    }
+    let run_accounts = match body.credentials {
+        Some(given) => Some(Arc::new(
+            RunAccounts::new(state.pipeline.catalog(), given)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?,
+        )),
+        None => None,
+    };
+    let invocation = Invocation {
+        input: &body.input,
+        external_user_id: body.external_user_id,
+        nostore: body.nostore || wants_nostore(&headers),
+        trigger: Trigger::Api,
+        run_accounts,
+    };
+    let result = execute(&state, &project, &step, invocation).await?;
     Ok(Json(result))
 }
 
-/// Runs the current version of `project`/`step` once on `input` and records
-/// the run: the one run path of the API and of HTTP triggers.
+/// One request to run a step, from the runs API or a trigger.
+pub(super) struct Invocation<'a> {
+    pub input: &'a Value,
+    pub external_user_id: Option<String>,
+    /// Keep metadata only.
+    pub nostore: bool,
+    pub trigger: Trigger,
+    /// Credentials passed with the run (never stored).
+    pub run_accounts: Option<Arc<RunAccounts>>,
+}
+
+/// Runs the current version of `project`/`step` once and records the run:
+/// the one run path of the API and of HTTP triggers.
 pub(super) async fn execute(
     state: &AppState,
     project: &str,
     step: &str,
-    input: &Value,
-    external_user_id: Option<String>,
-    nostore: bool,
-    trigger: Trigger,
+    invocation: Invocation<'_>,
 ) -> Result<RunResult, ApiError> {
+    let Invocation {
+        input,
+        external_user_id,
+        nostore,
+        trigger,
+        run_accounts,
+    } = invocation;
     let (project, step) = (project.to_owned(), step.to_owned());
     let version = state
         .steps
@@ -232,8 +267,8 @@ pub(super) async fn execute(
         },
         limits: Some(manifest.limits_over(state.engine.config().default_limits)),
         secrets: RunSecrets::new(grants, values),
-        // Outbound HTTP is off in `airlock serve` for now.
-        http_grants: HttpGrants::default(),
+        http_grants: manifest.http_grants(),
+        run_accounts,
     };
     let input = input.to_string();
     let created_at = unix_millis();

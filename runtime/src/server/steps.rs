@@ -149,7 +149,19 @@ pub async fn put(
     }
     let component = component.ok_or_else(|| ApiError::bad_request("missing part `component`"))?;
     let manifest = manifest.unwrap_or_else(|| format!("name = {:?}\n", step));
-    Manifest::parse(&manifest).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let parsed = Manifest::parse(&manifest).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // A grant of an app the server does not know could never be used:
+    // refuse it now rather than fail every run.
+    if let Some(app) = parsed
+        .http
+        .apps
+        .iter()
+        .find(|app| state.pipeline.catalog().get(app).is_none())
+    {
+        return Err(ApiError::bad_request(format!(
+            "manifest: `[http] apps` grants {app:?}, which is not in this server's app catalog"
+        )));
+    }
 
     let loaded = {
         let _permit = state

@@ -507,7 +507,14 @@ pub async fn fire(
         drop_header.as_deref(),
         &body,
     );
-    match super::runs::execute(&state, project, step, &input, None, false, Trigger::Http).await {
+    let invocation = super::runs::Invocation {
+        input: &input,
+        external_user_id: None,
+        nostore: false,
+        trigger: Trigger::Http,
+        run_accounts: None,
+    };
+    match super::runs::execute(&state, project, step, invocation).await {
         Err(e) => e.into_response(),
         Ok(result) => match (result.output, result.error) {
             (Some(output), _) => output_response(output),
