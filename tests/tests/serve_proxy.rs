@@ -619,7 +619,10 @@ async fn a_server_run_calls_out_with_a_stored_account_of_its_external_user() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let run = r.json();
     assert_eq!(run["status"], "succeeded", "{run}");
-    assert!(run["output"].to_string().contains("ada/analytical-engine"), "{run}");
+    assert!(
+        run["output"].to_string().contains("ada/analytical-engine"),
+        "{run}"
+    );
     // The run record lists the call, without the credential.
     let id = run["id"].as_str().unwrap();
     let r = w
@@ -632,6 +635,17 @@ async fn a_server_run_calls_out_with_a_stored_account_of_its_external_user() {
         )
         .await;
     assert!(!r.text.contains("gho_stored_token_123456"), "{}", r.text);
+    let calls = r.json()["http_calls"].clone();
+    assert_eq!(calls[0]["method"], "GET", "{calls}");
+    assert_eq!(calls[0]["status"], 200, "{calls}");
+    assert!(
+        calls[0]["url"].as_str().unwrap().ends_with("/user/repos"),
+        "{calls}"
+    );
+    assert!(
+        calls[0]["account_id"].as_str().unwrap().starts_with("acc_"),
+        "{calls}"
+    );
 
     // Another end user has no account: the step reports it, the server serves on.
     let r = w

@@ -112,6 +112,11 @@ pub struct RunView {
     /// Log lines (masked): `source`, `level`, `elapsed_ms`, `text`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logs: Option<Value>,
+    /// Outbound calls: `method`, `url` (no query, masked), `status`,
+    /// `duration_ms`, `response_bytes`, `account_id`. Never a header or
+    /// credential.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_calls: Option<Value>,
 }
 
 /// A page of runs, newest first.
@@ -309,6 +314,11 @@ pub(super) async fn execute(
         } else {
             serde_json::to_string(&report.logs).ok()
         },
+        http_calls: if nostore {
+            None
+        } else {
+            serde_json::to_string(&report.http_calls).ok()
+        },
     };
     state.runs.insert(&record).await?;
     tracing::info!(%project, %step, run_id = %record.id, status, nostore, "run finished");
@@ -353,6 +363,7 @@ fn view(r: RunRecord) -> RunView {
         output: parse_json(r.output),
         error: r.error.and_then(|e| serde_json::from_str(&e).ok()),
         logs: parse_json(r.logs),
+        http_calls: parse_json(r.http_calls),
     }
 }
 

@@ -31,6 +31,8 @@ pub struct RunRecord {
     pub error: Option<String>,
     /// JSON array of log lines; `None` for a `nostore` run.
     pub logs: Option<String>,
+    /// JSON array of outbound call summaries; `None` for a `nostore` run.
+    pub http_calls: Option<String>,
 }
 
 /// Which runs to list.
@@ -65,6 +67,7 @@ fn record_from_row(r: &SqliteRow) -> Result<RunRecord> {
         output: r.try_get("output")?,
         error: r.try_get("error")?,
         logs: r.try_get("logs")?,
+        http_calls: r.try_get("http_calls")?,
     })
 }
 
@@ -79,8 +82,9 @@ impl RunStore {
     pub async fn insert(&self, run: &RunRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO runs (id, project, step, digest, status, created_at, duration_ms,
-                 cpu_ticks, memory_peak_bytes, log_bytes, input, output, error, logs)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 cpu_ticks, memory_peak_bytes, log_bytes, input, output, error, logs,
+                 http_calls)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )
         .bind(&run.id)
         .bind(&run.project)
@@ -96,6 +100,7 @@ impl RunStore {
         .bind(&run.output)
         .bind(&run.error)
         .bind(&run.logs)
+        .bind(&run.http_calls)
         .execute(&self.pool)
         .await?;
         Ok(())
