@@ -29,8 +29,12 @@ pub struct ServeArgs {
     /// Lifetime of OAuth access tokens, in seconds. [default: 3600]
     #[arg(long, value_name = "SECS", env = "AIRLOCK_TOKEN_TTL_SECS")]
     pub token_ttl_secs: Option<u64>,
+    /// A directory of extra app definitions (`<slug>.toml`), over the built-in
+    /// catalog; read once at start, and an invalid file stops the start.
+    #[arg(long, value_name = "DIR", env = "AIRLOCK_APPS_DIR")]
+    pub apps_dir: Option<PathBuf>,
     /// TOML file with the same settings (`data_dir`, `listen`, `master_key_file`,
-    /// `token_ttl_secs`); flags and environment take precedence.
+    /// `token_ttl_secs`, `apps_dir`); flags and environment take precedence.
     #[arg(long, value_name = "FILE", env = "AIRLOCK_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -43,6 +47,7 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     master_key_file: Option<PathBuf>,
     token_ttl_secs: Option<u64>,
+    apps_dir: Option<PathBuf>,
 }
 
 /// Resolved settings.
@@ -52,6 +57,8 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     pub master_key_file: Option<PathBuf>,
     pub token_ttl_secs: u64,
+    /// Extra app definitions over the built-in catalog.
+    pub apps_dir: Option<PathBuf>,
 }
 
 /// Why the settings could not be resolved.
@@ -96,6 +103,7 @@ impl ServeConfig {
                 .token_ttl_secs
                 .or(file.token_ttl_secs)
                 .unwrap_or(DEFAULT_TOKEN_TTL_SECS),
+            apps_dir: args.apps_dir.clone().or(file.apps_dir),
         };
         if config.token_ttl_secs == 0 {
             return Err(ConfigError::ZeroTtl);
@@ -125,7 +133,8 @@ mod tests {
         let file = dir.path().join("airlock.toml");
         std::fs::write(
             &file,
-            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/from/file\"\ntoken_ttl_secs = 60\n",
+            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/from/file\"\ntoken_ttl_secs = 60\n\
+             apps_dir = \"/apps/from/file\"\n",
         )
         .unwrap();
         let args = ServeArgs {
@@ -137,8 +146,10 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("/from/flag"));
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.token_ttl_secs, 60);
+        assert_eq!(c.apps_dir, Some(PathBuf::from("/apps/from/file")));
         let d = ServeConfig::resolve(&ServeArgs::default()).unwrap();
         assert_eq!(d.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(d.token_ttl_secs, DEFAULT_TOKEN_TTL_SECS);
+        assert_eq!(d.apps_dir, None);
     }
 }

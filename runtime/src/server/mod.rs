@@ -4,12 +4,13 @@
 //! - [`error`]: the one JSON error shape, for our failures and axum's rejections.
 //! - [`auth`]: bearer API keys and OAuth access tokens, scopes, projects, audit.
 //! - [`health`], [`projects`], [`keys`], [`oauth_clients`], [`secrets`],
-//!   [`steps`], [`runs`], [`triggers`], [`audit`]: the routes (`/t/{id}`,
-//!   the public trigger route, has no bearer auth).
+//!   [`steps`], [`runs`], [`triggers`], [`audit`], [`apps`]:
+//!   the routes (`/t/{id}`, the public trigger route, has no bearer auth).
 //!
 //! The OpenAPI 3.1 document is generated from the handlers ([`ApiDoc`]) and
 //! served at `GET /v1/openapi.json`.
 
+pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod config;
@@ -26,6 +27,7 @@ pub mod triggers;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use airlock_host_api::apps::Catalog;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, delete, get, post, put};
@@ -55,6 +57,8 @@ pub struct AppState {
     pub engine: Engine,
     /// Bounds concurrent compiles of uploaded components.
     pub compile_permits: Arc<tokio::sync::Semaphore>,
+    /// The app catalog (built-in plus `--apps-dir`), loaded once at start.
+    pub catalog: Arc<Catalog>,
 }
 
 /// Concurrent compiles of uploaded components.
@@ -78,7 +82,14 @@ impl AppState {
             token_ttl_secs,
             engine,
             compile_permits: Arc::new(tokio::sync::Semaphore::new(COMPILE_PERMITS)),
+            catalog: Arc::new(Catalog::new()),
         }
+    }
+
+    /// The state with `catalog` as its app catalog (empty until set).
+    pub fn with_catalog(mut self, catalog: Arc<Catalog>) -> Self {
+        self.catalog = catalog;
+        self
     }
 }
 
@@ -123,6 +134,8 @@ impl std::fmt::Debug for AppState {
         triggers::delete,
         triggers::fire,
         audit::list,
+        apps::list,
+        apps::get,
     ),
     modifiers(&BearerScheme)
 )]
@@ -203,6 +216,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/oauth/token", post(oauth_clients::token))
         .route("/v1/audit", get(audit::list))
+        .route("/v1/apps", get(apps::list))
+        .route("/v1/apps/{slug}", get(apps::get))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -270,6 +285,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
+    #[error("cannot load the app catalog: {0}")]
+    Catalog(#[source] crate::outbound::OutboundError),
     #[error("the server failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -279,6 +296,9 @@ pub enum ServeError {
 pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     // No master key, no server: secrets are never stored in plaintext.
     let master_key = MasterKey::from_env_or_file(config.master_key_file.as_deref())?;
+    // An invalid app file stops the start, naming the file and field.
+    let catalog =
+        crate::outbound::load_catalog(config.apps_dir.as_deref()).map_err(ServeError::Catalog)?;
     let secrets = SecretStore::open(&config.data_dir).await?;
     // A key that is not the one the stored values are sealed under would make
     // every read fail later: refuse now, naming both key ids.
@@ -290,7 +310,8 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         cache_dir: Some(config.data_dir.join("cache")),
         ..EngineConfig::default()
     })?;
-    let state = AppState::new(secrets.clone(), master_key, config.token_ttl_secs, engine);
+    let state = AppState::new(secrets.clone(), master_key, config.token_ttl_secs, engine)
+        .with_catalog(Arc::new(catalog));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Bind {
