@@ -4,12 +4,13 @@
 //! - [`error`]: the one JSON error shape, for our failures and axum's rejections.
 //! - [`auth`]: bearer API keys and OAuth access tokens, scopes, projects, audit.
 //! - [`health`], [`projects`], [`keys`], [`oauth_clients`], [`secrets`],
-//!   [`steps`], [`runs`], [`triggers`], [`audit`], [`apps`]:
+//!   [`steps`], [`runs`], [`triggers`], [`audit`], [`apps`], [`accounts`]:
 //!   the routes (`/t/{id}`, the public trigger route, has no bearer auth).
 //!
 //! The OpenAPI 3.1 document is generated from the handlers ([`ApiDoc`]) and
 //! served at `GET /v1/openapi.json`.
 
+pub mod accounts;
 pub mod apps;
 pub mod audit;
 pub mod auth;
@@ -136,6 +137,10 @@ impl std::fmt::Debug for AppState {
         audit::list,
         apps::list,
         apps::get,
+        accounts::create,
+        accounts::list,
+        accounts::get,
+        accounts::delete,
     ),
     modifiers(&BearerScheme)
 )]
@@ -218,6 +223,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit", get(audit::list))
         .route("/v1/apps", get(apps::list))
         .route("/v1/apps/{slug}", get(apps::get))
+        .route(
+            "/v1/projects/{project}/accounts",
+            post(accounts::create).get(accounts::list),
+        )
+        .route(
+            "/v1/projects/{project}/accounts/{id}",
+            get(accounts::get).delete(accounts::delete),
+        )
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
