@@ -108,6 +108,16 @@ impl Reply {
     }
 
     /// The `Retry-After` header in seconds; panics when absent.
+    /// The error's `code` and `message` (after checking the shape).
+    pub fn error(&self) -> (String, String) {
+        self.assert_error_shape();
+        let v = self.json();
+        (
+            v["error"]["code"].as_str().unwrap().to_owned(),
+            v["error"]["message"].as_str().unwrap().to_owned(),
+        )
+    }
+
     pub fn retry_after(&self) -> u64 {
         self.headers
             .get(reqwest::header::RETRY_AFTER)
@@ -442,6 +452,98 @@ impl Server {
             &format!("/v1/projects/{project}/steps/{step}/runs"),
             Some(token),
             Some(json!({ "input": input })),
+        )
+        .await
+    }
+}
+
+/// Shorthands for a server started in one call.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// Extra arguments after `serve --listen 127.0.0.1:0`.
+    pub args: &'a [&'a str],
+    /// Extra environment variables.
+    pub env: &'a [(&'a str, &'a str)],
+    /// Keep the server's stderr for [`Server::stop_and_stderr`].
+    pub capture_stderr: bool,
+}
+
+impl Server {
+    /// A server on a fresh data directory with `extra` arguments.
+    pub fn start(bin: &'static str, extra: &[&str]) -> Server {
+        ServerBuilder::new(bin).args(extra).start()
+    }
+
+    /// A server whose data directory is `<dir>/data`.
+    pub fn start_in(bin: &'static str, dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        ServerBuilder::new(bin).dir(dir).args(extra).start()
+    }
+
+    pub fn start_with(bin: &'static str, dir: tempfile::TempDir, options: Options<'_>) -> Server {
+        let mut b = ServerBuilder::new(bin).dir(dir).args(options.args);
+        for (k, v) in options.env {
+            b = b.env(k, v);
+        }
+        if options.capture_stderr {
+            b = b.capture_stderr();
+        }
+        b.start()
+    }
+
+    /// SIGTERM, then waits for the exit; the directory stays for a scan.
+    pub fn terminate(&mut self) -> ExitStatus {
+        self.sigterm();
+        self.child.take().expect("running").wait().unwrap()
+    }
+
+    /// Stops the server and returns all it wrote to stderr (start it with
+    /// `capture_stderr`). Complete: read after the process exited.
+    pub fn stop_and_stderr(&mut self) -> String {
+        self.terminate();
+        let (buffer, reader) = self
+            .stderr
+            .take()
+            .expect("start the server with `capture_stderr`");
+        reader.join().unwrap();
+        let text = buffer.lock().unwrap().clone();
+        text
+    }
+
+    /// This server's binary with its environment and data directory.
+    pub fn command(&self) -> Command {
+        command(self.bin, &self.data_dir())
+    }
+
+    /// A new API key: `(id, key)`.
+    pub async fn new_key_with_id(
+        &self,
+        admin: &str,
+        scopes: &[&str],
+        project: Option<&str>,
+    ) -> (String, String) {
+        let r = self
+            .call(
+                Method::POST,
+                "/v1/keys",
+                Some(admin),
+                Some(json!({"name": "k", "scopes": scopes, "project": project})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let v = r.json();
+        (
+            v["id"].as_str().unwrap().to_owned(),
+            v["key"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// `POST /v1/oauth/token` with a JSON body.
+    pub async fn token_json(&self, body: Value) -> Reply {
+        self.send(
+            self.client
+                .post(format!("{}/v1/oauth/token", self.base))
+                .header("content-type", "application/json")
+                .body(body.to_string()),
         )
         .await
     }

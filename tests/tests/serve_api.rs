@@ -1,35 +1,16 @@
 //! `airlock serve` end to end: the real binary on 127.0.0.1 port 0, a real
 //! SQLite database in a tempdir, real HTTP through reqwest.
 
-use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
+use airlock_tests::serve::{Reply, Server, command};
 use base64::Engine as _;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_airlock-under-test");
-/// Base64 of 32 bytes: a valid master key for tests.
-const MASTER_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 const SECRET_VALUE: &str = "sk_live_Zq8mW7RtxU9LpVb3NcE2hJ-plaintext-marker";
-
-fn command(data_dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    for var in [
-        "AIRLOCK_MASTER_KEY",
-        "AIRLOCK_MASTER_KEY_FILE",
-        "AIRLOCK_DATA",
-        "AIRLOCK_LISTEN",
-        "AIRLOCK_CONFIG",
-        "AIRLOCK_TOKEN_TTL_SECS",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("AIRLOCK_DATA", data_dir);
-    cmd
-}
 
 /// A matrix row: name, credential, request (method, path, body), expected status.
 type MatrixCase<'a> = (
@@ -39,214 +20,10 @@ type MatrixCase<'a> = (
     StatusCode,
 );
 
-struct Server {
-    child: Child,
-    base: String,
-    dir: tempfile::TempDir,
-    client: reqwest::Client,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    text: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
-    }
-    /// Panics unless the body is `{"error": {"code": "...", "message": "..."}}`.
-    fn assert_error_shape(&self) {
-        let v = self.json();
-        let obj = v.as_object().expect("object");
-        assert_eq!(obj.len(), 1, "only `error`: {v}");
-        let e = v["error"].as_object().expect("error object");
-        assert_eq!(e.len(), 2, "code and message: {v}");
-        assert!(e["code"].as_str().is_some_and(|c| !c.is_empty()), "{v}");
-        assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
-        let ct = self.headers[reqwest::header::CONTENT_TYPE]
-            .to_str()
-            .unwrap();
-        assert!(ct.starts_with("application/json"), "{ct}");
-    }
-}
-
-fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
-
-impl Server {
-    fn start(extra: &[&str]) -> Server {
-        Self::start_in(tempfile::tempdir().unwrap(), extra)
-    }
-
-    fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
-        let mut child = command(&dir.path().join("data"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .env("AIRLOCK_MASTER_KEY", MASTER_KEY)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| {
-                panic!(
-                    "`airlock serve` did not start (first line {line:?}; its stderr is above). \
-                     If it says `unrecognized subcommand`, another build replaced {BIN} in a \
-                     shared CARGO_TARGET_DIR between build and run: run the test again"
-                )
-            })
-            .to_owned();
-        Server {
-            child,
-            base,
-            dir,
-            client: client(),
-        }
-    }
-
-    fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    /// `airlock admin create-key` against this server's data directory.
-    fn create_key(&self, args: &[&str]) -> String {
-        let out = command(&self.data_dir())
-            .args(["admin", "create-key"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        let key = stdout.trim().to_owned();
-        assert_eq!(stdout.lines().count(), 1, "only the key on stdout");
-        assert!(key.starts_with("ak_"), "{key}");
-        key
-    }
-
-    async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
-        let resp = req.send().await.unwrap();
-        Reply {
-            status: resp.status(),
-            headers: resp.headers().clone(),
-            text: resp.text().await.unwrap(),
-        }
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
-        let mut req = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req
-                .header("content-type", "application/json")
-                .body(b.to_string());
-        }
-        self.send(req).await
-    }
-
-    async fn admin_setup(&self) -> String {
-        let admin = self.create_key(&[]);
-        for p in ["alpha", "beta"] {
-            let r = self
-                .call(
-                    Method::POST,
-                    "/v1/projects",
-                    Some(&admin),
-                    Some(json!({"name": p})),
-                )
-                .await;
-            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-        }
-        admin
-    }
-
-    async fn new_key(
-        &self,
-        admin: &str,
-        scopes: &[&str],
-        project: Option<&str>,
-    ) -> (String, String) {
-        let r = self
-            .call(
-                Method::POST,
-                "/v1/keys",
-                Some(admin),
-                Some(json!({"name": "k", "scopes": scopes, "project": project})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-        let v = r.json();
-        (
-            v["id"].as_str().unwrap().to_owned(),
-            v["key"].as_str().unwrap().to_owned(),
-        )
-    }
-
-    async fn new_client(
-        &self,
-        admin: &str,
-        scopes: &[&str],
-        project: Option<&str>,
-    ) -> (String, String) {
-        let r = self
-            .call(
-                Method::POST,
-                "/v1/oauth/clients",
-                Some(admin),
-                Some(json!({"name": "c", "scopes": scopes, "project": project})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-        let v = r.json();
-        (
-            v["client_id"].as_str().unwrap().to_owned(),
-            v["client_secret"].as_str().unwrap().to_owned(),
-        )
-    }
-
-    async fn token_json(&self, body: Value) -> Reply {
-        self.send(
-            self.client
-                .post(format!("{}/v1/oauth/token", self.base))
-                .header("content-type", "application/json")
-                .body(body.to_string()),
-        )
-        .await
-    }
-}
-
 #[test]
 fn serve_refuses_to_start_without_a_master_key() {
     let dir = tempfile::tempdir().unwrap();
-    let out = command(dir.path())
+    let out = command(BIN, dir.path())
         .args(["serve", "--listen", "127.0.0.1:0"])
         .output()
         .unwrap();
@@ -257,7 +34,7 @@ fn serve_refuses_to_start_without_a_master_key() {
 
 #[tokio::test]
 async fn serve_refuses_a_master_key_that_does_not_match_the_store() {
-    let mut s = Server::start(&[]);
+    let mut s = Server::start(BIN, &[]);
     let admin = s.admin_setup().await;
     let r = s
         .call(
@@ -268,11 +45,9 @@ async fn serve_refuses_a_master_key_that_does_not_match_the_store() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let pid = s.child.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    s.child.wait().unwrap();
+    s.terminate();
     let other_key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
-    let out = command(&s.data_dir())
+    let out = command(BIN, &s.data_dir())
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("AIRLOCK_MASTER_KEY", other_key)
         .output()
@@ -284,32 +59,28 @@ async fn serve_refuses_a_master_key_that_does_not_match_the_store() {
 
 #[tokio::test]
 async fn healthz_readyz_and_graceful_shutdown() {
-    let mut s = Server::start(&[]);
+    let mut s = Server::start(BIN, &[]);
     for path in ["/healthz", "/readyz"] {
         let r = s.call(Method::GET, path, None, None).await;
         assert_eq!(r.status, StatusCode::OK, "{path}");
         assert_eq!(r.json()["status"], "ok");
     }
-    let pid = s.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = s.child.wait().unwrap();
+    let status = s.terminate();
     assert_eq!(status.code(), Some(0), "SIGTERM stops the server cleanly");
 }
 
 #[tokio::test]
 async fn scope_and_project_matrix() {
-    let s = Server::start(&[]);
+    let s = Server::start(BIN, &[]);
     let admin = s.admin_setup().await;
-    let (_, alpha_secrets) = s.new_key(&admin, &["secrets:write"], Some("alpha")).await;
-    let (_, alpha_steps) = s.new_key(&admin, &["steps:read"], Some("alpha")).await;
-    let (_, global_secrets) = s.new_key(&admin, &["secrets:write"], None).await;
-    let (_, alpha_admin) = s.new_key(&admin, &["admin"], Some("alpha")).await;
+    let (_, alpha_secrets) = s
+        .new_key_with_id(&admin, &["secrets:write"], Some("alpha"))
+        .await;
+    let (_, alpha_steps) = s
+        .new_key_with_id(&admin, &["steps:read"], Some("alpha"))
+        .await;
+    let (_, global_secrets) = s.new_key_with_id(&admin, &["secrets:write"], None).await;
+    let (_, alpha_admin) = s.new_key_with_id(&admin, &["admin"], Some("alpha")).await;
     let (client_id, client_secret) = s
         .new_client(&admin, &["secrets:write"], Some("alpha"))
         .await;
@@ -525,7 +296,7 @@ async fn scope_and_project_matrix() {
 #[tokio::test]
 async fn create_key_works_without_a_server_and_no_cache_is_allowed() {
     let dir = tempfile::tempdir().unwrap();
-    let out = command(&dir.path().join("data"))
+    let out = command(BIN, &dir.path().join("data"))
         .args([
             "admin",
             "create-key",
@@ -543,7 +314,7 @@ async fn create_key_works_without_a_server_and_no_cache_is_allowed() {
     );
     let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert!(key.starts_with("ak_"), "only the key on stdout: {key}");
-    let s = Server::start_in(dir, &[]);
+    let s = Server::start_in(BIN, dir, &[]);
     let r = s
         .call(Method::GET, "/v1/projects/alpha/secrets", Some(&key), None)
         .await;
@@ -557,9 +328,11 @@ async fn create_key_works_without_a_server_and_no_cache_is_allowed() {
 
 #[tokio::test]
 async fn revoked_key_is_refused_on_the_next_request() {
-    let s = Server::start(&[]);
+    let s = Server::start(BIN, &[]);
     let admin = s.admin_setup().await;
-    let (id, key) = s.new_key(&admin, &["secrets:write"], Some("alpha")).await;
+    let (id, key) = s
+        .new_key_with_id(&admin, &["secrets:write"], Some("alpha"))
+        .await;
     let path = "/v1/projects/alpha/secrets";
     assert_eq!(
         s.call(Method::GET, path, Some(&key), None).await.status,
@@ -592,7 +365,7 @@ async fn revoked_key_is_refused_on_the_next_request() {
 
 #[tokio::test]
 async fn rotated_or_deleted_client_kills_old_secret_and_tokens() {
-    let s = Server::start(&[]);
+    let s = Server::start(BIN, &[]);
     let admin = s.admin_setup().await;
     let (id, old_secret) = s
         .new_client(&admin, &["secrets:write"], Some("alpha"))
@@ -664,7 +437,7 @@ async fn rotated_or_deleted_client_kills_old_secret_and_tokens() {
 
 #[tokio::test]
 async fn expired_token_is_refused() {
-    let s = Server::start(&["--token-ttl-secs", "1"]);
+    let s = Server::start(BIN, &["--token-ttl-secs", "1"]);
     let admin = s.admin_setup().await;
     let (id, secret) = s
         .new_client(&admin, &["secrets:write"], Some("alpha"))
@@ -696,7 +469,7 @@ async fn expired_token_is_refused() {
 
 #[tokio::test]
 async fn token_endpoint_accepts_form_json_and_basic() {
-    let s = Server::start(&[]);
+    let s = Server::start(BIN, &[]);
     let admin = s.admin_setup().await;
     let (id, secret) = s
         .new_client(&admin, &["secrets:write", "steps:read"], None)
@@ -833,9 +606,11 @@ fn assert_no_leak(r: &Reply, needles: &[&str]) {
 
 #[tokio::test]
 async fn secrets_round_trip_never_reveals_values() {
-    let mut s = Server::start(&[]);
+    let mut s = Server::start(BIN, &[]);
     let admin = s.admin_setup().await;
-    let (_, key) = s.new_key(&admin, &["secrets:write"], Some("alpha")).await;
+    let (_, key) = s
+        .new_key_with_id(&admin, &["secrets:write"], Some("alpha"))
+        .await;
     let (_, client_secret) = s
         .new_client(&admin, &["secrets:write"], Some("alpha"))
         .await;
@@ -903,9 +678,7 @@ async fn secrets_round_trip_never_reveals_values() {
     }
 
     // Stop the server, then scan every file of the database.
-    let pid = s.child.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    s.child.wait().unwrap();
+    s.terminate();
     let key_secret = key.rsplit_once('_').unwrap().1.to_owned();
     let mut scanned = 0;
     // Every file under the data directory (the compile cache included).
@@ -942,9 +715,11 @@ async fn secrets_round_trip_never_reveals_values() {
 
 #[tokio::test]
 async fn audit_log_records_failures_without_the_secret() {
-    let s = Server::start(&[]);
+    let s = Server::start(BIN, &[]);
     let admin = s.admin_setup().await;
-    let (id, key) = s.new_key(&admin, &["secrets:write"], Some("alpha")).await;
+    let (id, key) = s
+        .new_key_with_id(&admin, &["secrets:write"], Some("alpha"))
+        .await;
     let wrong = format!("ak_{id}_{}", "W".repeat(43));
     let r = s
         .call(
@@ -995,7 +770,7 @@ async fn audit_log_records_failures_without_the_secret() {
 
 #[tokio::test]
 async fn every_error_has_the_json_shape() {
-    let s = Server::start(&[]);
+    let s = Server::start(BIN, &[]);
     let admin = s.admin_setup().await;
     let url = |p: &str| format!("{}{p}", s.base);
     let cases: Vec<(&str, reqwest::RequestBuilder, StatusCode)> = vec![
@@ -1126,7 +901,7 @@ async fn every_error_has_the_json_shape() {
 
 #[tokio::test]
 async fn openapi_document_matches_the_checked_in_file() {
-    let s = Server::start(&[]);
+    let s = Server::start(BIN, &[]);
     let r = s.call(Method::GET, "/v1/openapi.json", None, None).await;
     assert_eq!(r.status, StatusCode::OK);
     let served = r.json();

@@ -99,39 +99,46 @@ pub enum AuthKind {
     Custom,
 }
 
-/// A credential field an account of some [`AuthKind`] holds.
+/// A credential field an account of some [`AuthKind`] (or [`App`]) holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CredentialField {
-    pub name: &'static str,
+pub struct CredentialField<'a> {
+    pub name: &'a str,
     pub required: bool,
+    /// Whether the value is a secret (a key, token or password) rather than
+    /// an identifier people may see (`username`, `expires_at`). A hint for
+    /// forms that collect it; every field is encrypted at rest all the same.
+    pub secret: bool,
 }
 
-const fn required(name: &'static str) -> CredentialField {
+const fn field(name: &'static str, required: bool, secret: bool) -> CredentialField<'static> {
     CredentialField {
         name,
-        required: true,
+        required,
+        secret,
     }
 }
 
-const fn optional(name: &'static str) -> CredentialField {
-    CredentialField {
-        name,
-        required: false,
-    }
+/// Whether a credential field of this name holds a secret (see
+/// [`CredentialField::secret`]).
+fn is_secret_credential(name: &str) -> bool {
+    !matches!(name, "username" | "expires_at")
 }
 
 impl AuthKind {
     /// The credential fields an account of this kind holds. `Custom` returns
     /// an empty list: a custom app's fields are the names its credential
     /// template uses (see [`App::credential_template_fields`]).
-    pub fn credential_fields(self) -> &'static [CredentialField] {
-        const API_KEY: &[CredentialField] = &[required("api_key")];
-        const BEARER: &[CredentialField] = &[required("token")];
-        const BASIC: &[CredentialField] = &[required("username"), required("password")];
-        const OAUTH2: &[CredentialField] = &[
-            required("access_token"),
-            optional("refresh_token"),
-            optional("expires_at"),
+    pub fn credential_fields(self) -> &'static [CredentialField<'static>] {
+        const API_KEY: &[CredentialField<'static>] = &[field("api_key", true, true)];
+        const BEARER: &[CredentialField<'static>] = &[field("token", true, true)];
+        const BASIC: &[CredentialField<'static>] = &[
+            field("username", true, false),
+            field("password", true, true),
+        ];
+        const OAUTH2: &[CredentialField<'static>] = &[
+            field("access_token", true, true),
+            field("refresh_token", false, true),
+            field("expires_at", false, false),
         ];
         match self {
             AuthKind::ApiKey => API_KEY,
@@ -332,18 +339,61 @@ pub enum AppError {
     },
     #[error("app {app}: credential field `{field}` is missing")]
     MissingCredential { app: String, field: String },
-    #[error("app {app}: unknown credential field `{field}` (known: {known})")]
-    UnknownCredential {
-        app: String,
-        field: String,
-        known: String,
-    },
     #[error("app {app}: credential field `{field}` {reason}")]
     InvalidCredential {
         app: String,
         field: String,
         reason: &'static str,
     },
+}
+
+/// The credential fields given for an account do not fit its app: some are
+/// missing, or the app does not take them. Names only, never values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialNamesError {
+    pub app: String,
+    pub auth: AuthKind,
+    /// Required fields that were not given.
+    pub missing: Vec<String>,
+    /// Given fields the app does not take (each cut to 64 characters).
+    pub unknown: Vec<String>,
+    /// Every field the app takes.
+    pub expected: Vec<String>,
+}
+
+impl fmt::Display for CredentialNamesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "app {} ({} auth)", self.app, self.auth)?;
+        let mut sep = ":";
+        if !self.missing.is_empty() {
+            write!(
+                f,
+                "{sep} missing credential field(s) {}",
+                self.missing.join(", ")
+            )?;
+            sep = ";";
+        }
+        if !self.unknown.is_empty() {
+            write!(
+                f,
+                "{sep} unknown credential field(s) {} (it takes {})",
+                self.unknown.join(", "),
+                self.expected.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for CredentialNamesError {}
+
+/// `name` cut to 64 characters and escaped, for messages.
+fn shorten(name: &str) -> String {
+    let mut shown: String = name.chars().take(64).flat_map(char::escape_debug).collect();
+    if name.chars().nth(64).is_some() {
+        shown.push_str("...");
+    }
+    shown
 }
 
 impl App {
@@ -475,62 +525,55 @@ impl App {
         names
     }
 
-    /// The credential fields an account of this app must hold: the required
-    /// fields of its auth kind, or, for `custom` apps, the names its
-    /// credential template reads.
-    pub fn required_credentials(&self) -> Vec<&str> {
+    /// The credential fields an account of this app holds: its auth kind's
+    /// ([`AuthKind::credential_fields`]), or for `custom` apps the names its
+    /// credential template reads ([`App::credential_template_fields`]), all
+    /// required.
+    pub fn credential_fields(&self) -> Vec<CredentialField<'_>> {
         match self.auth {
-            AuthKind::Custom => self.credential_template_fields().into_iter().collect(),
-            kind => kind
-                .credential_fields()
-                .iter()
-                .filter(|f| f.required)
-                .map(|f| f.name)
+            AuthKind::Custom => self
+                .credential_template_fields()
+                .into_iter()
+                .map(|name| CredentialField {
+                    name,
+                    required: true,
+                    secret: is_secret_credential(name),
+                })
                 .collect(),
+            kind => kind.credential_fields().to_vec(),
         }
     }
 
-    /// Every credential field an account of this app may hold.
-    pub fn known_credentials(&self) -> Vec<&str> {
-        match self.auth {
-            AuthKind::Custom => self.credential_template_fields().into_iter().collect(),
-            kind => kind.credential_fields().iter().map(|f| f.name).collect(),
-        }
-    }
-
-    /// Checks an account's credential fields by name (never by value beyond
-    /// emptiness and control characters): every required field present and
-    /// non-empty, nothing the app does not know.
-    pub fn validate_credentials<V: AsRef<str>>(
+    /// Checks the names of an account's credential fields against
+    /// [`App::credential_fields`]: every required field present, none that
+    /// the app does not take. The one check of a new account's credentials,
+    /// for `airlock accounts add` and the REST API alike.
+    pub fn check_credential_names<'n>(
         &self,
-        creds: &BTreeMap<String, V>,
-    ) -> Result<(), AppError> {
-        let known = self.known_credentials();
-        if let Some(unknown) = creds.keys().find(|k| !known.contains(&k.as_str())) {
-            return Err(AppError::UnknownCredential {
-                app: self.slug.clone(),
-                field: unknown.clone(),
-                known: known.join(", "),
-            });
+        names: impl IntoIterator<Item = &'n str>,
+    ) -> Result<(), CredentialNamesError> {
+        let fields = self.credential_fields();
+        let given: BTreeSet<&str> = names.into_iter().collect();
+        let missing: Vec<String> = fields
+            .iter()
+            .filter(|f| f.required && !given.contains(f.name))
+            .map(|f| f.name.to_owned())
+            .collect();
+        let unknown: Vec<String> = given
+            .iter()
+            .filter(|n| !fields.iter().any(|f| f.name == **n))
+            .map(|n| shorten(n))
+            .collect();
+        if missing.is_empty() && unknown.is_empty() {
+            return Ok(());
         }
-        for field in self.required_credentials() {
-            if creds.get(field).is_none_or(|v| v.as_ref().is_empty()) {
-                return Err(AppError::MissingCredential {
-                    app: self.slug.clone(),
-                    field: field.to_owned(),
-                });
-            }
-        }
-        for (field, value) in creds {
-            if value.as_ref().chars().any(char::is_control) {
-                return Err(AppError::InvalidCredential {
-                    app: self.slug.clone(),
-                    field: field.clone(),
-                    reason: "contains a control character",
-                });
-            }
-        }
-        Ok(())
+        Err(CredentialNamesError {
+            app: self.slug.clone(),
+            auth: self.auth,
+            expected: fields.iter().map(|f| f.name.to_owned()).collect(),
+            missing,
+            unknown,
+        })
     }
 
     /// Whether `base_url`/`allowed_domains` depend on custom fields (a

@@ -1001,6 +1001,84 @@ fn auth_kind_credential_fields() {
 }
 
 #[test]
+fn app_credential_fields_follow_the_auth_kind_or_the_custom_template() {
+    let c = builtin();
+    let fields = |slug: &str| {
+        c.get(slug)
+            .unwrap()
+            .credential_fields()
+            .iter()
+            .map(|f| (f.name.to_owned(), f.required, f.secret))
+            .collect::<Vec<_>>()
+    };
+    let own = |list: &[(&str, bool, bool)]| {
+        list.iter()
+            .map(|(n, r, s)| (n.to_string(), *r, *s))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        fields("github"),
+        own(&[
+            ("access_token", true, true),
+            ("refresh_token", false, true),
+            ("expires_at", false, false)
+        ])
+    );
+    assert_eq!(
+        fields("zendesk"),
+        own(&[("username", true, false), ("password", true, true)])
+    );
+    // Custom: the names the template reads, all required.
+    assert_eq!(
+        fields("trello"),
+        own(&[("api_key", true, true), ("token", true, true)])
+    );
+}
+
+#[test]
+fn check_credential_names_names_missing_and_unknown_fields() {
+    let c = builtin();
+    let github = c.get("github").unwrap();
+    github.check_credential_names(["access_token"]).unwrap();
+    github
+        .check_credential_names(["access_token", "refresh_token", "expires_at"])
+        .unwrap();
+    let e = github
+        .check_credential_names(["refresh_token", "api_key"])
+        .unwrap_err();
+    assert_eq!(e.missing, ["access_token"]);
+    assert_eq!(e.unknown, ["api_key"]);
+    assert_eq!(
+        e.to_string(),
+        "app github (oauth2 auth): missing credential field(s) access_token; unknown \
+         credential field(s) api_key (it takes access_token, refresh_token, expires_at)"
+    );
+    let e = c
+        .get("zendesk")
+        .unwrap()
+        .check_credential_names(["username"])
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "app zendesk (basic auth): missing credential field(s) password"
+    );
+    let e = c
+        .get("trello")
+        .unwrap()
+        .check_credential_names(["api_key", "token", "x\ny"])
+        .unwrap_err();
+    assert!(e.missing.is_empty());
+    assert_eq!(e.unknown, ["x\\ny"], "escaped");
+    let long = "n".repeat(100);
+    let e = c
+        .get("stripe")
+        .unwrap()
+        .check_credential_names(["api_key", long.as_str()])
+        .unwrap_err();
+    assert_eq!(e.unknown, [format!("{}...", "n".repeat(64))]);
+}
+
+#[test]
 fn validate_custom_fields_checks_all_declared_fields() {
     let z = zendesk();
     z.validate_custom_fields(&map(&[("subdomain", "acme")]))

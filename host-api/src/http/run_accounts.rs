@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
 use super::pipeline::ResolvedAccount;
-use crate::apps::{AppError, AuthKind, Catalog};
+use crate::apps::{AppError, AuthKind, Catalog, CredentialNamesError};
 use crate::redact::Redactor;
 
 /// Pipedream Connect's name for an OAuth access token; accepted as an alias
@@ -50,6 +50,8 @@ pub enum RunAccountsError {
     UnknownApp(String),
     #[error("credentials: {0}")]
     App(#[from] AppError),
+    #[error("credentials: {0}")]
+    Names(CredentialNamesError),
 }
 
 impl RunAccounts {
@@ -78,7 +80,8 @@ impl RunAccounts {
                 }
             }
             app.validate_custom_fields(&custom_fields)?;
-            app.validate_credentials(&credentials)?;
+            app.check_credential_names(credentials.keys().map(String::as_str))
+                .map_err(RunAccountsError::Names)?;
             let account = ResolvedAccount {
                 id: format!("run:{slug}"),
                 app: slug.clone(),
@@ -147,9 +150,10 @@ mod tests {
         let custom = &app.custom_fields[0].name;
         let mut fields: Vec<(&str, &str)> = vec![(custom.as_str(), "acme")];
         let creds: Vec<String> = app
-            .required_credentials()
+            .credential_fields()
             .iter()
-            .map(|s| s.to_string())
+            .filter(|f| f.required)
+            .map(|f| f.name.to_string())
             .collect();
         for c in &creds {
             fields.push((c.as_str(), "value-123456"));
@@ -167,10 +171,14 @@ mod tests {
         assert!(e.to_string().contains("\"nope\""), "{e}");
         let e = RunAccounts::new(&catalog, given("slack", &[("api_key", "secret-value-1")]))
             .unwrap_err();
-        assert!(e.to_string().contains("`api_key`"), "{e}");
+        assert!(e.to_string().contains("api_key"), "{e}");
         assert!(!e.to_string().contains("secret-value-1"), "{e}");
         let e = RunAccounts::new(&catalog, given("slack", &[])).unwrap_err();
-        assert!(e.to_string().contains("`access_token` is missing"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("missing credential field(s) access_token"),
+            "{e}"
+        );
     }
 
     #[test]

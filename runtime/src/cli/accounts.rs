@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use airlock_host_api::apps::AuthKind;
 use clap::{Args, Subcommand};
 use zeroize::Zeroizing;
 
@@ -157,31 +156,16 @@ async fn execute(args: AccountsArgs) -> CliResult<()> {
             for (name, value) in pairs("--credential", &add.credentials)? {
                 creds.insert(name, Zeroizing::new(value));
             }
-            let needed: Vec<String> = match app.auth {
-                AuthKind::Custom => app
-                    .credential_template_fields()
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect(),
-                kind => kind
-                    .credential_fields()
-                    .iter()
-                    .filter(|f| f.required)
-                    .map(|f| f.name.to_string())
-                    .collect(),
-            };
-            let missing: Vec<&String> = needed.iter().filter(|n| !creds.contains_key(*n)).collect();
-            if !missing.is_empty() {
+            if let Err(e) = app.check_credential_names(creds.keys().map(String::as_str)) {
+                if !e.unknown.is_empty() {
+                    return Err(usage(e.to_string()));
+                }
                 return Err(usage(format!(
                     "app {} ({} auth) needs the credential field(s) {}; pass them with {}",
                     app.slug,
                     app.auth.as_str(),
-                    missing
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    missing
+                    e.missing.join(", "),
+                    e.missing
                         .iter()
                         .map(|s| flag_for(s))
                         .collect::<Vec<_>>()

@@ -202,7 +202,8 @@ mod tests {
         let file = dir.path().join("airlock.toml");
         std::fs::write(
             &file,
-            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/from/file\"\ntoken_ttl_secs = 60\n",
+            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/from/file\"\ntoken_ttl_secs = 60\n\
+             apps_dir = \"/apps/from/file\"\n",
         )
         .unwrap();
         let args = ServeArgs {
@@ -214,8 +215,10 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("/from/flag"));
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.token_ttl_secs, 60);
+        assert_eq!(c.outbound.apps_dir, Some(PathBuf::from("/apps/from/file")));
         let d = ServeConfig::resolve(&ServeArgs::default()).unwrap();
         assert_eq!(d.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(d.token_ttl_secs, DEFAULT_TOKEN_TTL_SECS);
+        assert_eq!(d.outbound.apps_dir, None);
     }
 }

@@ -4,12 +4,15 @@
 //! - [`error`]: the one JSON error shape, for our failures and axum's rejections.
 //! - [`auth`]: bearer API keys and OAuth access tokens, scopes, projects, audit.
 //! - [`health`], [`projects`], [`keys`], [`oauth_clients`], [`secrets`],
-//!   [`steps`], [`runs`], [`triggers`], [`audit`], [`proxy`]: the routes (`/t/{id}`,
-//!   the public trigger route, has no bearer auth).
+//!   [`steps`], [`runs`], [`triggers`], [`audit`], [`apps`], [`accounts`],
+//!   [`proxy`]: the routes (`/t/{id}`, the public trigger route, has no
+//!   bearer auth).
 //!
 //! The OpenAPI 3.1 document is generated from the handlers ([`ApiDoc`]) and
 //! served at `GET /v1/openapi.json`.
 
+pub mod accounts;
+pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod config;
@@ -27,6 +30,7 @@ pub mod triggers;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use airlock_host_api::apps::Catalog;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, delete, get, post, put};
@@ -131,6 +135,12 @@ impl std::fmt::Debug for AppState {
         triggers::delete,
         triggers::fire,
         audit::list,
+        apps::list,
+        apps::get,
+        accounts::create,
+        accounts::list,
+        accounts::get,
+        accounts::delete,
         proxy::forward,
     ),
     modifiers(&BearerScheme)
@@ -220,6 +230,16 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/oauth/token", post(oauth_clients::token))
         .route("/v1/audit", get(audit::list))
+        .route("/v1/apps", get(apps::list))
+        .route("/v1/apps/{slug}", get(apps::get))
+        .route(
+            "/v1/projects/{project}/accounts",
+            post(accounts::create).get(accounts::list),
+        )
+        .route(
+            "/v1/projects/{project}/accounts/{id}",
+            get(accounts::get).delete(accounts::delete),
+        )
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -289,6 +309,8 @@ pub enum ServeError {
     Engine(#[from] crate::engine::EngineError),
     #[error(transparent)]
     Outbound(#[from] crate::outbound::OutboundError),
+    #[error("cannot load the app catalog: {0}")]
+    Catalog(#[source] crate::outbound::OutboundError),
     #[error("the server failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -298,6 +320,9 @@ pub enum ServeError {
 pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     // No master key, no server: secrets are never stored in plaintext.
     let master_key = MasterKey::from_env_or_file(config.master_key_file.as_deref())?;
+    // An invalid app file stops the start, naming the file and field.
+    let catalog = crate::outbound::load_catalog(config.outbound.apps_dir.as_deref())
+        .map_err(ServeError::Catalog)?;
     let secrets = SecretStore::open(&config.data_dir).await?;
     // A key that is not the one the stored values are sealed under would make
     // every read fail later: refuse now, naming both key ids.
@@ -306,7 +331,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         crate::store::sqlite::check_store_key(&mut conn, &master_key).await?;
     }
     let master_key = Arc::new(master_key);
-    let pipeline = outbound_pipeline(&config.outbound, &secrets, &master_key)?;
+    let pipeline = outbound_pipeline(&config.outbound, Arc::new(catalog), &secrets, &master_key)?;
     let engine = Engine::with_http(
         EngineConfig {
             cache_dir: Some(config.data_dir.join("cache")),
@@ -342,10 +367,10 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
 /// quota, with connected accounts from the store.
 fn outbound_pipeline(
     config: &OutboundConfig,
+    catalog: Arc<Catalog>,
     secrets: &SecretStore,
     master_key: &Arc<MasterKey>,
 ) -> Result<Arc<Pipeline>, ServeError> {
-    let catalog = Arc::new(outbound::load_catalog(config.apps_dir.as_deref())?);
     let (policy, client) = outbound::policy_and_client(config)?;
     let accounts = Arc::new(StoredAccounts::new(
         secrets.clone(),

@@ -274,6 +274,19 @@ impl AccountStore {
         row.map(|row| account_from_row(key, &row)).transpose()
     }
 
+    /// Account `id` of `project` without its credentials (nothing is
+    /// decrypted), or `None`.
+    pub async fn get_meta(&self, project: &str, id: &str) -> Result<Option<AccountMeta>> {
+        validate_project_name(project)?;
+        let sql = format!("SELECT {META_COLUMNS} FROM accounts WHERE project = ?1 AND id = ?2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(project)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(meta_from_row).transpose()
+    }
+
     /// The account a step names: `app_or_id` is either an account id (`acc_…`,
     /// which must belong to `external_user_id`) or an app slug, meaning that
     /// user's newest account of that app.

@@ -85,6 +85,13 @@ async fn create_get_find_list_delete() {
         store.get(&k, "other", a.id()).await.unwrap().is_none(),
         "project scopes get"
     );
+    // Metadata alone, without the key: the same as `get` minus credentials.
+    let meta = store.get_meta("proj", a.id()).await.unwrap().unwrap();
+    assert_eq!(meta, got.meta);
+    assert!(
+        store.get_meta("other", a.id()).await.unwrap().is_none(),
+        "project scopes get_meta"
+    );
     assert!(
         store
             .get(&k, "proj", "acc_0000000000000000")
