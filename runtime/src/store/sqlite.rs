@@ -145,6 +145,8 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     );
     CREATE INDEX triggers_by_step ON triggers (project, step);",
+    // 6: the retention sweep of `airlock serve` deletes runs by age.
+    "CREATE INDEX runs_by_created_at ON runs (created_at);",
 ];
 
 /// Secrets encrypted at rest in `<data-dir>/airlock.db`.
