@@ -6,6 +6,7 @@
 include!(concat!(env!("OUT_DIR"), "/components.rs"));
 
 pub mod fakes;
+pub mod serve;
 
 use std::path::PathBuf;
 
