@@ -32,6 +32,10 @@ const CLEARED_ENV: &[&str] = &[
     "AIRLOCK_LOG_FORMAT",
     "AIRLOCK_RETENTION_DAYS",
     "AIRLOCK_TRIGGER_RATE_LIMIT",
+    "AIRLOCK_ALLOW_RANGES",
+    "AIRLOCK_APPS_DIR",
+    "AIRLOCK_HTTP_TIMEOUT_SECS",
+    "AIRLOCK_HTTP_RATE_LIMIT",
 ];
 
 /// `bin` with a clean environment and `AIRLOCK_DATA=data_dir`.
@@ -285,8 +289,7 @@ impl Server {
         let stderr = match self.stderr.take() {
             Some((buffer, reader)) => {
                 reader.join().unwrap();
-                let text = buffer.lock().unwrap().clone();
-                text
+                buffer.lock().unwrap().clone()
             }
             None => String::new(),
         };
@@ -505,8 +508,7 @@ impl Server {
             .take()
             .expect("start the server with `capture_stderr`");
         reader.join().unwrap();
-        let text = buffer.lock().unwrap().clone();
-        text
+        buffer.lock().unwrap().clone()
     }
 
     /// This server's binary with its environment and data directory.

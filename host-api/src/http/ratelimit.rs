@@ -107,6 +107,18 @@ impl MemoryStore {
         self.len() == 0
     }
 
+    /// How long until one more request for `key` would conform to `quota`,
+    /// without counting one: `None` when it would conform now. For limits
+    /// that count only some requests (failed ones) but refuse all of them.
+    pub fn wait_time(&self, key: &str, quota: Quota) -> Option<Duration> {
+        let now = (self.clock)();
+        let inner = self.lock();
+        let tat = inner.tat.get(key).copied().unwrap_or(now).max(now);
+        let new_tat = tat + quota.interval();
+        let limit = now + quota.period;
+        (new_tat > limit).then(|| new_tat - limit)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, MemoryInner> {
         // The map is consistent after any panic-free step; recover from poison.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -280,6 +292,31 @@ mod tests {
             limiter.check("p").unwrap();
         }
         assert!(limiter.check("p").is_err());
+    }
+
+    #[test]
+    fn wait_time_peeks_without_counting() {
+        let clock = ManualClock::new();
+        let store = clock.store();
+        let quota = Quota {
+            max: 2,
+            period: Duration::from_secs(10),
+        };
+        assert_eq!(store.wait_time("k", quota), None);
+        store.acquire("k", quota).unwrap();
+        // Peeking any number of times counts nothing.
+        for _ in 0..5 {
+            assert_eq!(store.wait_time("k", quota), None);
+        }
+        store.acquire("k", quota).unwrap();
+        assert_eq!(store.wait_time("k", quota), Some(Duration::from_secs(5)));
+        assert_eq!(
+            store.acquire("k", quota).unwrap_err().retry_after,
+            Duration::from_secs(5)
+        );
+        clock.advance(Duration::from_secs(5));
+        assert_eq!(store.wait_time("k", quota), None);
+        assert_eq!(store.wait_time("other", quota), None);
     }
 
     #[test]

@@ -64,19 +64,29 @@ pub(crate) fn default_cache_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("airlock"))
 }
 
-fn init_tracing() {
+/// Logs on stderr, filtered by `AIRLOCK_LOG` (default `warn`), as text or,
+/// for `airlock serve --log-format json`, one JSON object per line.
+fn init_tracing(format: crate::server::config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+    // Colours only for a terminal: a log file or collector gets plain text.
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        crate::server::config::LogFormat::Text => builder.try_init(),
+        crate::server::config::LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 /// Entry point of the `airlock` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(match &cli.command {
+        Command::Serve(args) => args.log_format_hint(),
+        _ => crate::server::config::LogFormat::Text,
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

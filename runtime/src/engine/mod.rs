@@ -55,6 +55,11 @@ pub struct LoadedStep {
     pre: StepPre<RunState>,
 }
 
+/// `sha256:<hex>` of a component's bytes: what names it in the caches.
+pub fn component_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
 impl LoadedStep {
     /// `sha256:<hex>` of the component bytes it was compiled from.
     pub fn digest(&self) -> &str {
@@ -126,6 +131,13 @@ impl Engine {
         &self.inner.config
     }
 
+    /// Whether the component with `digest` (`sha256:<hex>` of its bytes, see
+    /// [`component_digest`]) is loaded in memory, so [`Engine::load`] would
+    /// neither compile it nor read the disk cache.
+    pub fn is_loaded(&self, digest: &str) -> bool {
+        self.lock_loaded().contains_key(digest)
+    }
+
     /// Validates and compiles `bytes` (or fetches the compiled step from the
     /// in-memory or on-disk cache). Compilation runs on a blocking thread.
     pub async fn load(&self, bytes: Vec<u8>) -> Result<Arc<LoadedStep>, LoadError> {
@@ -138,7 +150,7 @@ impl Engine {
     /// Like [`Engine::load`], on the calling thread.
     pub fn load_blocking(&self, bytes: &[u8]) -> Result<Arc<LoadedStep>, LoadError> {
         validate::check_header(bytes)?;
-        let digest = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
+        let digest = component_digest(bytes);
         if let Some(step) = self.lock_loaded().get(&digest) {
             return Ok(step.clone());
         }

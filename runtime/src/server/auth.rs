@@ -90,6 +90,7 @@ impl FromRequestParts<AppState> for Principal {
 
 /// Records a failed authentication (never the credential) and logs it.
 pub async fn audit_failure(state: &AppState, method: &str, route: &str, refusal: &Refusal) {
+    state.metrics.auth_failed(refusal.reason);
     tracing::warn!(
         method,
         route,

@@ -3,13 +3,12 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-
 use std::time::Duration;
 
 use airlock_host_api::http::egress::parse_range;
 use airlock_host_api::http::pipeline::HttpConfig;
 use airlock_host_api::http::ratelimit::Quota;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
 use crate::outbound::OutboundConfig;
@@ -23,6 +22,20 @@ pub const DEFAULT_TOKEN_TTL_SECS: u64 = 3600;
 pub const DEFAULT_HTTP_TIMEOUT_SECS: u64 = 30;
 /// The most `http_timeout_secs` may be (the pipeline's own ceiling).
 pub const MAX_HTTP_TIMEOUT_SECS: u64 = 300;
+
+/// Seconds between two retention sweeps when none is configured.
+pub const DEFAULT_RETENTION_INTERVAL_SECS: u64 = 3600;
+
+/// How the server writes its logs on stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
 
 /// Flags of `airlock serve`.
 #[derive(Debug, Clone, Args, Default)]
@@ -57,9 +70,24 @@ pub struct ServeArgs {
     /// Outbound requests a project may make per 5 minutes (steps and the proxy). [default: 1000]
     #[arg(long, value_name = "N", env = "AIRLOCK_HTTP_RATE_LIMIT")]
     pub http_rate_limit: Option<u32>,
+    /// Log format on stderr: `text` or `json` (one object per line). [default: text]
+    #[arg(long, value_name = "FORMAT", env = "AIRLOCK_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Delete run records older than this many days (hourly, and at start).
+    /// [default: keep forever]
+    #[arg(long, value_name = "DAYS", env = "AIRLOCK_RETENTION_DAYS")]
+    pub retention_days: Option<u32>,
+    /// Seconds between retention sweeps (for tests). [default: 3600]
+    #[arg(long, value_name = "SECS", hide = true)]
+    pub retention_interval_secs: Option<u64>,
+    /// Requests per minute each HTTP trigger (`/t/{id}`) accepts; more get 429.
+    /// [default: 600]
+    #[arg(long, value_name = "N", env = "AIRLOCK_TRIGGER_RATE_LIMIT")]
+    pub trigger_rate_limit: Option<u32>,
     /// TOML file with the same settings (`data_dir`, `listen`, `master_key_file`,
     /// `token_ttl_secs`, `allow_ranges`, `apps_dir`, `http_timeout_secs`,
-    /// `http_rate_limit`); flags and environment take precedence.
+    /// `http_rate_limit`, `log_format`, `retention_days`, `trigger_rate_limit`);
+    /// flags and environment take precedence.
     #[arg(long, value_name = "FILE", env = "AIRLOCK_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -76,6 +104,9 @@ struct FileConfig {
     apps_dir: Option<PathBuf>,
     http_timeout_secs: Option<u64>,
     http_rate_limit: Option<u32>,
+    log_format: Option<LogFormat>,
+    retention_days: Option<u32>,
+    trigger_rate_limit: Option<u32>,
 }
 
 /// Resolved settings.
@@ -87,6 +118,12 @@ pub struct ServeConfig {
     pub token_ttl_secs: u64,
     /// Outbound HTTP: allowed ranges, extra apps, default timeout, quota.
     pub outbound: OutboundConfig,
+    pub log_format: LogFormat,
+    /// Run records older than this many days are deleted; `None` keeps them.
+    pub retention_days: Option<u32>,
+    pub retention_interval_secs: u64,
+    /// Requests per minute per trigger.
+    pub trigger_rate_limit: u32,
 }
 
 /// Why the settings could not be resolved.
@@ -112,6 +149,28 @@ pub enum ConfigError {
     HttpTimeout,
     #[error("http_rate_limit must be at least 1")]
     ZeroRateLimit,
+    #[error("retention_days must be at least 1 (leave it unset to keep runs forever)")]
+    ZeroRetention,
+    #[error("the retention interval must be at least 1 second")]
+    ZeroRetentionInterval,
+    #[error("trigger_rate_limit must be at least 1 request per minute")]
+    ZeroTriggerRateLimit,
+}
+
+impl ServeArgs {
+    /// The log format, read before the settings are resolved (logging starts
+    /// first): flag or environment, else the config file's, else text. A
+    /// config file that cannot be read is reported by [`ServeConfig::resolve`].
+    pub fn log_format_hint(&self) -> LogFormat {
+        self.log_format
+            .or_else(|| {
+                self.config
+                    .as_deref()
+                    .and_then(|p| read_file(p).ok())
+                    .and_then(|f| f.log_format)
+            })
+            .unwrap_or_default()
+    }
 }
 
 impl ServeConfig {
@@ -173,9 +232,27 @@ impl ServeConfig {
                 .or(file.token_ttl_secs)
                 .unwrap_or(DEFAULT_TOKEN_TTL_SECS),
             outbound,
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            retention_days: args.retention_days.or(file.retention_days),
+            retention_interval_secs: args
+                .retention_interval_secs
+                .unwrap_or(DEFAULT_RETENTION_INTERVAL_SECS),
+            trigger_rate_limit: args
+                .trigger_rate_limit
+                .or(file.trigger_rate_limit)
+                .unwrap_or(super::ratelimit::DEFAULT_TRIGGER_RATE_LIMIT),
         };
         if config.token_ttl_secs == 0 {
             return Err(ConfigError::ZeroTtl);
+        }
+        if config.retention_days == Some(0) {
+            return Err(ConfigError::ZeroRetention);
+        }
+        if config.retention_interval_secs == 0 {
+            return Err(ConfigError::ZeroRetentionInterval);
+        }
+        if config.trigger_rate_limit == 0 {
+            return Err(ConfigError::ZeroTriggerRateLimit);
         }
         Ok(config)
     }
@@ -220,5 +297,59 @@ mod tests {
         assert_eq!(d.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(d.token_ttl_secs, DEFAULT_TOKEN_TTL_SECS);
         assert_eq!(d.outbound.apps_dir, None);
+        assert_eq!(d.log_format, LogFormat::Text);
+        assert_eq!(d.retention_days, None);
+        assert_eq!(
+            d.trigger_rate_limit,
+            super::super::ratelimit::DEFAULT_TRIGGER_RATE_LIMIT
+        );
+    }
+
+    #[test]
+    fn ops_settings_come_from_the_file_and_zero_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("airlock.toml");
+        std::fs::write(
+            &file,
+            "log_format = \"json\"\nretention_days = 30\ntrigger_rate_limit = 5\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            ..ServeArgs::default()
+        };
+        assert_eq!(args.log_format_hint(), LogFormat::Json);
+        let c = ServeConfig::resolve(&args).unwrap();
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.retention_days, Some(30));
+        assert_eq!(c.trigger_rate_limit, 5);
+        let flag = ServeArgs {
+            log_format: Some(LogFormat::Text),
+            retention_days: Some(2),
+            ..args.clone()
+        };
+        assert_eq!(flag.log_format_hint(), LogFormat::Text);
+        assert_eq!(ServeConfig::resolve(&flag).unwrap().retention_days, Some(2));
+
+        let zero = ServeArgs {
+            retention_days: Some(0),
+            ..ServeArgs::default()
+        };
+        let e = ServeConfig::resolve(&zero).unwrap_err();
+        assert!(matches!(e, ConfigError::ZeroRetention), "{e}");
+        assert!(e.to_string().contains("retention_days"), "{e}");
+        let zero = ServeArgs {
+            trigger_rate_limit: Some(0),
+            ..ServeArgs::default()
+        };
+        assert!(matches!(
+            ServeConfig::resolve(&zero),
+            Err(ConfigError::ZeroTriggerRateLimit)
+        ));
+        std::fs::write(&file, "log_format = \"xml\"\n").unwrap();
+        assert!(matches!(
+            ServeConfig::resolve(&args),
+            Err(ConfigError::Parse { .. })
+        ));
     }
 }

@@ -19,7 +19,7 @@ pub struct CreateCredential {
     /// A label for people.
     pub name: String,
     /// Scopes: `steps:read steps:write runs:read runs:write secrets:write accounts:read
-    /// accounts:write accounts:credentials proxy admin`.
+    /// accounts:write accounts:credentials proxy metrics admin`.
     pub scopes: Vec<String>,
     /// Restrict the credential to this project. A project-restricted admin can only
     /// create credentials for its own project (the default for it).

@@ -7,6 +7,8 @@
 //!   [`steps`], [`runs`], [`triggers`], [`audit`], [`apps`], [`accounts`],
 //!   [`proxy`]: the routes (`/t/{id}`, the public trigger route, has no
 //!   bearer auth).
+//! - Operations: [`metrics`] (`GET /metrics`), [`ratelimit`] (triggers and
+//!   failed token requests), [`retention`] (old run records).
 //!
 //! The OpenAPI 3.1 document is generated from the handlers ([`ApiDoc`]) and
 //! served at `GET /v1/openapi.json`.
@@ -19,9 +21,12 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod keys;
+pub mod metrics;
 pub mod oauth_clients;
 pub mod projects;
 pub mod proxy;
+pub mod ratelimit;
+pub mod retention;
 pub mod runs;
 pub mod secrets;
 pub mod steps;
@@ -65,6 +70,9 @@ pub struct AppState {
     pub pipeline: Arc<Pipeline>,
     /// Bounds concurrent compiles of uploaded components.
     pub compile_permits: Arc<tokio::sync::Semaphore>,
+    // --- operations: metrics and rate limits ---
+    pub metrics: Arc<metrics::Metrics>,
+    pub rate_limits: Arc<ratelimit::RateLimits>,
 }
 
 /// Concurrent compiles of uploaded components.
@@ -90,6 +98,9 @@ impl AppState {
             engine,
             pipeline,
             compile_permits: Arc::new(tokio::sync::Semaphore::new(COMPILE_PERMITS)),
+            // --- operations (`serve` sets the configured limits) ---
+            metrics: Arc::new(metrics::Metrics::new()),
+            rate_limits: Arc::new(ratelimit::RateLimits::default()),
         }
     }
 }
@@ -117,6 +128,7 @@ impl std::fmt::Debug for AppState {
         keys::list,
         keys::delete,
         oauth_clients::create,
+        oauth_clients::list,
         oauth_clients::rotate_secret,
         oauth_clients::delete,
         oauth_clients::token,
@@ -142,6 +154,7 @@ impl std::fmt::Debug for AppState {
         accounts::get,
         accounts::delete,
         proxy::forward,
+        metrics::metrics,
     ),
     modifiers(&BearerScheme)
 )]
@@ -222,7 +235,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/keys", post(keys::create).get(keys::list))
         .route("/v1/keys/{id}", delete(keys::delete))
-        .route("/v1/oauth/clients", post(oauth_clients::create))
+        .route(
+            "/v1/oauth/clients",
+            post(oauth_clients::create).get(oauth_clients::list),
+        )
         .route("/v1/oauth/clients/{id}", delete(oauth_clients::delete))
         .route(
             "/v1/oauth/clients/{id}/rotate-secret",
@@ -240,9 +256,14 @@ pub fn router(state: AppState) -> Router {
             "/v1/projects/{project}/accounts/{id}",
             get(accounts::get).delete(accounts::delete),
         )
+        .route("/metrics", get(metrics::metrics))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::count_forbidden,
+        ))
         .layer(axum::middleware::from_fn(guard))
         .with_state(state)
 }
@@ -266,7 +287,14 @@ async fn guard(
         MAX_BODY_BYTES
     };
     if announced.is_some_and(|n| n > limit as u64) {
-        return no_store(error::payload_too_large().into_response());
+        // The body stays unread, so this connection cannot carry another
+        // request: say so, or a client may reuse it and lose its next request.
+        let mut response = error::payload_too_large().into_response();
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+        return no_store(response);
     }
     no_store(next.run(request).await)
 }
@@ -339,13 +367,27 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         },
         pipeline.clone(),
     )?;
-    let state = AppState::new(
+    let mut state = AppState::new(
         secrets.clone(),
         master_key,
         config.token_ttl_secs,
         engine,
         pipeline,
     );
+    state.rate_limits = Arc::new(ratelimit::RateLimits::new(config.trigger_rate_limit));
+    // Old runs go before the server answers; then hourly in the background.
+    let retention = match config.retention_days {
+        Some(days) => {
+            retention::sweep(&state.runs, &state.metrics, days).await?;
+            Some(retention::spawn(
+                state.runs.clone(),
+                state.metrics.clone(),
+                days,
+                std::time::Duration::from_secs(config.retention_interval_secs),
+            ))
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -355,9 +397,13 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let addr = listener.local_addr()?;
     println!("listening on http://{addr}");
     tracing::info!(%addr, "airlock serve listening");
-    axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    if let Some(task) = retention {
+        task.abort();
+    }
     tracing::info!("airlock serve stopped");
     secrets.close().await;
     Ok(())

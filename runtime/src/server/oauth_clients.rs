@@ -1,11 +1,15 @@
-//! OAuth 2.0 client credentials: clients (`POST /v1/oauth/clients`,
+//! OAuth 2.0 client credentials: clients (`POST`/`GET /v1/oauth/clients`,
 //! `POST /v1/oauth/clients/{id}/rotate-secret`, `DELETE /v1/oauth/clients/{id}`,
-//! scope `admin`) and the token endpoint `POST /v1/oauth/token` (no bearer).
+//! scope `admin`) and the token endpoint `POST /v1/oauth/token` (no bearer),
+//! whose failed attempts are rate limited per client id and source address
+//! ([`super::ratelimit`]).
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use std::net::SocketAddr;
+
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -15,8 +19,9 @@ use zeroize::Zeroizing;
 use super::AppState;
 use super::auth::{Principal, audit_failure};
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
-use super::keys::{CreateCredential, check_new_credential, visible_credential};
-use crate::store::platform::Refusal;
+use super::keys::{CreateCredential, KeyView, check_new_credential, visible_credential};
+use super::metrics::LimitedRoute;
+use crate::store::platform::{Refusal, is_client_id};
 
 /// A new OAuth client: `client_secret` is shown this once.
 #[derive(Debug, Serialize, ToSchema)]
@@ -33,6 +38,23 @@ pub struct CreatedClient {
 pub struct RotatedSecret {
     pub client_id: String,
     pub client_secret: String,
+}
+
+/// An OAuth client's metadata; never its secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientView {
+    pub client_id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub project: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// OAuth clients the caller may see.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientList {
+    pub clients: Vec<ClientView>,
 }
 
 /// Body of `POST /v1/oauth/token`, as form or JSON (or id and secret by HTTP Basic).
@@ -83,6 +105,36 @@ pub async fn create(
             project: meta.project,
         }),
     ))
+}
+
+/// List OAuth clients (scope `admin`): metadata only, never secrets. A
+/// project-restricted admin sees its own project's clients.
+#[utoipa::path(get, path = "/v1/oauth/clients", tag = "oauth", security(("bearer" = [])),
+    responses((status = 200, body = ClientList), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<ClientList>, ApiError> {
+    principal.require("admin")?;
+    let clients = state
+        .platform
+        .list_clients()
+        .await?
+        .into_iter()
+        .filter(|c| visible_credential(&principal, c))
+        .map(|c| {
+            let v = KeyView::from(c);
+            ClientView {
+                client_id: v.id,
+                name: v.name,
+                scopes: v.scopes,
+                project: v.project,
+                created_at: v.created_at,
+            }
+        })
+        .collect();
+    Ok(Json(ClientList { clients }))
 }
 
 async fn visible_client(state: &AppState, principal: &Principal, id: &str) -> Result<(), ApiError> {
@@ -184,10 +236,25 @@ fn parse_token_request(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest,
         let (id, secret) = text
             .split_once(':')
             .ok_or_else(|| ApiError::bad_request("invalid Basic credentials"))?;
-        req.client_id = Some(id.to_owned());
-        req.client_secret = Some(secret.to_owned());
+        // RFC 6749 §2.3.1: both are form-urlencoded before they are joined.
+        req.client_id = Some(form_decode(id)?);
+        req.client_secret = Some(form_decode(secret)?);
     }
     Ok(req)
+}
+
+/// Decodes one `application/x-www-form-urlencoded` value (`+` is a space).
+fn form_decode(text: &str) -> Result<String, ApiError> {
+    let plus_as_space = text.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus_as_space)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| ApiError::bad_request("invalid Basic credentials"))
+}
+
+fn too_many_failures(state: &AppState, wait: std::time::Duration) -> ApiError {
+    state.metrics.rate_limited(LimitedRoute::Token);
+    ApiError::too_many_requests("too many failed attempts; retry later", wait)
 }
 
 /// Exchange client credentials for an access token (no bearer needed).
@@ -196,9 +263,14 @@ fn parse_token_request(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest,
         (TokenRequest = "application/x-www-form-urlencoded"),
         (TokenRequest = "application/json"))),
     responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody)))]
+        (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody,
+            description = "`rate_limited`: too many failed attempts for this client or \
+                address; see `Retry-After`")))]
 pub async fn token(
     State(state): State<AppState>,
+    // Absent when the router is served without connect info (unit tests).
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<TokenResponse>, ApiError> {
@@ -226,9 +298,21 @@ pub async fn token(
             .clone()
             .ok_or_else(|| ApiError::bad_request("client_secret is missing"))?,
     );
+    // Over the failure limit, the secret is not even checked: a right guess
+    // looks like a wrong one.
+    let addr = peer.map(|axum::Extension(ConnectInfo(a))| a.ip());
+    if let Some(wait) = state.rate_limits.token_blocked(Some(client_id), addr) {
+        let refusal = Refusal {
+            key_id: is_client_id(client_id).then(|| client_id.to_owned()),
+            reason: "too many failed attempts",
+        };
+        audit_failure(&state, "POST", "/v1/oauth/token", &refusal).await;
+        return Err(too_many_failures(&state, wait));
+    }
     let client = match state.platform.verify_client(client_id, &secret).await? {
         Ok(c) => c,
         Err(refusal) => {
+            state.rate_limits.token_failed(Some(client_id), addr);
             audit_failure(&state, "POST", "/v1/oauth/token", &refusal).await;
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,

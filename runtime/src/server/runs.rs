@@ -23,6 +23,7 @@ use zeroize::Zeroizing;
 use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use super::metrics::CompileSource;
 use super::steps::check;
 use crate::engine::{RunFailure, RunOptions};
 use crate::manifest::Manifest;
@@ -249,7 +250,15 @@ pub(super) async fn execute(
             .acquire()
             .await
             .map_err(|_| ApiError::internal())?;
-        state.engine.load(version.component).await
+        let cold = !state.engine.is_loaded(&version.component_digest);
+        let started = std::time::Instant::now();
+        let loaded = state.engine.load(version.component).await;
+        if cold && loaded.is_ok() {
+            state
+                .metrics
+                .compiled(CompileSource::Run, started.elapsed());
+        }
+        loaded
     }
     .map_err(|e| {
         tracing::error!(%project, %step, error = %e, "a stored component does not load");
@@ -277,7 +286,15 @@ pub(super) async fn execute(
     };
     let input = input.to_string();
     let created_at = unix_millis();
-    let report = state.engine.run(&loaded, &input, options).await;
+    let report = {
+        let _active = state.metrics.run_started();
+        state.engine.run(&loaded, &input, options).await
+    };
+    state.metrics.run_finished(
+        &trigger,
+        report.outcome.as_ref().map(|_| ()),
+        std::time::Duration::from_millis(report.stats.duration_ms),
+    );
 
     let (status, output, error) = match &report.outcome {
         Ok(text) => {

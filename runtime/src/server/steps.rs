@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiPath, ErrorBody, payload_too_large};
+use super::metrics::CompileSource;
 use super::projects::visible_project;
 use crate::manifest::Manifest;
 use crate::store;
@@ -169,7 +170,17 @@ pub async fn put(
             .acquire()
             .await
             .map_err(|_| ApiError::internal())?;
-        state.engine.load(component.clone()).await
+        let cold = !state
+            .engine
+            .is_loaded(&crate::engine::component_digest(&component));
+        let started = std::time::Instant::now();
+        let loaded = state.engine.load(component.clone()).await;
+        if cold && loaded.is_ok() {
+            state
+                .metrics
+                .compiled(CompileSource::Upload, started.elapsed());
+        }
+        loaded
     };
     let loaded = loaded.map_err(|e| match e {
         crate::engine::LoadError::Internal(detail) => {

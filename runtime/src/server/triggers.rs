@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use airlock_host_api::context::Trigger;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest as _, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -28,6 +28,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody, payload_too_large};
+use super::metrics::LimitedRoute;
 use super::steps::check;
 use crate::store;
 
@@ -437,6 +438,8 @@ fn output_response(output: Value) -> Response {
     responses((status = 200, description = "The step's output, or the response it asks for"),
         (status = 401, body = ErrorBody, description = "`bad_signature`"),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 429, body = ErrorBody,
+            description = "`rate_limited`: over `--trigger-rate-limit`; see `Retry-After`"),
         (status = 502, body = ErrorBody, description = "`step_failed`")))]
 pub async fn fire(
     State(state): State<AppState>,
@@ -444,7 +447,7 @@ pub async fn fire(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: axum::extract::Request,
 ) -> Response {
     let Some(id) = params.get("id") else {
         return ApiError::not_found("no such trigger").into_response();
@@ -454,6 +457,16 @@ pub async fn fire(
         Ok(None) => return ApiError::not_found("no such trigger").into_response(),
         Err(e) => return ApiError::from(e).into_response(),
     };
+    // Over its rate limit, a trigger costs no signature check, no body read
+    // and no run. (The id is never logged: it is the trigger's capability.)
+    if let Err(wait) = state.rate_limits.trigger(id) {
+        state.metrics.rate_limited(LimitedRoute::Trigger);
+        tracing::debug!(project = %trigger.project, step = %trigger.step,
+            "trigger request refused: rate limit");
+        return ApiError::too_many_requests("this trigger's rate limit is reached", wait)
+            .into_response();
+    }
+    let body: Result<Bytes, BytesRejection> = Bytes::from_request(request, &state).await;
     let body = match body {
         Ok(b) => b,
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {

@@ -34,6 +34,7 @@ pub const SCOPES: &[&str] = &[
     "accounts:write",
     "accounts:credentials",
     "proxy",
+    "metrics",
     "admin",
 ];
 
@@ -415,6 +416,17 @@ impl PlatformStore {
             created_at: now,
         };
         Ok((meta, secret))
+    }
+
+    /// Every OAuth client's metadata (never a secret), in creation order.
+    pub async fn list_clients(&self) -> Result<Vec<CredentialMeta>> {
+        let rows = sqlx::query(
+            "SELECT id, name, scopes, project, created_at FROM oauth_clients
+             ORDER BY created_at, rowid",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(meta_from_row).collect()
     }
 
     /// One OAuth client's metadata.

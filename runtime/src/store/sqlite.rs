@@ -145,7 +145,9 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     );
     CREATE INDEX triggers_by_step ON triggers (project, step);",
-    // 6: the outbound calls of a run (JSON array of call summaries: method,
+    // 6: the retention sweep of `airlock serve` deletes runs by age.
+    "CREATE INDEX runs_by_created_at ON runs (created_at);",
+    // 7: the outbound calls of a run (JSON array of call summaries: method,
     // URL without query (masked), status, timing, bytes, account id; never
     // a header or credential). NULL for `nostore` runs.
     "ALTER TABLE runs ADD COLUMN http_calls TEXT;",

@@ -53,6 +53,8 @@ pub struct StepDetail {
 #[derive(Clone, PartialEq, Eq)]
 pub struct CurrentVersion {
     pub digest: String,
+    /// `sha256:<hex>` of the component bytes.
+    pub component_digest: String,
     pub component: Vec<u8>,
     pub manifest: String,
 }
@@ -191,7 +193,7 @@ impl StepStore {
     /// The current version's component and manifest, or `None`.
     pub async fn current(&self, project: &str, step: &str) -> Result<Option<CurrentVersion>> {
         let row = sqlx::query(
-            "SELECT v.digest, v.component, v.manifest FROM steps s
+            "SELECT v.digest, v.component_digest, v.component, v.manifest FROM steps s
              JOIN step_versions v ON v.project = s.project AND v.step = s.step
                  AND v.digest = s.current_digest
              WHERE s.project = ?1 AND s.step = ?2",
@@ -203,6 +205,7 @@ impl StepStore {
         row.map(|r| {
             Ok(CurrentVersion {
                 digest: r.try_get("digest")?,
+                component_digest: r.try_get("component_digest")?,
                 component: r.try_get("component")?,
                 manifest: r.try_get("manifest")?,
             })

@@ -1,0 +1,182 @@
+//! Rate limits of `airlock serve`, on the GCRA limiter of
+//! [`airlock_host_api::http::ratelimit`] (in memory, per process):
+//!
+//! - the public trigger route `/t/{id}`: `--trigger-rate-limit` requests per
+//!   minute per trigger (default 600), counted after the trigger is found
+//!   (unknown ids stay 404) and before its signature is checked, its body
+//!   read or its step run;
+//! - failed attempts at `POST /v1/oauth/token`: [`TOKEN_FAILURES_PER_CLIENT`]
+//!   per client id and [`TOKEN_FAILURES_PER_ADDRESS`] per source address (an
+//!   IPv6 address counts by its /64) in [`TOKEN_FAILURE_PERIOD`]. Only
+//!   failures count, but once over, every attempt of that client or address
+//!   is refused (429) before its secret is checked, so a right guess cannot
+//!   be told from a wrong one.
+//!
+//! Keys (trigger ids, client ids, addresses) stay in memory only and are
+//! never logged; the limiter drops a key once it has been idle for a period.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use airlock_host_api::http::ratelimit::{MemoryStore, Quota, RateLimitStore as _};
+
+use crate::store::platform::is_client_id;
+
+/// Requests per minute per trigger when none is configured.
+pub const DEFAULT_TRIGGER_RATE_LIMIT: u32 = 600;
+/// Failed token requests allowed per client id in [`TOKEN_FAILURE_PERIOD`].
+pub const TOKEN_FAILURES_PER_CLIENT: u32 = 10;
+/// Failed token requests allowed per source address in [`TOKEN_FAILURE_PERIOD`].
+pub const TOKEN_FAILURES_PER_ADDRESS: u32 = 50;
+/// The window of the token failure limits (capacity returns evenly over it).
+pub const TOKEN_FAILURE_PERIOD: Duration = Duration::from_secs(600);
+
+/// The limiters every handler shares.
+pub struct RateLimits {
+    trigger_quota: Quota,
+    triggers: MemoryStore,
+    token_failures: MemoryStore,
+}
+
+impl std::fmt::Debug for RateLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimits")
+            .field("trigger_quota", &self.trigger_quota)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self::new(DEFAULT_TRIGGER_RATE_LIMIT)
+    }
+}
+
+const CLIENT_QUOTA: Quota = Quota {
+    max: TOKEN_FAILURES_PER_CLIENT,
+    period: TOKEN_FAILURE_PERIOD,
+};
+const ADDRESS_QUOTA: Quota = Quota {
+    max: TOKEN_FAILURES_PER_ADDRESS,
+    period: TOKEN_FAILURE_PERIOD,
+};
+
+impl RateLimits {
+    /// Limits with `trigger_per_minute` requests per minute per trigger.
+    pub fn new(trigger_per_minute: u32) -> Self {
+        Self {
+            trigger_quota: Quota {
+                max: trigger_per_minute.max(1),
+                period: Duration::from_secs(60),
+            },
+            triggers: MemoryStore::new(),
+            token_failures: MemoryStore::new(),
+        }
+    }
+
+    /// Counts one request for trigger `id`; `Err` with the wait when over.
+    pub fn trigger(&self, id: &str) -> Result<(), Duration> {
+        self.triggers
+            .acquire(id, self.trigger_quota)
+            .map_err(|limited| limited.retry_after)
+    }
+
+    /// The wait before a token request of `client_id` from `addr` may be
+    /// checked at all, if either is over its failure limit.
+    pub fn token_blocked(&self, client_id: Option<&str>, addr: Option<IpAddr>) -> Option<Duration> {
+        let by_client =
+            client_key(client_id).and_then(|k| self.token_failures.wait_time(&k, CLIENT_QUOTA));
+        let by_addr = addr.and_then(|a| {
+            self.token_failures
+                .wait_time(&address_key(a), ADDRESS_QUOTA)
+        });
+        by_client.max(by_addr)
+    }
+
+    /// Counts a failed token request of `client_id` from `addr`.
+    pub fn token_failed(&self, client_id: Option<&str>, addr: Option<IpAddr>) {
+        // Over the limit already: nothing more to count.
+        if let Some(k) = client_key(client_id) {
+            let _ = self.token_failures.acquire(&k, CLIENT_QUOTA);
+        }
+        if let Some(a) = addr {
+            let _ = self.token_failures.acquire(&address_key(a), ADDRESS_QUOTA);
+        }
+    }
+}
+
+/// Only a well-formed client id gets a bucket of its own: made-up ids count
+/// against their address alone, so they cannot grow the map.
+fn client_key(client_id: Option<&str>) -> Option<String> {
+    client_id
+        .filter(|id| is_client_id(id))
+        .map(|id| format!("client:{id}"))
+}
+
+/// IPv4 by address; IPv6 by its /64, which one host usually holds whole.
+fn address_key(addr: IpAddr) -> String {
+    match addr.to_canonical() {
+        IpAddr::V4(v4) => format!("ip:{v4}"),
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            format!("ip:{}/64", std::net::Ipv6Addr::from(bits))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_block_the_client_and_the_address_without_peeks_counting() {
+        let limits = RateLimits::default();
+        let client = "ac_0123456789abcdef";
+        let addr: IpAddr = "192.0.2.7".parse().unwrap();
+        for _ in 0..TOKEN_FAILURES_PER_CLIENT {
+            assert_eq!(limits.token_blocked(Some(client), Some(addr)), None);
+            limits.token_failed(Some(client), Some(addr));
+        }
+        let wait = limits.token_blocked(Some(client), Some(addr)).unwrap();
+        assert!(wait > Duration::ZERO && wait <= TOKEN_FAILURE_PERIOD);
+        // Another client from the same address is not blocked yet.
+        assert_eq!(
+            limits.token_blocked(Some("ac_fedcba9876543210"), Some(addr)),
+            None
+        );
+        // Made-up ids count against the address only.
+        for _ in TOKEN_FAILURES_PER_CLIENT..TOKEN_FAILURES_PER_ADDRESS {
+            limits.token_failed(Some("not-a-client-id"), Some(addr));
+        }
+        assert!(limits.token_failures.len() <= 2);
+        assert!(limits.token_blocked(None, Some(addr)).is_some());
+        assert!(
+            limits
+                .token_blocked(None, Some("192.0.2.8".parse().unwrap()))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64() {
+        let a = address_key("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = address_key("2001:db8:1:2:bbbb::2".parse().unwrap());
+        let c = address_key("2001:db8:1:3::1".parse().unwrap());
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(
+            address_key("::ffff:192.0.2.7".parse().unwrap()),
+            "ip:192.0.2.7"
+        );
+    }
+
+    #[test]
+    fn triggers_are_limited_each_on_their_own() {
+        let limits = RateLimits::new(2);
+        limits.trigger("a").unwrap();
+        limits.trigger("a").unwrap();
+        let wait = limits.trigger("a").unwrap_err();
+        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(30));
+        limits.trigger("b").unwrap();
+    }
+}
