@@ -759,6 +759,8 @@ async fn credentials_passed_at_run_time_are_used_masked_and_never_stored() {
         (json!({"t-bearer": {"api_key": RUN_TOKEN}}), "api_key"),
         (json!({"t-bearer": {}}), "token"),
         (json!({"nope": {"token": RUN_TOKEN}}), "nope"),
+        // A value where an object belongs: serde's message must not quote it.
+        (json!({"t-bearer": RUN_TOKEN}), "t-bearer"),
     ] {
         let before = echo.requests().len();
         let r = w

@@ -118,6 +118,29 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// `text` with every `"…"` (a JSON string value, as serde quotes it)
+/// replaced by `"…"` elided. Field names are quoted with backticks and stay.
+pub fn without_quoted_values(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            out.push(c);
+            continue;
+        }
+        out.push_str("\"…\"");
+        let mut escaped = false;
+        for c in chars.by_ref() {
+            match (escaped, c) {
+                (false, '\\') => escaped = true,
+                (false, '"') => break,
+                _ => escaped = false,
+            }
+        }
+    }
+    out
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         let status = rejection.status();
@@ -130,8 +153,10 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::BytesRejection(_) if status == StatusCode::PAYLOAD_TOO_LARGE => {
                 payload_too_large()
             }
-            // The messages of serde name the field and position, never a value.
-            other => ApiError::bad_request(other.body_text()),
+            // serde names the field and position, but quotes a mistyped
+            // string value (`invalid type: string "…"`), which may be a
+            // credential sent in the wrong place: drop quoted values.
+            other => ApiError::bad_request(without_quoted_values(&other.body_text())),
         }
     }
 }
@@ -198,4 +223,28 @@ pub async fn method_not_allowed() -> ApiError {
         "method_not_allowed",
         "method not allowed on this route",
     )
+}
+
+#[cfg(test)]
+mod quoted_value_tests {
+    use super::without_quoted_values;
+
+    #[test]
+    fn quoted_values_are_dropped_and_field_names_kept() {
+        let serde = r#"credentials.slack: invalid type: string "xoxb-1\"23", expected a map at line 1 column 40"#;
+        let clean = without_quoted_values(serde);
+        assert!(!clean.contains("xoxb"), "{clean}");
+        assert!(
+            clean.contains("credentials.slack: invalid type: string"),
+            "{clean}"
+        );
+        assert!(
+            clean.contains("expected a map at line 1 column 40"),
+            "{clean}"
+        );
+        assert_eq!(
+            without_quoted_values("unknown field `x`"),
+            "unknown field `x`"
+        );
+    }
 }
