@@ -562,6 +562,49 @@ async fn an_expired_oauth_token_is_refreshed_once_for_many_concurrent_proxy_requ
             .load(std::sync::atomic::Ordering::SeqCst),
         1
     );
+    // A refresh the provider refuses (invalid_grant): 409, the account
+    // shows needs_reauth, and the next request does not ask again.
+    let stale = w.add_account(
+        "t-oauth",
+        "u2",
+        &[
+            "--access-token",
+            "access-old",
+            "--refresh-token",
+            "refresh-unknown-to-the-provider",
+            "--expires-in",
+            "-10",
+        ],
+    );
+    let requests = || {
+        provider
+            .state
+            .token_requests
+            .load(std::sync::atomic::Ordering::SeqCst)
+    };
+    let r = w
+        .proxy(&token, Method::GET, "/api/me", &stale, "u2", &[], None)
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    r.assert_error_shape();
+    assert_eq!(requests(), 2);
+    let r = w
+        .server
+        .call(
+            Method::GET,
+            &format!("/v1/projects/alpha/accounts/{stale}"),
+            Some(&w.admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["health"], "needs_reauth", "{}", r.text);
+    let r = w
+        .proxy(&token, Method::GET, "/api/me", &stale, "u2", &[], None)
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert!(r.text.contains("re-authorisation"), "{}", r.text);
+    assert_eq!(requests(), 2);
+
     // The rotated tokens are stored sealed, like every credential.
     let db = w.db_bytes();
     for value in [

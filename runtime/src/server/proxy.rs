@@ -245,29 +245,26 @@ async fn prepare(
     let target = decode_target(encoded)?;
     let forwarded = forwarded_headers(headers)?;
     let no_account = || ApiError::not_found("no such account for this external user");
+    // Metadata only: the pipeline decrypts the credentials when it sends.
     let account = AccountStore::new(&state.secrets)
-        .get(&state.master_key, project, &params.account_id)
+        .get_meta(project, &params.account_id)
         .await?
         .ok_or_else(no_account)?;
-    if account.meta.external_user_id != params.external_user_id {
+    if account.external_user_id != params.external_user_id {
         return Err(no_account());
     }
-    if account.meta.status == AccountStatus::NeedsReauth {
+    if account.status == AccountStatus::NeedsReauth {
         return Err(ApiError::conflict(format!(
             "account {} needs re-authorisation: its OAuth refresh was refused",
-            account.meta.id
+            account.id
         )));
     }
-    let app = state
-        .pipeline
-        .catalog()
-        .get(&account.meta.app)
-        .ok_or_else(|| {
-            ApiError::conflict(format!(
-                "app {} of this account is not in the app catalog",
-                account.meta.app
-            ))
-        })?;
+    let app = state.pipeline.catalog().get(&account.app).ok_or_else(|| {
+        ApiError::conflict(format!(
+            "app {} of this account is not in the app catalog",
+            account.app
+        ))
+    })?;
     if !app.proxy_enabled {
         return Err(ApiError::forbidden(format!(
             "app {} does not allow the proxy",
@@ -284,7 +281,7 @@ async fn prepare(
         target,
         headers: forwarded,
         external_user_id: params.external_user_id,
-        account_id: account.meta.id.clone(),
+        account_id: account.id.clone(),
         app: app.slug.clone(),
     })
 }
