@@ -59,7 +59,7 @@ EOF
 # Quiet logs: the benchmark measures serving, not log formatting.
 AIRLOCK_LOG=error "$AIRLOCK" serve --listen 127.0.0.1:0 \
     --allow-range 127.0.0.0/8 --apps-dir "$WORK/apps" \
-    --http-rate-limit 4000000000 >"$WORK/serve.out" &
+    --http-rate-limit 4000000000 --trigger-rate-limit 4000000000 >"$WORK/serve.out" &
 PIDS+=($!)
 until grep -q listening "$WORK/serve.out" 2>/dev/null; do sleep 0.1; done
 BASE=$(sed -n 's/^listening on //p' "$WORK/serve.out")
@@ -87,7 +87,7 @@ measure() {
     local label=$1 conns=$2
     shift 2
     local out
-    out=$(wrk -t"$THREADS" -c"$conns" -d"$DURATION" --latency "$@")
+    out=$(wrk -t"$((conns < THREADS ? conns : THREADS))" -c"$conns" -d"$DURATION" --latency "$@")
     local rps p50 p99 non2xx
     rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
     p50=$(awk '$1 == "50%" {print $2}' <<<"$out")

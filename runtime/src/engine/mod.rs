@@ -138,6 +138,12 @@ impl Engine {
         self.lock_loaded().contains_key(digest)
     }
 
+    /// The compiled step with `digest`, if it is loaded in memory: a warm
+    /// run needs neither the component bytes nor a hash over them.
+    pub fn loaded(&self, digest: &str) -> Option<Arc<LoadedStep>> {
+        self.lock_loaded().get(digest).cloned()
+    }
+
     /// Validates and compiles `bytes` (or fetches the compiled step from the
     /// in-memory or on-disk cache). Compilation runs on a blocking thread.
     pub async fn load(&self, bytes: Vec<u8>) -> Result<Arc<LoadedStep>, LoadError> {

@@ -244,21 +244,29 @@ pub(super) async fn execute(
         tracing::error!(%project, %step, error = %e, "a stored manifest does not parse");
         ApiError::internal()
     })?;
-    let loaded = {
-        let _permit = state
-            .compile_permits
-            .acquire()
-            .await
-            .map_err(|_| ApiError::internal())?;
-        let cold = !state.engine.is_loaded(&version.component_digest);
-        let started = std::time::Instant::now();
-        let loaded = state.engine.load(version.component).await;
-        if cold && loaded.is_ok() {
-            state
-                .metrics
-                .compiled(CompileSource::Run, started.elapsed());
+    // Warm: the compiled step is in memory, so no bytes, hash or permit.
+    let loaded = match state.engine.loaded(&version.component_digest) {
+        Some(loaded) => Ok(loaded),
+        None => {
+            let component = state
+                .steps
+                .component(&project, &step, &version.digest)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("no step `{step}`")))?;
+            let _permit = state
+                .compile_permits
+                .acquire()
+                .await
+                .map_err(|_| ApiError::internal())?;
+            let started = std::time::Instant::now();
+            let loaded = state.engine.load(component).await;
+            if loaded.is_ok() {
+                state
+                    .metrics
+                    .compiled(CompileSource::Run, started.elapsed());
+            }
+            loaded
         }
-        loaded
     }
     .map_err(|e| {
         tracing::error!(%project, %step, error = %e, "a stored component does not load");

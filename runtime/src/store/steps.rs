@@ -50,22 +50,12 @@ pub struct StepDetail {
 }
 
 /// What a run needs of the current version.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct CurrentVersion {
     pub digest: String,
     /// `sha256:<hex>` of the component bytes.
     pub component_digest: String,
-    pub component: Vec<u8>,
     pub manifest: String,
-}
-
-impl std::fmt::Debug for CurrentVersion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CurrentVersion")
-            .field("digest", &self.digest)
-            .field("component_bytes", &self.component.len())
-            .finish_non_exhaustive()
-    }
 }
 
 /// The step tables.
@@ -193,7 +183,7 @@ impl StepStore {
     /// The current version's component and manifest, or `None`.
     pub async fn current(&self, project: &str, step: &str) -> Result<Option<CurrentVersion>> {
         let row = sqlx::query(
-            "SELECT v.digest, v.component_digest, v.component, v.manifest FROM steps s
+            "SELECT v.digest, v.component_digest, v.manifest FROM steps s
              JOIN step_versions v ON v.project = s.project AND v.step = s.step
                  AND v.digest = s.current_digest
              WHERE s.project = ?1 AND s.step = ?2",
@@ -206,11 +196,29 @@ impl StepStore {
             Ok(CurrentVersion {
                 digest: r.try_get("digest")?,
                 component_digest: r.try_get("component_digest")?,
-                component: r.try_get("component")?,
                 manifest: r.try_get("manifest")?,
             })
         })
         .transpose()
+    }
+
+    /// The component bytes of one version: read only when the engine does
+    /// not already hold it compiled.
+    pub async fn component(
+        &self,
+        project: &str,
+        step: &str,
+        digest: &str,
+    ) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query(
+            "SELECT component FROM step_versions WHERE project = ?1 AND step = ?2 AND digest = ?3",
+        )
+        .bind(project)
+        .bind(step)
+        .bind(digest)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok(r.try_get("component")?)).transpose()
     }
 
     /// Deletes a step and all its versions (its runs stay); `false` when
