@@ -82,6 +82,12 @@ wrk.body = '{"input":{"name":"load"}}'
 wrk.headers["content-type"] = "application/json"
 EOF
 
+cat >"$WORK/trigger.lua" <<'EOF'
+wrk.method = "POST"
+wrk.body = '{"name":"load"}'
+wrk.headers["content-type"] = "application/json"
+EOF
+
 # One wrk run; prints "label  req/s  p50  p99".
 measure() {
     local label=$1 conns=$2
@@ -101,7 +107,7 @@ echo "| --- | --- | --- | --- | --- | --- |"
 RUNS="$BASE/v1/projects/bench/steps/hello/runs"
 measure "runs API, records on" 64 -s "$WORK/post.lua" "${H[@]}" "$RUNS"
 measure "runs API, no-store" 64 -s "$WORK/post.lua" "${H[@]}" -H 'x-airlock-nostore: 1' "$RUNS"
-measure "trigger" 64 -s "$WORK/post.lua" "$BASE$TRIGGER"
+measure "trigger" 64 -s "$WORK/trigger.lua" "$BASE$TRIGGER"
 PROXY="$BASE/v1/projects/bench/proxy/$(printf '/ok' | basenc --base64url -w0 | tr -d '=')"
 PROXY="$PROXY?external_user_id=u1&account_id=$ACCOUNT"
 for c in 1 64; do

@@ -1,10 +1,20 @@
-//! The smallest useful step: `{"name":"Ada"}` in, a greeting out.
+//! The smallest useful step: `{"name":"Ada"}` in, a greeting out. Behind an
+//! HTTP trigger it reads the name from the request's JSON body instead.
 
 use airlock_sdk::{Error, log};
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize)]
-struct Input {
+#[serde(untagged)]
+enum Input {
+    /// A direct run: `{"name": "Ada"}`.
+    Direct { name: String },
+    /// An HTTP trigger's request whose JSON body is `{"name": "Ada"}`.
+    Trigger { json: Named },
+}
+
+#[derive(Deserialize)]
+struct Named {
     name: String,
 }
 
@@ -14,7 +24,9 @@ struct Output {
 }
 
 fn run(input: Input) -> Result<Output, Error> {
-    let name = input.name.trim();
+    let name = match &input {
+        Input::Direct { name } | Input::Trigger { json: Named { name } } => name.trim(),
+    };
     if name.is_empty() {
         return Err(Error::new("`name` must not be empty").with_code("empty_name"));
     }
