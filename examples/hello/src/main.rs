@@ -25,7 +25,10 @@ struct Output {
 
 fn run(input: Input) -> Result<Output, Error> {
     let name = match &input {
-        Input::Direct { name } | Input::Trigger { json: Named { name } } => name.trim(),
+        Input::Direct { name }
+        | Input::Trigger {
+            json: Named { name },
+        } => name.trim(),
     };
     if name.is_empty() {
         return Err(Error::new("`name` must not be empty").with_code("empty_name"));
