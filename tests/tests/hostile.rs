@@ -19,7 +19,7 @@ fn limit_kind(report: &RunReport) -> LimitKind {
 
 fn step_error(report: &RunReport) -> &str {
     match &report.outcome {
-        Err(RunFailure::StepError(e)) => e,
+        Err(RunFailure::StepError(e)) => &e.message,
         other => panic!("expected a step error, got {other:?}"),
     }
 }

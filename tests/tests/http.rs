@@ -185,13 +185,7 @@ fn output(report: &RunReport) -> Value {
 /// The error code and message of a failed request.
 fn http_error(report: &RunReport) -> (String, String) {
     match &report.outcome {
-        Err(RunFailure::StepError(e)) => {
-            let v: Value = serde_json::from_str(e).unwrap();
-            (
-                v["code"].as_str().unwrap().to_string(),
-                v["message"].as_str().unwrap().to_string(),
-            )
-        }
+        Err(RunFailure::StepError(e)) => (e.code.clone().unwrap(), e.message.clone()),
         other => panic!("expected a failed request, got {other:?}"),
     }
 }

@@ -209,8 +209,14 @@ async fn a_hostile_step_cannot_get_a_secret_out_through_its_error() {
     let Err(RunFailure::StepError(error)) = &report.outcome else {
         panic!("{:?}", report.outcome);
     };
-    assert_no_leak(error, "the error");
-    assert!(error.contains("failed with [REDACTED:SECRET]"), "{error}");
+    let details = serde_json::to_string(&error.details).unwrap();
+    assert_no_leak(&error.message, "the error");
+    assert_no_leak(&details, "the error's details");
+    assert!(
+        error.message.contains("failed with [REDACTED:SECRET]"),
+        "{error}"
+    );
+    assert!(details.contains("[REDACTED:SECRET]"), "{details}");
 }
 
 #[test]

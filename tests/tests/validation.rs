@@ -61,3 +61,61 @@ fn airlock_run_exits_2_for_each_invalid_component() {
         assert!(out.stdout.is_empty(), "case {name}: nothing on stdout");
     }
 }
+
+/// Collects what the engine logs, to see whether it compiled anything.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_refused_component_is_never_cached_and_bad_names_cost_no_compile() {
+    let cache = tempfile::tempdir().unwrap();
+    let engine = airlock_runtime::engine::Engine::new(airlock_runtime::engine::EngineConfig {
+        max_concurrent_runs: 1,
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..Default::default()
+    })
+    .unwrap();
+    for (name, bytes, _) in cases() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .finish();
+        let result = tracing::subscriber::with_default(subscriber, || engine.load_blocking(&bytes));
+        assert!(result.is_err(), "case {name}: accepted");
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        if matches!(name.as_str(), "disallowed-imports" | "no-run-export") {
+            assert!(
+                !log.contains("compiled component"),
+                "case {name}: compiled before its names were checked:\n{log}"
+            );
+        }
+    }
+    let mut files = Vec::new();
+    let mut dirs = vec![cache.path().to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p)
+            } else {
+                files.push(p)
+            }
+        }
+    }
+    assert!(
+        files.is_empty(),
+        "refused components were cached: {files:?}"
+    );
+}

@@ -3,6 +3,7 @@
 //!
 //! | concern | module |
 //! | --- | --- |
+//! | size bounds on what the caller sends, before any library sees it | [`bounds`] |
 //! | classify addresses, operator allow-ranges, host rules | [`egress`] |
 //! | DNS that returns only checked addresses | [`resolver`] |
 //! | the one pooled client | [`client`] |
@@ -11,6 +12,7 @@
 //! | credentials passed with one run | [`run_accounts`] |
 //! | the WIT host impl | `host.rs` |
 
+pub mod bounds;
 pub mod client;
 pub mod egress;
 pub mod pipeline;

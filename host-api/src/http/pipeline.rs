@@ -1,7 +1,8 @@
 //! The one outbound request pipeline. A step's `http.send` and the REST
 //! proxy both run every request through [`Pipeline::send`], in this order:
 //!
-//! 1. validate the method, URL and headers; refuse headers a caller may not
+//! 1. bound every size the caller controls ([`super::bounds`]), then
+//!    validate the method, URL and headers; refuse headers a caller may not
 //!    set (credentials are the host's job; hop-by-hop and framing headers
 //!    belong to the HTTP stack);
 //! 2. the project's rate limit;
@@ -378,6 +379,7 @@ impl Pipeline {
         request: OutboundRequest,
         summary: &mut CallSummary,
     ) -> Result<OutboundResponse, HttpError> {
+        super::bounds::check(&request)?;
         let method = validate_method(&request.method)?;
         summary.method = method.as_str().to_string();
         let headers = validate_headers(&request.headers)?;

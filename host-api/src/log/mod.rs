@@ -8,11 +8,16 @@
 //! Past the cap the sink keeps what fit, appends a marker line, and every
 //! further write fails with [`HostLimitError::Output`], which traps the guest.
 //!
+//! Every entry costs its stored size plus [`ENTRY_OVERHEAD`], so the cap
+//! bounds the log however it is written (empty entries included).
+//!
 //! Every line passes through the run's [`Redactor`] before it is kept:
 //! stdout/stderr through a [`StreamRedactor`] per stream, so a secret split
 //! across two writes, or across the cut of an endless line, is still masked.
-//! [`LogSink::finish`] masks every kept line once more with the final set of
-//! values, in case one was registered after a line was written.
+//! [`LogSink::finish`] masks the kept entries once more, as one text, with
+//! the final set of values: a value registered after a line was written, or
+//! split across entries (two `log` calls, stdout then stderr), is masked
+//! too.
 
 mod host;
 
@@ -100,11 +105,34 @@ pub enum StdStream {
 /// lines of this size, so one endless line cannot hide from the log.
 const MAX_PARTIAL_LINE: usize = 16 * 1024;
 
+/// What each entry costs on top of its text: about what one entry takes in
+/// a stored record (`{"source":"stdout","elapsed_ms":12,"text":""}`) and in
+/// memory. Why: counting text bytes alone let a step write millions of empty
+/// entries, each free, into one run record.
+pub const ENTRY_OVERHEAD: usize = 64;
+
 /// The text appended once when the cap is reached.
 pub const TRUNCATION_MARKER: &str = "[airlock: log output cap reached; the step was stopped]";
 
 /// The run's log: shared by the `log` host impl and the WASI stdout/stderr
 /// capture of the same run.
+///
+/// # The budget
+///
+/// Every entry costs [`ENTRY_OVERHEAD`] plus its text as stored: after
+/// masking, JSON-escaped (a control character counts 6 bytes, `"` and `\`
+/// count 2). The sum over the run, with what stdout and stderr hold for
+/// lines not yet ended, never exceeds the cap, so the log's size in memory,
+/// in the run record and on a terminal is bounded by the cap whatever the
+/// guest writes (at most `cap / 64` entries).
+///
+/// # Order
+///
+/// Entries are kept in the order they were written. A write to one source
+/// ends the line another source left open (`print!("a"); eprintln!("b")` is
+/// two lines, `a` then `b`), so the log reads as one stream, and a value
+/// split across writes to different sources sits in consecutive entries,
+/// where [`LogSink::finish`] masks it.
 #[derive(Debug)]
 pub struct LogSink {
     started: Instant,
@@ -116,6 +144,7 @@ pub struct LogSink {
 #[derive(Debug, Default)]
 struct Inner {
     lines: Vec<LogLine>,
+    /// Cost of the entries in `lines`.
     used: usize,
     exceeded: bool,
     stdout: Partial,
@@ -128,11 +157,55 @@ struct Inner {
 struct Partial {
     bytes: Vec<u8>,
     redactor: StreamRedactor,
+    /// What the held text costs (as an entry of its own).
+    charged: usize,
+}
+
+impl Partial {
+    fn is_empty(&self) -> bool {
+        self.bytes.is_empty() && self.redactor.is_empty()
+    }
+
+    /// Recomputes `charged` for what is still held.
+    fn recharge(&mut self) {
+        self.charged = if self.is_empty() {
+            0
+        } else {
+            ENTRY_OVERHEAD
+                + stored_len(&self.bytes)
+                + stored_len(self.redactor.pending().as_bytes())
+        };
+    }
+}
+
+/// Bytes `text` takes inside a JSON string as serde_json writes it.
+fn stored_len(text: &[u8]) -> usize {
+    text.iter()
+        .map(|&b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum()
+}
+
+/// The longest prefix of `text` (on a char boundary) whose stored length
+/// is at most `budget`.
+fn prefix_within(text: &str, budget: usize) -> &str {
+    let mut spent = 0;
+    for (i, c) in text.char_indices() {
+        let mut buf = [0; 4];
+        spent += stored_len(c.encode_utf8(&mut buf).as_bytes());
+        if spent > budget {
+            return &text[..i];
+        }
+    }
+    text
 }
 
 impl LogSink {
-    /// A sink that accepts at most `cap` bytes of log text in total and
-    /// masks what `redactor` knows.
+    /// A sink that accepts at most `cap` bytes of log (see the type docs for
+    /// how entries are counted) and masks what `redactor` knows.
     pub fn new(cap: usize, redactor: Arc<Redactor>) -> Self {
         Self {
             started: Instant::now(),
@@ -150,28 +223,18 @@ impl LogSink {
     /// Appends one complete line (from the `log` interface).
     pub fn push_line(&self, source: Source, text: String) -> Result<(), HostLimitError> {
         let mut inner = self.lock();
-        let fitted = self.charge(&mut inner, text.len())?;
+        if inner.exceeded {
+            return Err(HostLimitError::Output { cap: self.cap });
+        }
         let elapsed_ms = self.elapsed_ms();
-        if fitted < text.len() {
-            // Mask the whole line first, then cut: cutting first could split
-            // a secret so that neither half matches, keeping its prefix.
-            let masked = self.redactor.redact(&text);
-            let cut = floor_char_boundary(&masked, fitted.min(masked.len()));
-            let text = masked[..cut].to_string();
-            inner.lines.push(LogLine {
-                source,
-                elapsed_ms,
-                text,
-            });
+        self.end_open_lines(&mut inner, None, elapsed_ms);
+        // Mask the whole line first, then cut: cutting first could split a
+        // secret so that neither half matches, keeping its prefix.
+        let text = self.redactor.redact(&text).into_owned();
+        if !self.keep(&mut inner, source, elapsed_ms, text) {
             self.mark_exceeded(&mut inner);
             return Err(HostLimitError::Output { cap: self.cap });
         }
-        let text = self.redactor.redact(&text).into_owned();
-        inner.lines.push(LogLine {
-            source,
-            elapsed_ms,
-            text,
-        });
         Ok(())
     }
 
@@ -179,18 +242,26 @@ impl LogSink {
     /// each newline.
     pub fn write_stream(&self, stream: StdStream, bytes: &[u8]) -> Result<(), HostLimitError> {
         let mut inner = self.lock();
-        let fitted = self.charge(&mut inner, bytes.len())?;
-        self.buffer_bytes(&mut inner, stream, &bytes[..fitted]);
-        if fitted < bytes.len() {
+        if inner.exceeded {
+            return Err(HostLimitError::Output { cap: self.cap });
+        }
+        let elapsed_ms = self.elapsed_ms();
+        self.end_open_lines(&mut inner, Some(stream), elapsed_ms);
+        // Each byte costs at least one: what fits is at most the room left.
+        let room = self.room(&inner);
+        let fitted = bytes.len().min(room);
+        let whole = self.buffer_bytes(&mut inner, stream, &bytes[..fitted], elapsed_ms);
+        if !whole || fitted < bytes.len() || self.room_signed(&inner) < 0 {
             self.mark_exceeded(&mut inner);
             return Err(HostLimitError::Output { cap: self.cap });
         }
         Ok(())
     }
 
-    /// Total bytes accepted so far.
+    /// The log's cost so far (entries kept plus lines still open).
     pub fn bytes_used(&self) -> usize {
-        self.lock().used
+        let inner = self.lock();
+        self.spent(&inner).min(self.cap)
     }
 
     /// Whether the cap was reached.
@@ -198,19 +269,21 @@ impl LogSink {
         self.lock().exceeded
     }
 
-    /// Flushes partial stdout/stderr lines and returns every line so far,
-    /// masked with every value registered by now.
+    /// Ends the open stdout/stderr lines and returns every line so far,
+    /// masked with every value registered by now, and across entries: a
+    /// value split over consecutive entries is masked in each.
     pub fn finish(&self) -> Vec<LogLine> {
         let mut inner = self.lock();
         let elapsed_ms = self.elapsed_ms();
-        for stream in [StdStream::Stdout, StdStream::Stderr] {
-            self.end_line(&mut inner, stream, elapsed_ms);
-        }
+        self.end_open_lines(&mut inner, None, elapsed_ms);
         let mut lines = std::mem::take(&mut inner.lines);
-        for line in &mut lines {
-            if let std::borrow::Cow::Owned(masked) = self.redactor.redact(&line.text) {
-                line.text = masked;
-            }
+        let mut texts: Vec<String> = lines
+            .iter_mut()
+            .map(|l| std::mem::take(&mut l.text))
+            .collect();
+        self.redactor.redact_pieces(&mut texts);
+        for (line, text) in lines.iter_mut().zip(texts) {
+            line.text = text;
         }
         lines
     }
@@ -224,22 +297,62 @@ impl LogSink {
         self.started.elapsed().as_millis() as u64
     }
 
-    /// Spends up to `len` bytes of budget; returns how many fit.
-    fn charge(&self, inner: &mut Inner, len: usize) -> Result<usize, HostLimitError> {
-        if inner.exceeded {
-            return Err(HostLimitError::Output { cap: self.cap });
+    fn spent(&self, inner: &Inner) -> usize {
+        inner.used + inner.stdout.charged + inner.stderr.charged
+    }
+
+    fn room(&self, inner: &Inner) -> usize {
+        self.cap.saturating_sub(self.spent(inner))
+    }
+
+    fn room_signed(&self, inner: &Inner) -> isize {
+        self.cap as isize - self.spent(inner) as isize
+    }
+
+    /// Keeps one entry if its cost fits; otherwise keeps the prefix that
+    /// fits (if any) and returns false.
+    fn keep(&self, inner: &mut Inner, source: Source, elapsed_ms: u64, text: String) -> bool {
+        let room = self.room(inner);
+        let cost = ENTRY_OVERHEAD + stored_len(text.as_bytes());
+        if cost <= room {
+            inner.used += cost;
+            inner.lines.push(LogLine {
+                source,
+                elapsed_ms,
+                text,
+            });
+            return true;
         }
-        let fitted = len.min(self.cap - inner.used);
-        inner.used += fitted;
-        Ok(fitted)
+        if room > ENTRY_OVERHEAD {
+            let cut = prefix_within(&text, room - ENTRY_OVERHEAD);
+            if !cut.is_empty() {
+                inner.used += ENTRY_OVERHEAD + stored_len(cut.as_bytes());
+                inner.lines.push(LogLine {
+                    source,
+                    elapsed_ms,
+                    text: cut.to_string(),
+                });
+            }
+        }
+        false
+    }
+
+    /// Ends the lines stdout and stderr hold open, except `except`'s: a
+    /// write from another source comes after them.
+    fn end_open_lines(&self, inner: &mut Inner, except: Option<StdStream>, elapsed_ms: u64) {
+        for stream in [StdStream::Stdout, StdStream::Stderr] {
+            if Some(stream) != except && !partial_mut(inner, stream).is_empty() {
+                self.end_line(inner, stream, elapsed_ms);
+            }
+        }
     }
 
     fn mark_exceeded(&self, inner: &mut Inner) {
+        inner.exceeded = true;
         let elapsed_ms = self.elapsed_ms();
         for stream in [StdStream::Stdout, StdStream::Stderr] {
             self.end_line_at_cap(inner, stream, elapsed_ms);
         }
-        inner.exceeded = true;
         inner.lines.push(LogLine {
             source: Source::Stderr,
             elapsed_ms,
@@ -247,49 +360,68 @@ impl LogSink {
         });
     }
 
-    fn buffer_bytes(&self, inner: &mut Inner, stream: StdStream, mut bytes: &[u8]) {
-        let elapsed_ms = self.elapsed_ms();
+    /// Buffers stream bytes, ending lines at newlines and cutting endless
+    /// ones; false when a line did not fit the budget.
+    fn buffer_bytes(
+        &self,
+        inner: &mut Inner,
+        stream: StdStream,
+        mut bytes: &[u8],
+        elapsed_ms: u64,
+    ) -> bool {
         while !bytes.is_empty() {
             let partial = partial_mut(inner, stream);
-            match bytes.iter().position(|&b| b == b'\n') {
-                Some(nl) => {
-                    partial.bytes.extend_from_slice(&bytes[..nl]);
-                    bytes = &bytes[nl + 1..];
-                    self.end_line(inner, stream, elapsed_ms);
-                }
+            let (chunk, ends_line) = match bytes.iter().position(|&b| b == b'\n') {
+                Some(nl) => (&bytes[..nl], Some(nl + 1)),
                 None => {
                     let room = MAX_PARTIAL_LINE - partial.bytes.len();
-                    let take = bytes.len().min(room);
-                    partial.bytes.extend_from_slice(&bytes[..take]);
-                    bytes = &bytes[take..];
-                    if partial.bytes.len() >= MAX_PARTIAL_LINE {
-                        self.cut_line(inner, stream, elapsed_ms);
+                    (&bytes[..bytes.len().min(room)], None)
+                }
+            };
+            if partial.is_empty() {
+                partial.charged = ENTRY_OVERHEAD;
+            }
+            partial.charged += stored_len(chunk);
+            partial.bytes.extend_from_slice(chunk);
+            let fits = match ends_line {
+                Some(consumed) => {
+                    bytes = &bytes[consumed..];
+                    self.end_line(inner, stream, elapsed_ms)
+                }
+                None => {
+                    bytes = &bytes[chunk.len()..];
+                    if partial_mut(inner, stream).bytes.len() >= MAX_PARTIAL_LINE {
+                        self.cut_line(inner, stream, elapsed_ms)
+                    } else {
+                        true
                     }
                 }
+            };
+            if !fits {
+                return false;
             }
         }
+        true
     }
 
     /// A newline (or the end of the run): the whole line is final.
-    fn end_line(&self, inner: &mut Inner, stream: StdStream, elapsed_ms: u64) {
+    fn end_line(&self, inner: &mut Inner, stream: StdStream, elapsed_ms: u64) -> bool {
         let partial = partial_mut(inner, stream);
-        if partial.bytes.is_empty() && partial.redactor.is_empty() {
-            return;
-        }
         let bytes = std::mem::take(&mut partial.bytes);
         let mut text = partial
             .redactor
             .push(&self.redactor, &String::from_utf8_lossy(&bytes));
         text.push_str(&partial.redactor.finish(&self.redactor));
+        partial.charged = 0;
         if text.ends_with('\r') {
             text.pop();
         }
-        push_stream_line(inner, stream, elapsed_ms, text);
+        self.keep(inner, stream.source(), elapsed_ms, text)
     }
 
-    /// The cap cut the stream: emit what is final, and drop what the stream
-    /// redactor holds back — it may be the start of a secret whose rest was
-    /// cut off, which would no longer match as a whole.
+    /// The cap cut the stream: keep what is final and fits, and drop what
+    /// the stream redactor holds back — it may be the start of a secret
+    /// whose rest was cut off, which would no longer match as a whole.
     fn end_line_at_cap(&self, inner: &mut Inner, stream: StdStream, elapsed_ms: u64) {
         let partial = partial_mut(inner, stream);
         let bytes = std::mem::take(&mut partial.bytes);
@@ -297,15 +429,16 @@ impl LogSink {
             .redactor
             .push(&self.redactor, &String::from_utf8_lossy(&bytes));
         partial.redactor = StreamRedactor::new();
+        partial.charged = 0;
         if !text.is_empty() {
-            push_stream_line(inner, stream, elapsed_ms, text);
+            self.keep(inner, stream.source(), elapsed_ms, text);
         }
     }
 
     /// An endless line reached the cut size: emit what the stream redactor
     /// says is final, keeping any incomplete UTF-8 character and any text
     /// that may still turn out to be part of a secret.
-    fn cut_line(&self, inner: &mut Inner, stream: StdStream, elapsed_ms: u64) {
+    fn cut_line(&self, inner: &mut Inner, stream: StdStream, elapsed_ms: u64) -> bool {
         let partial = partial_mut(inner, stream);
         let valid = match std::str::from_utf8(&partial.bytes) {
             Ok(_) => partial.bytes.len(),
@@ -317,8 +450,19 @@ impl LogSink {
         let text = partial
             .redactor
             .push(&self.redactor, &String::from_utf8_lossy(&bytes));
-        if !text.is_empty() {
-            push_stream_line(inner, stream, elapsed_ms, text);
+        partial.recharge();
+        if text.is_empty() {
+            return true;
+        }
+        self.keep(inner, stream.source(), elapsed_ms, text)
+    }
+}
+
+impl StdStream {
+    fn source(self) -> Source {
+        match self {
+            Self::Stdout => Source::Stdout,
+            Self::Stderr => Source::Stderr,
         }
     }
 }
@@ -330,25 +474,6 @@ fn partial_mut(inner: &mut Inner, stream: StdStream) -> &mut Partial {
     }
 }
 
-fn push_stream_line(inner: &mut Inner, stream: StdStream, elapsed_ms: u64, text: String) {
-    let source = match stream {
-        StdStream::Stdout => Source::Stdout,
-        StdStream::Stderr => Source::Stderr,
-    };
-    inner.lines.push(LogLine {
-        source,
-        elapsed_ms,
-        text,
-    });
-}
-
-fn floor_char_boundary(s: &str, mut i: usize) -> usize {
-    while i > 0 && !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,28 +483,45 @@ mod tests {
         let sink = LogSink::new(1024, Arc::default());
         sink.write_stream(StdStream::Stdout, b"hel").unwrap();
         sink.write_stream(StdStream::Stdout, b"lo\nwor").unwrap();
+        sink.write_stream(StdStream::Stdout, b"ld\n").unwrap();
+        let lines = sink.finish();
+        let texts: Vec<_> = lines.iter().map(|l| (l.source, l.text.as_str())).collect();
+        assert_eq!(
+            texts,
+            vec![(Source::Stdout, "hello"), (Source::Stdout, "world")]
+        );
+    }
+
+    #[test]
+    fn a_write_from_another_source_ends_the_open_line() {
+        let sink = LogSink::new(1024, Arc::default());
+        sink.write_stream(StdStream::Stdout, b"wor").unwrap();
         sink.write_stream(StdStream::Stderr, b"oops\n").unwrap();
         sink.write_stream(StdStream::Stdout, b"ld").unwrap();
+        sink.push_line(Source::Log(LogLevel::Info), "logged".into())
+            .unwrap();
         let lines = sink.finish();
         let texts: Vec<_> = lines.iter().map(|l| (l.source, l.text.as_str())).collect();
         assert_eq!(
             texts,
             vec![
-                (Source::Stdout, "hello"),
+                (Source::Stdout, "wor"),
                 (Source::Stderr, "oops"),
-                (Source::Stdout, "world")
+                (Source::Stdout, "ld"),
+                (Source::Log(LogLevel::Info), "logged"),
             ]
         );
     }
 
     #[test]
     fn cap_keeps_what_fits_then_refuses_everything() {
-        let sink = LogSink::new(10, Arc::default());
+        let cap = 2 * ENTRY_OVERHEAD + 10;
+        let sink = LogSink::new(cap, Arc::default());
         sink.write_stream(StdStream::Stdout, b"12345\n").unwrap();
         let err = sink
             .write_stream(StdStream::Stdout, b"67890abc\n")
             .unwrap_err();
-        assert_eq!(err, HostLimitError::Output { cap: 10 });
+        assert_eq!(err, HostLimitError::Output { cap });
         assert!(sink.exceeded());
         assert!(
             sink.push_line(Source::Log(LogLevel::Info), "x".into())
@@ -387,9 +529,66 @@ mod tests {
         );
         let lines = sink.finish();
         assert_eq!(lines[0].text, "12345");
-        assert_eq!(lines[1].text, "6789");
+        assert_eq!(lines[1].text, "67890");
         assert_eq!(lines.last().unwrap().text, TRUNCATION_MARKER);
-        assert_eq!(sink.bytes_used(), 10);
+        assert_eq!(sink.bytes_used(), cap);
+    }
+
+    #[test]
+    fn empty_entries_spend_the_budget() {
+        let cap = 64 * 1024;
+        for source in ["log", "stdout"] {
+            let sink = LogSink::new(cap, Arc::default());
+            let mut accepted = 0usize;
+            loop {
+                let r = match source {
+                    "log" => sink.push_line(Source::Log(LogLevel::Info), String::new()),
+                    _ => sink.write_stream(StdStream::Stdout, b"\n"),
+                };
+                if r.is_err() {
+                    break;
+                }
+                accepted += 1;
+                assert!(accepted <= cap / ENTRY_OVERHEAD, "{source}: unbounded");
+            }
+            let lines = sink.finish();
+            assert!(lines.len() <= cap / ENTRY_OVERHEAD + 1, "{source}");
+            assert_eq!(lines.last().unwrap().text, TRUNCATION_MARKER);
+        }
+    }
+
+    #[test]
+    fn entries_cost_what_they_take_when_stored() {
+        // A control character is six bytes in a JSON record.
+        let sink = LogSink::new(ENTRY_OVERHEAD + 60, Arc::default());
+        sink.push_line(Source::Log(LogLevel::Info), "\u{1}".repeat(10))
+            .unwrap();
+        assert_eq!(sink.bytes_used(), ENTRY_OVERHEAD + 60);
+        let lines = sink.finish();
+        let stored = serde_json::to_string(&lines[0].text).unwrap();
+        assert_eq!(stored.len() - 2, 60);
+    }
+
+    #[test]
+    fn the_stored_log_never_outgrows_the_cap() {
+        let cap = 256 * 1024;
+        let sink = LogSink::new(cap, Arc::default());
+        let mut i = 0u32;
+        loop {
+            let r = match i % 4 {
+                0 => sink.push_line(Source::Log(LogLevel::Warn), "\u{7}\"".into()),
+                1 => sink.write_stream(StdStream::Stdout, b"\x01\x02\n"),
+                2 => sink.write_stream(StdStream::Stderr, b"\\"),
+                _ => sink.push_line(Source::Log(LogLevel::Info), String::new()),
+            };
+            if r.is_err() {
+                break;
+            }
+            i += 1;
+        }
+        let stored = serde_json::to_string(&sink.finish()).unwrap();
+        // The entries' own JSON is at most the cap (the marker line aside).
+        assert!(stored.len() <= cap + 200, "{} > {cap}", stored.len());
     }
 
     #[test]
@@ -442,6 +641,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_secret_split_across_log_calls_and_sources_is_masked() {
+        let (a, b) = SECRET.split_at(9);
+        let sink = sink_with_secret();
+        sink.push_line(Source::Log(LogLevel::Info), format!("one {a}"))
+            .unwrap();
+        sink.push_line(Source::Log(LogLevel::Warn), format!("{b} two"))
+            .unwrap();
+        sink.write_stream(StdStream::Stdout, format!("three {a}").as_bytes())
+            .unwrap();
+        sink.write_stream(StdStream::Stderr, format!("{b} four\n").as_bytes())
+            .unwrap();
+        let texts: Vec<String> = sink.finish().into_iter().map(|l| l.text).collect();
+        assert_eq!(
+            texts,
+            [
+                "one [REDACTED:PW]",
+                "[REDACTED:PW] two",
+                "three [REDACTED:PW]",
+                "[REDACTED:PW] four"
+            ]
+        );
     }
 
     #[test]

@@ -58,9 +58,22 @@
 //! one region, named after the leftmost match, so no part of either value
 //! survives. Text with no match is returned borrowed, without a copy.
 //!
-//! This masks accidents, not a hostile guest: a step that holds a secret can
-//! always print it reversed or in an encoding not listed here.
+//! **Escapes a reader decodes** (`decode.rs`): a writer may escape only some
+//! characters of a value (`sec\u0072et`, `%73ecret`, `\x73ecret`), which
+//! no whole-value form covers but every JSON parser, browser or person reads
+//! as the value. Text holding `\` or `%` is also searched in its decoded
+//! view (up to three levels, for text escaped several times over), and the
+//! escaped source of each match is masked.
+//!
+//! **Across pieces**: [`Redactor::redact_pieces`] masks a value split over
+//! consecutive pieces of one stream (the entries of a run's log), because a
+//! reader of the whole sees it joined.
+//!
+//! This masks accidents and the encodings readers decode, not a hostile
+//! guest determined to leak: a step that holds a secret can always print it
+//! reversed, interleaved with other text, or encrypted.
 
+mod decode;
 mod encodings;
 mod filter;
 mod stream;
@@ -167,19 +180,49 @@ impl Redactor {
         if compiled.is_empty() || text.len() < compiled.min_len {
             return Cow::Borrowed(text);
         }
-        let regions = compiled.regions(text);
+        let regions = compiled.regions_decoded(text);
         if regions.is_empty() {
             return Cow::Borrowed(text);
         }
-        let mut out = String::with_capacity(text.len());
-        let mut last = 0;
-        for r in &regions {
-            out.push_str(&text[last..r.start]);
-            out.push_str(compiled.marker(r.pattern));
-            last = r.end;
+        Cow::Owned(compiled.apply(text, regions.iter()))
+    }
+
+    /// Masks `pieces` as one text: a value split across consecutive pieces
+    /// (a secret written in two log calls) is masked in each piece it
+    /// touches, every piece's part replaced by the marker. Pieces are
+    /// joined without a separator, as a reader would put them together.
+    pub fn redact_pieces(&self, pieces: &mut [String]) {
+        let compiled = self.compiled();
+        if compiled.is_empty() || pieces.is_empty() {
+            return;
         }
-        out.push_str(&text[last..]);
-        Cow::Owned(out)
+        let joined = pieces.concat();
+        let regions = compiled.regions_decoded(&joined);
+        if regions.is_empty() {
+            return;
+        }
+        let mut offset = 0;
+        let mut next = 0;
+        for piece in pieces.iter_mut() {
+            let (start, end) = (offset, offset + piece.len());
+            offset = end;
+            // Regions ending before this piece are done.
+            while next < regions.len() && regions[next].end <= start {
+                next += 1;
+            }
+            let clipped: Vec<Region> = regions[next..]
+                .iter()
+                .take_while(|r| r.start < end)
+                .map(|r| Region {
+                    start: r.start.max(start) - start,
+                    end: r.end.min(end) - start,
+                    pattern: r.pattern,
+                })
+                .collect();
+            if !clipped.is_empty() {
+                *piece = compiled.apply(piece, clipped.iter());
+            }
+        }
     }
 
     /// Length in bytes of the longest pattern (0 when nothing is registered).
@@ -282,13 +325,13 @@ impl Compiled {
     /// earlier match, so after each match the search resumes one byte after
     /// its start, and matches that start inside the current region extend
     /// it. That re-reads only matched text, which is rare.
-    fn regions(&self, text: &str) -> Vec<Region> {
+    fn regions(&self, text: &[u8]) -> Vec<Region> {
         let mut regions = Vec::new();
         let Some(matcher) = &self.matcher else {
             return regions;
         };
         match &self.filter {
-            Some(filter) => filter.windows(text.as_bytes(), |window| {
+            Some(filter) => filter.windows(text, |window| {
                 regions_in(matcher, text, window, &mut regions)
             }),
             None => regions_in(matcher, text, 0..text.len(), &mut regions),
@@ -296,19 +339,66 @@ impl Compiled {
         regions
     }
 
+    /// [`Self::regions`] of `text` and of its decoded views (see
+    /// `decode.rs`), mapped back to `text` and merged; every region starts
+    /// and ends on a character boundary.
+    fn regions_decoded(&self, text: &str) -> Vec<Region> {
+        let mut regions = self.regions(text.as_bytes());
+        if !decode::has_escapes(text.as_bytes()) {
+            return regions;
+        }
+        let mut view = decode::decode(text.as_bytes());
+        let mut level = 0;
+        let mut found = false;
+        while let Some(decoded) = view {
+            for r in self.regions(&decoded.bytes) {
+                let (start, end) = decoded.source_range(r.start, r.end);
+                regions.push(Region {
+                    start: floor_char_boundary(text, start),
+                    end: ceil_char_boundary(text, end),
+                    pattern: r.pattern,
+                });
+                found = true;
+            }
+            level += 1;
+            if level == decode::MAX_LEVELS {
+                break;
+            }
+            view = decoded.decode_again();
+        }
+        if found {
+            merge(&mut regions);
+        }
+        regions
+    }
+
+    /// `text` with `regions` (sorted, disjoint, inside `text`) replaced by
+    /// their markers.
+    fn apply<'r>(&self, text: &str, regions: impl Iterator<Item = &'r Region>) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for r in regions {
+            out.push_str(&text[last..r.start]);
+            out.push_str(self.marker(r.pattern));
+            last = r.end;
+        }
+        out.push_str(&text[last..]);
+        out
+    }
+
     /// [`Self::regions`] without the prefilter, to check it against.
     #[cfg(test)]
     fn regions_unfiltered(&self, text: &str) -> Vec<Region> {
         let mut regions = Vec::new();
         if let Some(matcher) = &self.matcher {
-            regions_in(matcher, text, 0..text.len(), &mut regions);
+            regions_in(matcher, text.as_bytes(), 0..text.len(), &mut regions);
         }
         regions
     }
 }
 
 /// Appends the regions of `text[span]` to `regions`; see [`Compiled::regions`].
-fn regions_in(matcher: &AhoCorasick, text: &str, span: Range<usize>, regions: &mut Vec<Region>) {
+fn regions_in(matcher: &AhoCorasick, text: &[u8], span: Range<usize>, regions: &mut Vec<Region>) {
     let mut current: Option<Region> = None;
     let mut pos = span.start;
     while pos < span.end {
@@ -331,9 +421,30 @@ fn regions_in(matcher: &AhoCorasick, text: &str, span: Range<usize>, regions: &m
     regions.extend(current);
 }
 
+/// Sorts `regions` and merges those that overlap or touch-overlap into one,
+/// named after the leftmost.
+fn merge(regions: &mut Vec<Region>) {
+    regions.sort_by_key(|r| (r.start, std::cmp::Reverse(r.end)));
+    let mut merged: Vec<Region> = Vec::with_capacity(regions.len());
+    for r in regions.drain(..) {
+        match merged.last_mut() {
+            Some(last) if r.start < last.end => last.end = last.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    *regions = merged;
+}
+
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     while i > 0 && !s.is_char_boundary(i) {
         i -= 1;
+    }
+    i
+}
+
+fn ceil_char_boundary(s: &str, mut i: usize) -> usize {
+    while i < s.len() && !s.is_char_boundary(i) {
+        i += 1;
     }
     i
 }

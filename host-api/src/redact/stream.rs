@@ -1,6 +1,6 @@
 //! Redaction of text that arrives in chunks (stdout, stderr, streamed bodies).
 
-use super::{Compiled, Redactor, floor_char_boundary};
+use super::{Redactor, floor_char_boundary};
 
 /// Past this many pending bytes a match that straddles the cut is emitted
 /// (masked) instead of held back, so a guest writing an endless run of
@@ -44,7 +44,7 @@ impl StreamRedactor {
             return String::new();
         }
         let mut cut = floor_char_boundary(&self.pending, self.pending.len() - keep);
-        let regions = compiled.regions(&self.pending);
+        let regions = compiled.regions_decoded(&self.pending);
         if let Some(r) = regions.iter().find(|r| r.start < cut && cut < r.end) {
             cut = if self.pending.len() <= HOLD_LIMIT.max(4 * compiled.max_len) {
                 r.start
@@ -58,6 +58,11 @@ impl StreamRedactor {
         out
     }
 
+    /// The text held back so far (not yet masked).
+    pub fn pending(&self) -> &str {
+        &self.pending
+    }
+
     /// Whether no text is held back.
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
@@ -67,21 +72,5 @@ impl StreamRedactor {
     pub fn finish(&mut self, redactor: &Redactor) -> String {
         let pending = std::mem::take(&mut self.pending);
         redactor.redact(&pending).into_owned()
-    }
-}
-
-impl Compiled {
-    /// `text` with `regions` (sorted, disjoint, inside `text`) replaced by
-    /// their markers.
-    fn apply<'r>(&self, text: &str, regions: impl Iterator<Item = &'r super::Region>) -> String {
-        let mut out = String::with_capacity(text.len());
-        let mut last = 0;
-        for r in regions {
-            out.push_str(&text[last..r.start]);
-            out.push_str(self.marker(r.pattern));
-            last = r.end;
-        }
-        out.push_str(&text[last..]);
-        out
     }
 }

@@ -406,7 +406,7 @@ fn many_secrets_use_the_prefilter_and_find_everything_it_would() {
             };
         }
         assert_eq!(
-            compiled.regions(&text),
+            compiled.regions(text.as_bytes()),
             compiled.regions_unfiltered(&text),
             "{text:?}"
         );
@@ -436,4 +436,92 @@ fn lowercase_percent_encoding_is_masked() {
     let out = r.redact("url?k=a%2fb%20c%2bd%3de%26f");
     assert!(out.contains("[REDACTED:K]"), "{out}");
     assert!(!out.contains("%2fb"), "{out}");
+}
+
+/// `secret` with the character at each position written as `\uXXXX`.
+fn unicode_escaped_at(secret: &str, at: usize) -> String {
+    secret
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i == at {
+                let mut units = [0u16; 2];
+                c.encode_utf16(&mut units)
+                    .iter()
+                    .map(|u| format!("\\u{u:04x}"))
+                    .collect()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_value_with_some_characters_unicode_escaped_is_masked() {
+    let secret = "hunter2-correct-hörse";
+    let r = redactor("PW", secret);
+    for at in 0..secret.chars().count() {
+        let text = format!("{{\"v\":\"{}\"}}", unicode_escaped_at(secret, at));
+        let out = r.redact(&text);
+        assert_eq!(out, "{\"v\":\"[REDACTED:PW]\"}", "escaped at {at}");
+    }
+}
+
+#[test]
+fn percent_and_hex_escapes_of_some_characters_are_masked() {
+    let r = redactor("PW", "hunter2-correct");
+    for text in [
+        "%68unter2-correct",
+        "hunter2%2Dcorrect",
+        r"\x68unter2-correct",
+    ] {
+        let out = r.redact(text);
+        assert_eq!(out, "[REDACTED:PW]", "{text}");
+    }
+}
+
+#[test]
+fn a_value_json_escaped_three_times_is_masked() {
+    let secret = "pa\"ss\\word-123";
+    let r = redactor("PW", secret);
+    let mut text = secret.to_string();
+    for _ in 0..3 {
+        let quoted = serde_json::to_string(&text).unwrap();
+        text = quoted[1..quoted.len() - 1].to_string();
+    }
+    let out = r.redact(&text);
+    assert!(!out.contains("word-123"), "{out}");
+    assert!(out.contains("[REDACTED:PW]"), "{out}");
+}
+
+#[test]
+fn escaped_text_without_a_value_is_left_alone() {
+    let r = redactor("PW", "hunter2-correct");
+    let text = r#"{"path":"C:\\dir","pct":"100%","u":"\u0041"}"#;
+    assert!(matches!(r.redact(text), Cow::Borrowed(_)));
+}
+
+#[test]
+fn a_value_split_across_pieces_is_masked_in_each() {
+    let secret = "hunter2-correct-horse";
+    let r = redactor("PW", secret);
+    for split in 1..secret.len() {
+        let mut pieces = vec![
+            "before".to_string(),
+            format!("x {}", &secret[..split]),
+            format!("{} y", &secret[split..]),
+            "after".to_string(),
+        ];
+        r.redact_pieces(&mut pieces);
+        assert_eq!(
+            pieces,
+            ["before", "x [REDACTED:PW]", "[REDACTED:PW] y", "after"],
+            "split at {split}"
+        );
+    }
+    // Also over three pieces, the middle one all secret.
+    let mut pieces = vec!["hunter2".to_string(), "-correct".into(), "-horse!".into()];
+    r.redact_pieces(&mut pieces);
+    assert_eq!(pieces, ["[REDACTED:PW]", "[REDACTED:PW]", "[REDACTED:PW]!"]);
 }

@@ -9,7 +9,7 @@ use clap::Args;
 use zeroize::Zeroizing;
 
 use crate::cli::exit;
-use crate::engine::{Engine, EngineConfig, RunFailure, RunLimits, RunOptions};
+use crate::engine::{Engine, EngineConfig, RunFailure, RunLimits, RunOptions, StepError};
 use std::sync::Arc;
 
 use airlock_host_api::http::egress::parse_range;
@@ -132,7 +132,12 @@ pub async fn run(args: RunArgs) -> u8 {
 
     let config = EngineConfig {
         max_concurrent_runs: 1,
-        max_memory_bytes: limits.memory_bytes,
+        // The pool's ceiling stays at least the default, so a small limit is
+        // enforced by the run's limiter (a clear `memory` error) and the
+        // engine's configuration, and so its cached artifacts, stay the same.
+        max_memory_bytes: limits
+            .memory_bytes
+            .max(EngineConfig::default().max_memory_bytes),
         cache_dir: if args.no_cache {
             None
         } else {
@@ -174,7 +179,7 @@ pub async fn run(args: RunArgs) -> u8 {
     let report = engine.run(&step, &input, options).await;
     let mut stderr = std::io::stderr().lock();
     for line in &report.logs {
-        let _ = writeln!(stderr, "[{}] {}", line.source, line.text);
+        let _ = writeln!(stderr, "[{}] {}", line.source, printable(&line.text));
     }
     drop(stderr);
     match report.outcome {
@@ -188,6 +193,14 @@ pub async fn run(args: RunArgs) -> u8 {
                 RunFailure::Limit { .. } => exit::LIMIT,
                 RunFailure::Internal(_) => exit::INTERNAL,
             };
+            if let RunFailure::StepError(StepError {
+                details: Some(details),
+                ..
+            }) = &failure
+            {
+                eprintln!("error: {failure}\ndetails: {details}");
+                return code;
+            }
             fail(code, &failure.to_string())
         }
     }
@@ -327,6 +340,24 @@ fn read_input(args: &RunArgs) -> Result<String, String> {
         .read_to_string(&mut s)
         .map_err(|e| format!("cannot read the input from stdin: {e}"))?;
     Ok(s)
+}
+
+/// `text` safe for a terminal: control characters (a step's ANSI escape
+/// sequences, carriage returns that overwrite a line) are shown escaped
+/// rather than interpreted.
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\t') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn fail(code: u8, message: &str) -> u8 {

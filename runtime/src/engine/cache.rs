@@ -51,8 +51,11 @@ impl ArtifactCache {
         match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(c) => Some(c),
             Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "dropping unreadable cached artifact");
-                let _ = std::fs::remove_file(&path);
+                // Not deleted: the recompile that follows overwrites it
+                // atomically, and an artifact this engine cannot use (say
+                // one a differently configured process wrote) may still be
+                // good for its writer.
+                tracing::warn!(path = %path.display(), error = %e, "cached artifact not usable; recompiling");
                 None
             }
         }

@@ -9,12 +9,14 @@
 //! | stdout/stderr capture into the run's log | [`stdio`] |
 //! | what a component must and must not be | [`validate`] |
 //! | compile once per digest, cached on disk | [`cache`] |
+//! | the step's output and error, parsed and masked | [`output`] |
 //! | one run: store, instantiate, call, classify | [`run`] |
 
 pub mod cache;
 pub mod config;
 pub mod epoch;
 pub mod limits;
+pub mod output;
 pub mod run;
 pub mod stdio;
 pub mod validate;
@@ -32,6 +34,7 @@ use wasmtime::component::{Component, Linker};
 
 pub use config::EngineConfig;
 pub use limits::RunLimits;
+pub use output::StepError;
 pub use run::{LimitKind, RunFailure, RunOptions, RunReport, RunStats};
 pub use validate::LoadError;
 
@@ -160,11 +163,16 @@ impl Engine {
         if let Some(step) = self.lock_loaded().get(&digest) {
             return Ok(step.clone());
         }
-        let component = self.compile_cached(&digest, bytes)?;
-        // Imports first: what a component may reach is the sandbox's surface,
-        // and the error lists every offending import at once.
+        // Names first, from the binary: a refused component costs no compile.
+        validate::check_binary(bytes)?;
+        let (component, cached) = self.compile_cached(&digest, bytes)?;
+        // Then the compiled component's own view of its types. Only a
+        // component that passes is cached: nothing refused is kept.
         validate::check_imports(&self.inner.wasmtime, &component)?;
         validate::check_exports(&self.inner.wasmtime, &component)?;
+        if !cached {
+            self.inner.cache.put(&digest, &component);
+        }
         let instance_pre = self
             .inner
             .linker
@@ -184,18 +192,18 @@ impl Engine {
         run::execute(self, step, input, options).await
     }
 
-    fn compile_cached(&self, digest: &str, bytes: &[u8]) -> Result<Component, LoadError> {
+    /// The component from the disk cache (`true`) or freshly compiled.
+    fn compile_cached(&self, digest: &str, bytes: &[u8]) -> Result<(Component, bool), LoadError> {
         let engine = &self.inner.wasmtime;
         if let Some(component) = self.inner.cache.get(engine, digest) {
-            return Ok(component);
+            return Ok((component, true));
         }
         let started = std::time::Instant::now();
         let component = Component::new(engine, bytes).map_err(|e| LoadError::Invalid {
             reason: format!("{e:#}"),
         })?;
         tracing::debug!(%digest, elapsed_ms = started.elapsed().as_millis() as u64, "compiled component");
-        self.inner.cache.put(digest, &component);
-        Ok(component)
+        Ok((component, false))
     }
 
     fn lock_loaded(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<LoadedStep>>> {

@@ -2,8 +2,11 @@
 //! classify how it ended. The store is dropped at the end of every run, so
 //! nothing (a trapped instance included) is ever reused.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
+
+use futures_util::FutureExt as _;
 
 use airlock_host_api::context::RunContext;
 use airlock_host_api::http::pipeline::{CallSummary, HttpGrants};
@@ -17,6 +20,7 @@ use wasmtime::component::{ResourceTable, ResourceTableError};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::engine::limits::{CpuBudgetExceeded, CpuMeter, RunLimiter, RunLimits};
+use crate::engine::output::{self, StepError};
 use crate::engine::state::{RunState, wasi_ctx};
 use crate::engine::{Engine, LoadedStep};
 
@@ -73,11 +77,12 @@ impl std::fmt::Display for LimitKind {
 }
 
 /// Why a run did not produce an output.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RunFailure {
-    /// The step returned an error (its own text, usually JSON).
+    /// The step returned an error: its message, and the `code` and
+    /// `details` it gave (masked).
     #[error("the step returned an error: {0}")]
-    StepError(String),
+    StepError(StepError),
     /// The step returned something that is not valid JSON.
     #[error("the step's output is not valid JSON: {0}")]
     InvalidOutput(String),
@@ -156,10 +161,16 @@ pub(crate) async fn execute(
 
     let call = async {
         let instance = step.pre.instantiate_async(&mut store).await?;
+        store.data_mut().instantiated = true;
         instance.call_run(&mut store, input).await
     };
-    let result = tokio::time::timeout(limits.wall_time, call).await;
+    // A panic in a host call (a library refusing what a guest passed it)
+    // must end this run, not the worker serving it: it is caught here and
+    // the run reported as trapped. The store is dropped right after.
+    let result =
+        tokio::time::timeout(limits.wall_time, AssertUnwindSafe(call).catch_unwind()).await;
 
+    let cap = inner.config.max_output_bytes;
     let outcome = match result {
         Err(_elapsed) => Err(RunFailure::Limit {
             kind: LimitKind::WallTime,
@@ -168,9 +179,16 @@ pub(crate) async fn execute(
                 limits.wall_time.as_millis()
             ),
         }),
-        Ok(Ok(Ok(output))) => check_output(output, inner.config.max_output_bytes),
-        Ok(Ok(Err(step_error))) => check_error(step_error, inner.config.max_output_bytes),
-        Ok(Err(e)) => Err(classify_trap(&e, store.data(), &limits, &sink)),
+        Ok(Err(_panic)) => {
+            tracing::error!(%run_id, "a host call panicked; the run was stopped");
+            Err(RunFailure::Limit {
+                kind: LimitKind::Trap,
+                detail: "a host call failed unexpectedly; the run was stopped".into(),
+            })
+        }
+        Ok(Ok(Ok(Ok(output)))) => output::output(output, cap, &redactor),
+        Ok(Ok(Ok(Err(step_error)))) => Err(output::step_error(step_error, cap, &redactor)),
+        Ok(Ok(Err(e))) => Err(classify_trap(&e, store.data(), &limits, &sink)),
     };
 
     let state = store.data();
@@ -223,6 +241,7 @@ fn new_store(
         },
         limiter: RunLimiter::new(limits.memory_bytes),
         cpu: CpuMeter::new(limits.cpu_time, inner.config.epoch_tick),
+        instantiated: false,
     };
     let mut store = Store::new(&inner.wasmtime, state);
     store.limiter(|s| &mut s.limiter);
@@ -237,10 +256,8 @@ fn new_store(
     store
 }
 
-/// Masks every value the run touched out of its output and error text.
-/// Masking inside a JSON string keeps the output valid JSON; a value that
-/// stood outside any string (a bare number, say) leaves invalid JSON, which
-/// is refused rather than returned.
+/// Masks every value the run touched out of the host's own failure texts
+/// (the output and the step's error are masked by [`output`]).
 fn mask_outcome(
     outcome: Result<String, RunFailure>,
     redactor: &Redactor,
@@ -250,55 +267,14 @@ fn mask_outcome(
         std::borrow::Cow::Owned(masked) => masked,
     };
     match outcome {
-        Ok(output) => {
-            let masked = mask(output);
-            match serde_json::from_str::<serde::de::IgnoredAny>(&masked) {
-                Ok(_) => Ok(masked),
-                Err(_) => Err(RunFailure::InvalidOutput(
-                    "the output held a secret value outside a JSON string; it was masked \
-                     and is no longer valid JSON"
-                        .into(),
-                )),
-            }
-        }
-        Err(RunFailure::StepError(e)) => Err(RunFailure::StepError(mask(e))),
         Err(RunFailure::InvalidOutput(e)) => Err(RunFailure::InvalidOutput(mask(e))),
         Err(RunFailure::Limit { kind, detail }) => Err(RunFailure::Limit {
             kind,
             detail: mask(detail),
         }),
         Err(RunFailure::Internal(e)) => Err(RunFailure::Internal(mask(e))),
+        other => other,
     }
-}
-
-/// A step's error text is held to the same cap as its output.
-fn check_error(error: String, cap: usize) -> Result<String, RunFailure> {
-    if error.len() > cap {
-        return Err(RunFailure::Limit {
-            kind: LimitKind::Output,
-            detail: format!(
-                "the step returned an error of {} bytes, over the cap of {cap} bytes",
-                error.len()
-            ),
-        });
-    }
-    Err(RunFailure::StepError(error))
-}
-
-fn check_output(output: String, cap: usize) -> Result<String, RunFailure> {
-    if output.len() > cap {
-        return Err(RunFailure::Limit {
-            kind: LimitKind::Output,
-            detail: format!(
-                "the step returned {} bytes of output, over the cap of {cap} bytes",
-                output.len()
-            ),
-        });
-    }
-    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&output) {
-        return Err(RunFailure::InvalidOutput(e.to_string()));
-    }
-    Ok(output)
 }
 
 /// Names the limit (or trap) that ended a run that failed inside wasmtime.
@@ -339,14 +315,22 @@ fn classify_trap(
         );
     }
     if let Some(asked) = state.limiter.refused() {
-        return limit(
-            LimitKind::Memory,
+        let detail = if state.instantiated {
             format!(
-                "the step tried to use {} MiB of memory, over its limit of {} MiB",
-                asked / (1024 * 1024),
-                limits.memory_bytes / (1024 * 1024)
-            ),
-        );
+                "the step tried to use {} of memory, over its limit of {}",
+                size(asked as u64),
+                size(limits.memory_bytes)
+            )
+        } else {
+            format!(
+                "the step needs {} of memory to start ({asked} bytes), over its limit of {} \
+                 ({} bytes); raise `memory_mib`",
+                size(asked as u64),
+                size(limits.memory_bytes),
+                limits.memory_bytes
+            )
+        };
+        return limit(LimitKind::Memory, detail);
     }
     match find::<Trap>(e) {
         Some(Trap::StackOverflow) => limit(
@@ -355,6 +339,16 @@ fn classify_trap(
         ),
         Some(trap) => limit(LimitKind::Trap, format!("the step trapped: {trap}")),
         None => limit(LimitKind::Trap, format!("the step failed: {e:#}")),
+    }
+}
+
+/// Bytes as MiB with one decimal (`1.1 MiB`), or KiB below one MiB.
+fn size(bytes: u64) -> String {
+    const MIB: f64 = 1024.0 * 1024.0;
+    if bytes >= 1024 * 1024 {
+        format!("{:.1} MiB", bytes as f64 / MIB)
+    } else {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
     }
 }
 
@@ -392,20 +386,5 @@ mod tests {
         assert_eq!(l.wall_time, config.max_wall_time);
         assert_eq!(l.cpu_time, config.max_cpu_time);
         assert_eq!(l.memory_bytes, config.max_memory_bytes);
-    }
-
-    #[test]
-    fn an_oversized_error_is_an_output_limit() {
-        assert_eq!(
-            check_error("x".repeat(11), 10).unwrap_err(),
-            RunFailure::Limit {
-                kind: LimitKind::Output,
-                detail: "the step returned an error of 11 bytes, over the cap of 10 bytes".into()
-            }
-        );
-        assert_eq!(
-            check_error("e".into(), 10).unwrap_err(),
-            RunFailure::StepError("e".into())
-        );
     }
 }

@@ -25,6 +25,9 @@ pub struct RunState {
     pub(crate) host: StepHost,
     pub(crate) limiter: RunLimiter,
     pub(crate) cpu: CpuMeter,
+    /// Set once the component is instantiated: a memory refusal before
+    /// then means its initial memory is over the run's limit.
+    pub(crate) instantiated: bool,
 }
 
 impl WasiView for RunState {

@@ -59,6 +59,49 @@ pub fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
     Ok(())
 }
 
+/// Reads the component's own (top-level) imports and exports from the
+/// binary, before anything is compiled: a component importing anything
+/// outside the allowlist, or exporting no `run`, is refused at the cost of
+/// one pass over its sections rather than a full compile. The compiled
+/// component is checked again ([`check_imports`], [`check_exports`]) with
+/// wasmtime's own view of its types.
+pub fn check_binary(bytes: &[u8]) -> Result<(), LoadError> {
+    use wasmtime::wasmparser::{Parser, Payload};
+    let invalid = |e: wasmtime::wasmparser::BinaryReaderError| LoadError::Invalid {
+        reason: e.to_string(),
+    };
+    let mut depth = 0usize;
+    let mut offending = Vec::new();
+    let mut exports_run = false;
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.map_err(invalid)? {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) if depth > 0 => depth -= 1,
+            Payload::ComponentImportSection(reader) if depth == 0 => {
+                for import in reader {
+                    let name = import.map_err(invalid)?.name.name;
+                    if !import_allowed(name) {
+                        offending.push(name.to_string());
+                    }
+                }
+            }
+            Payload::ComponentExportSection(reader) if depth == 0 => {
+                for export in reader {
+                    exports_run |= export.map_err(invalid)?.name.name == "run";
+                }
+            }
+            _ => {}
+        }
+    }
+    if !offending.is_empty() {
+        return Err(LoadError::DisallowedImports(offending));
+    }
+    if !exports_run {
+        return Err(LoadError::MissingRun);
+    }
+    Ok(())
+}
+
 /// Requires `run: func(string) -> result<string, string>`.
 pub fn check_exports(engine: &wasmtime::Engine, component: &Component) -> Result<(), LoadError> {
     let ty = component.component_type();

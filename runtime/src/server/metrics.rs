@@ -348,7 +348,11 @@ mod tests {
         m.run_finished(&Trigger::Api, Ok(()), Duration::from_millis(20));
         m.run_finished(
             &Trigger::Http,
-            Err(&RunFailure::StepError("secret-ish text".into())),
+            Err(&RunFailure::StepError(crate::engine::StepError {
+                message: "secret-ish text".into(),
+                code: Some("a-code".into()),
+                details: None,
+            })),
             Duration::from_millis(20),
         );
         m.compiled(CompileSource::Upload, Duration::from_millis(300));

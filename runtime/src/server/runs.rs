@@ -67,7 +67,14 @@ impl std::fmt::Debug for RunRequest {
 pub struct RunErrorView {
     /// `step_error`, `invalid_output`, `limit:<kind>` or `internal`.
     pub kind: String,
+    /// For `step_error`, the step's own message; otherwise the host's.
     pub message: String,
+    /// The step's own error code (`step_error` only, when it gave one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The step's own error details (`step_error` only, when it gave any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
 }
 
 /// What one run produced.
@@ -146,7 +153,14 @@ pub struct ListParams {
 
 fn failure_view(failure: &RunFailure) -> RunErrorView {
     let (kind, message) = match failure {
-        RunFailure::StepError(text) => ("step_error".to_owned(), text.clone()),
+        RunFailure::StepError(e) => {
+            return RunErrorView {
+                kind: "step_error".to_owned(),
+                message: e.message.clone(),
+                code: e.code.clone(),
+                details: e.details.clone(),
+            };
+        }
         RunFailure::InvalidOutput(_) => ("invalid_output".to_owned(), failure.to_string()),
         RunFailure::Limit { kind, .. } => {
             let kind = serde_json::to_value(kind)
@@ -157,7 +171,12 @@ fn failure_view(failure: &RunFailure) -> RunErrorView {
         }
         RunFailure::Internal(_) => ("internal".to_owned(), failure.to_string()),
     };
-    RunErrorView { kind, message }
+    RunErrorView {
+        kind,
+        message,
+        code: None,
+        details: None,
+    }
 }
 
 fn wants_nostore(headers: &HeaderMap) -> bool {
@@ -304,6 +323,8 @@ pub(super) async fn execute(
         std::time::Duration::from_millis(report.stats.duration_ms),
     );
 
+    // The engine checked and masked the output (parsed, so nesting is
+    // bounded); its text is what is stored.
     let (status, output, error) = match &report.outcome {
         Ok(text) => {
             let value = serde_json::from_str::<Value>(text).map_err(|_| ApiError::internal())?;
@@ -327,7 +348,7 @@ pub(super) async fn execute(
         output: if nostore {
             None
         } else {
-            output.as_ref().map(Value::to_string)
+            report.outcome.as_ref().ok().cloned()
         },
         error: if nostore {
             None

@@ -1,7 +1,12 @@
 //! A hostile step granted (and allowed to reveal) SECRET and MULTI: it tries
 //! every way to get them out. `mode` picks where: "log" (stdout, stderr and
 //! log lines, in every encoding, split across writes), "output" (all
-//! encodings in the output), "error" (the secret inside its error).
+//! encodings in the output), "error" (the secret inside its error),
+//! "escaped-output" / "escaped-error" (the secret with characters written
+//! as JSON `\u` escapes, in raw JSON text the host parses: values, keys,
+//! error message and details), "escaped-log" (`\u`-escaped and three times
+//! JSON-escaped in log lines), "split-log" (halves in two `log` calls, and
+//! stdout then stderr), "deep" (an output nested 100,000 levels).
 use airlock_sdk::{Error, log, secrets};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -72,8 +77,75 @@ fn run(input: Input) -> Result<Value, Error> {
         })),
         "error" => Err(Error::new(format!("failed with {secret}"))
             .with_details(json!({ "hex": hex(secret.as_bytes()) }))),
+        "escaped-log" => {
+            let e = escaped(&secret);
+            log::info(format!("escaped: {e}"));
+            println!("escaped: {e}");
+            let mut thrice = secret.clone();
+            for _ in 0..3 {
+                let q = serde_json::to_string(&thrice).unwrap();
+                thrice = q[1..q.len() - 1].to_string();
+            }
+            log::info(format!("thrice: {thrice}"));
+            Ok(json!({"done": true}))
+        }
+        "split-log" => {
+            let (a, b) = secret.split_at(secret.len() / 2);
+            log::info(format!("first {a}"));
+            log::info(format!("{b} second"));
+            print!("third {a}");
+            std::io::Write::flush(&mut std::io::stdout()).unwrap();
+            eprintln!("{b} fourth");
+            Ok(json!({"done": true}))
+        }
         other => Err(Error::new(format!("unknown mode {other}"))),
     }
 }
 
-airlock_sdk::step!(run);
+/// `s` with every ASCII letter written as a JSON `\u` escape (the rest JSON
+/// escaped as usual): the same string to any JSON reader.
+fn escaped(s: &str) -> String {
+    let json = serde_json::to_string(s).unwrap();
+    json[1..json.len() - 1]
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphabetic() {
+                format!("\\u{:04x}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// The modes whose output or error is raw JSON text the host must parse:
+/// written by hand, past the SDK's serializer.
+fn raw(mode: &str, secret: &str) -> Option<Result<String, String>> {
+    let e = escaped(secret);
+    Some(match mode {
+        "escaped-output" => Ok(format!(
+            r#"{{"value":"{e}","{e}":"as a key","list":["x{e}y"]}}"#
+        )),
+        "escaped-error" => Err(format!(
+            r#"{{"message":"failed with {e}","code":"leak","details":{{"k":"{e}"}}}}"#
+        )),
+        "deep" => Ok(format!("{}{}", "[".repeat(100_000), "]".repeat(100_000))),
+        _ => return None,
+    })
+}
+
+struct Step;
+
+impl airlock_sdk::__bindings::Guest for Step {
+    fn run(input: String) -> Result<String, String> {
+        if let Ok(parsed) = serde_json::from_str::<Input>(&input)
+            && let Ok(secret) = secrets::get("SECRET").and_then(|s| s.reveal())
+            && let Some(result) = raw(&parsed.mode, &secret)
+        {
+            return result;
+        }
+        airlock_sdk::__private::run_json(&input, run)
+    }
+}
+
+airlock_sdk::__bindings::__export_step_world!(Step with_types_in airlock_sdk::__bindings);
