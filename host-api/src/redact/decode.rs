@@ -16,36 +16,95 @@
 /// How many times text is decoded at most.
 pub(super) const MAX_LEVELS: usize = 3;
 
+/// Most source bytes one decoded byte takes, over [`MAX_LEVELS`] levels
+/// (`\\\\u0073` is 9; a surrogate pair is 12 bytes for 4).
+pub(super) const MAX_EXPANSION: usize = 12;
+
+/// Largest window decoded at once; longer runs of escapes are cut into
+/// windows that overlap by the reach, so no match is lost at a cut.
+const MAX_WINDOW: usize = 64 * 1024;
+
+/// The byte ranges of `text` worth decoding: `reach` bytes on each side of
+/// every escape byte, merged, each at most [`MAX_WINDOW`] plus the overlap.
+pub(super) fn windows(text: &[u8], reach: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out: Vec<std::ops::Range<usize>> = Vec::new();
+    for pos in memchr::memchr2_iter(b'\\', b'%', text) {
+        let start = pos.saturating_sub(reach);
+        let end = (pos + reach).min(text.len());
+        match out.last_mut() {
+            Some(last) if start <= last.end && last.end - last.start < MAX_WINDOW => {
+                last.end = last.end.max(end);
+            }
+            Some(last) if start <= last.end => {
+                // Cut: the next window starts `reach` before this one ends.
+                let next = last.end.saturating_sub(2 * reach).max(last.start);
+                out.push(next..end);
+            }
+            _ => out.push(start..end),
+        }
+    }
+    out
+}
+
 /// Whether `text` holds a byte that starts an escape this module decodes.
 pub(super) fn has_escapes(text: &[u8]) -> bool {
     memchr::memchr2(b'\\', b'%', text).is_some()
 }
 
-/// A decoded view: `bytes[i]` came from `source[starts[i]..ends[i]]`.
+/// A decoded view of a source text: its bytes, and where each escape sat.
+/// Bytes between escapes were copied as they are.
 #[derive(Debug, Default)]
 pub(super) struct Decoded {
     pub bytes: Vec<u8>,
-    starts: Vec<usize>,
-    ends: Vec<usize>,
+    /// Sorted by `dec`: each decoded escape and its source.
+    escapes: Vec<Escape>,
+    /// The view this one decoded, for a second or third level.
+    parent: Option<Box<Decoded>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Escape {
+    /// Where its decoded bytes start, and how many.
+    dec: usize,
+    dec_len: usize,
+    /// Where its source starts, and how long it is.
+    src: usize,
+    src_len: usize,
 }
 
 impl Decoded {
-    /// The source range that decoded bytes `start..end` (non-empty) came from.
+    /// The range of the original text that decoded bytes `start..end`
+    /// (non-empty) came from.
     pub fn source_range(&self, start: usize, end: usize) -> (usize, usize) {
-        (self.starts[start], self.ends[end - 1])
+        let (s, e) = (self.source_of(start).0, self.source_of(end - 1).1);
+        match &self.parent {
+            Some(parent) => (
+                parent.source_range(s, s + 1).0,
+                parent.source_range(e - 1, e).1,
+            ),
+            None => (s, e),
+        }
     }
 
-    /// This view decoded once more, mapped to the original source; `None`
-    /// when there is nothing left to decode.
-    pub fn decode_again(&self) -> Option<Decoded> {
-        let next = decode(&self.bytes)?;
-        let starts = next.starts.iter().map(|&s| self.starts[s]).collect();
-        let ends = next.ends.iter().map(|&e| self.ends[e - 1]).collect();
-        Some(Decoded {
-            bytes: next.bytes,
-            starts,
-            ends,
-        })
+    /// The source bytes (in the view this one decoded) of decoded byte `i`.
+    fn source_of(&self, i: usize) -> (usize, usize) {
+        let k = self.escapes.partition_point(|e| e.dec <= i);
+        let Some(e) = k.checked_sub(1).map(|k| self.escapes[k]) else {
+            return (i, i + 1);
+        };
+        if i < e.dec + e.dec_len {
+            return (e.src, e.src + e.src_len);
+        }
+        let src = e.src + e.src_len + (i - e.dec - e.dec_len);
+        (src, src + 1)
+    }
+
+    /// This view decoded once more (its source maps to the original text);
+    /// `None` when there is nothing left to decode.
+    pub fn decode_again(self) -> Option<Decoded> {
+        let mut next = decode(&self.bytes)?;
+        next.parent = Some(Box::new(self));
+        Some(next)
     }
 }
 
@@ -56,31 +115,31 @@ pub(super) fn decode(text: &[u8]) -> Option<Decoded> {
     }
     let mut out = Decoded {
         bytes: Vec::with_capacity(text.len()),
-        starts: Vec::with_capacity(text.len()),
-        ends: Vec::with_capacity(text.len()),
+        ..Decoded::default()
     };
-    let mut changed = false;
-    let mut i = 0;
-    while i < text.len() {
-        match escape_at(text, i) {
-            Some((len, decoded)) => {
-                for b in decoded.as_slice() {
-                    out.bytes.push(*b);
-                    out.starts.push(i);
-                    out.ends.push(i + len);
-                }
-                changed = true;
-                i += len;
-            }
-            None => {
-                out.bytes.push(text[i]);
-                out.starts.push(i);
-                out.ends.push(i + 1);
-                i += 1;
-            }
+    let mut copied = 0;
+    for i in memchr::memchr2_iter(b'\\', b'%', text) {
+        if i < copied {
+            continue;
         }
+        let Some((len, decoded)) = escape_at(text, i) else {
+            continue;
+        };
+        out.bytes.extend_from_slice(&text[copied..i]);
+        out.escapes.push(Escape {
+            dec: out.bytes.len(),
+            dec_len: decoded.len,
+            src: i,
+            src_len: len,
+        });
+        out.bytes.extend_from_slice(decoded.as_slice());
+        copied = i + len;
     }
-    changed.then_some(out)
+    if out.escapes.is_empty() {
+        return None;
+    }
+    out.bytes.extend_from_slice(&text[copied..]);
+    Some(out)
 }
 
 /// Up to four decoded bytes (one UTF-8 character at most).
@@ -199,6 +258,24 @@ mod tests {
         assert_eq!(d.bytes, b"xsecret!");
         // "secret" is decoded bytes 1..7.
         assert_eq!(d.source_range(1, 7), (1, text.len() - 1));
+    }
+
+    #[test]
+    fn windows_cover_each_escape_and_stay_bounded() {
+        let mut text = vec![b'a'; 1 << 20];
+        text[1000] = b'%';
+        text[500_000] = b'\\';
+        let w = windows(&text, 100);
+        assert_eq!(w, vec![900..1100, 499_900..500_100]);
+        let dense = vec![b'%'; 1 << 20];
+        let w = windows(&dense, 100);
+        assert!(w.iter().all(|r| r.len() <= MAX_WINDOW + 400), "{w:?}");
+        // Consecutive windows overlap by at least the reach.
+        for pair in w.windows(2) {
+            assert!(pair[1].start + 100 <= pair[0].end, "{pair:?}");
+        }
+        assert_eq!(w.first().unwrap().start, 0);
+        assert_eq!(w.last().unwrap().end, dense.len());
     }
 
     #[test]

@@ -342,29 +342,41 @@ impl Compiled {
     /// [`Self::regions`] of `text` and of its decoded views (see
     /// `decode.rs`), mapped back to `text` and merged; every region starts
     /// and ends on a character boundary.
+    ///
+    /// A match only the decoded view has must contain a decoded escape, and
+    /// its source is at most [`decode::MAX_EXPANSION`] bytes per decoded
+    /// byte. So only windows around escapes are decoded, each bounded in
+    /// size (overlapping where a long run of escapes is cut), and text
+    /// without an escape costs one `memchr` pass.
     fn regions_decoded(&self, text: &str) -> Vec<Region> {
         let mut regions = self.regions(text.as_bytes());
         if !decode::has_escapes(text.as_bytes()) {
             return regions;
         }
-        let mut view = decode::decode(text.as_bytes());
-        let mut level = 0;
+        let reach = decode::MAX_EXPANSION * self.max_len + 16;
         let mut found = false;
-        while let Some(decoded) = view {
-            for r in self.regions(&decoded.bytes) {
-                let (start, end) = decoded.source_range(r.start, r.end);
-                regions.push(Region {
-                    start: floor_char_boundary(text, start),
-                    end: ceil_char_boundary(text, end),
-                    pattern: r.pattern,
-                });
-                found = true;
+        for window in decode::windows(text.as_bytes(), reach) {
+            let start = floor_char_boundary(text, window.start);
+            let end = ceil_char_boundary(text, window.end);
+            let slice = &text.as_bytes()[start..end];
+            let mut view = decode::decode(slice);
+            let mut level = 0;
+            while let Some(decoded) = view {
+                for r in self.regions(&decoded.bytes) {
+                    let (s, e) = decoded.source_range(r.start, r.end);
+                    regions.push(Region {
+                        start: floor_char_boundary(text, start + s),
+                        end: ceil_char_boundary(text, start + e),
+                        pattern: r.pattern,
+                    });
+                    found = true;
+                }
+                level += 1;
+                if level == decode::MAX_LEVELS {
+                    break;
+                }
+                view = decoded.decode_again();
             }
-            level += 1;
-            if level == decode::MAX_LEVELS {
-                break;
-            }
-            view = decoded.decode_again();
         }
         if found {
             merge(&mut regions);
