@@ -41,10 +41,16 @@ pub struct Account {
     #[serde(default)]
     pub custom_fields: BTreeMap<String, String>,
     pub health: AccountHealth,
+    #[serde(serialize_with = "crate::time::millis")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::time::millis")]
     pub updated_at: DateTime<Utc>,
     /// When the OAuth access token expires, if known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::time::millis_opt"
+    )]
     pub expires_at: Option<DateTime<Utc>>,
 }
 

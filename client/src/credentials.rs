@@ -26,6 +26,7 @@ pub struct ApiKey {
     pub name: String,
     pub scopes: Vec<String>,
     pub project: Option<String>,
+    #[serde(serialize_with = "crate::time::millis")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -45,6 +46,7 @@ pub struct OAuthClient {
     pub name: String,
     pub scopes: Vec<String>,
     pub project: Option<String>,
+    #[serde(serialize_with = "crate::time::millis")]
     pub created_at: DateTime<Utc>,
 }
 

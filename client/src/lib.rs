@@ -37,6 +37,7 @@ mod runs;
 mod secret;
 mod secrets;
 mod steps;
+mod time;
 mod transport;
 mod triggers;
 

@@ -10,6 +10,7 @@ use crate::{Client, Error};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Project {
     pub name: String,
+    #[serde(serialize_with = "crate::time::millis")]
     pub created_at: DateTime<Utc>,
 }
 

@@ -173,6 +173,7 @@ pub struct Run {
     /// The step version that ran.
     pub digest: String,
     pub status: RunStatus,
+    #[serde(serialize_with = "crate::time::millis")]
     pub created_at: DateTime<Utc>,
     pub stats: RunStats,
     #[serde(default, skip_serializing_if = "Option::is_none")]

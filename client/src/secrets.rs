@@ -10,7 +10,9 @@ use crate::{Client, Error, SecretString};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Secret {
     pub name: String,
+    #[serde(serialize_with = "crate::time::millis")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::time::millis")]
     pub updated_at: DateTime<Utc>,
 }
 

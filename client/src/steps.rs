@@ -12,6 +12,7 @@ use crate::{Client, Error};
 pub struct Step {
     pub step: String,
     pub current_digest: String,
+    #[serde(serialize_with = "crate::time::millis")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -22,6 +23,7 @@ pub struct StepVersion {
     pub digest: String,
     /// `sha256:<hex>` of the component bytes.
     pub component_digest: String,
+    #[serde(serialize_with = "crate::time::millis")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -30,6 +32,7 @@ pub struct StepVersion {
 pub struct StepDetail {
     pub step: String,
     pub current_digest: String,
+    #[serde(serialize_with = "crate::time::millis")]
     pub updated_at: DateTime<Utc>,
     /// The `airlock.toml` text of the current version.
     pub manifest: String,

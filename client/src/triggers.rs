@@ -48,6 +48,7 @@ pub struct Trigger {
     pub step: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<Signature>,
+    #[serde(serialize_with = "crate::time::millis")]
     pub created_at: DateTime<Utc>,
 }
 
