@@ -207,7 +207,11 @@ async fn execute(args: AccountsArgs) -> CliResult<()> {
                 )
                 .await
                 .map_err(store_err)?;
-            println!("{}", account.id());
+            if args.output.json {
+                print_json(&local_json(&account.meta)).map_err(|f| (f.code, f.message))?;
+            } else {
+                println!("{}", account.id());
+            }
             eprintln!(
                 "connected {} account {} for external user {:?} in project {}",
                 app.slug,
@@ -251,6 +255,10 @@ async fn execute(args: AccountsArgs) -> CliResult<()> {
         AccountsCommand::Rm { id } => {
             if !accounts.delete(&project, &id).await.map_err(store_err)? {
                 return Err(usage(format!("no account {id} in project {project}")));
+            }
+            if args.output.json {
+                print_json(&serde_json::json!({ "deleted": id }))
+                    .map_err(|f| (f.code, f.message))?;
             }
         }
     }

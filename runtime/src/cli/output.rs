@@ -58,14 +58,17 @@ pub fn escape_lines(text: &str) -> String {
 
 /// serde_json's text with the characters it leaves raw inside strings
 /// (DEL, C1 controls, bidi controls) escaped as `\uXXXX`: still the same
-/// JSON, safe for a terminal. Outside strings serde_json writes ASCII only.
+/// JSON, safe for a terminal. Outside strings serde_json writes ASCII only,
+/// and a raw newline is always its pretty-printing (inside strings it
+/// writes `\n`), so newlines stay.
 pub fn escape_json(json: String) -> String {
-    if !json.chars().any(unsafe_char) {
+    let unsafe_in_json = |c: char| c != '\n' && unsafe_char(c);
+    if !json.chars().any(unsafe_in_json) {
         return json;
     }
     let mut out = String::with_capacity(json.len() + 16);
     for c in json.chars() {
-        if unsafe_char(c) {
+        if unsafe_in_json(c) {
             out.push_str(&format!("\\u{:04x}", c as u32));
         } else {
             out.push(c);

@@ -129,14 +129,14 @@ pub async fn run(args: SecretsArgs) -> u8 {
     }
     let store_args = &args.store;
     match args.command {
-        SecretsCommand::Set(set_args) => set(store_args, set_args).await,
+        SecretsCommand::Set(set_args) => set(store_args, set_args, args.output).await,
         SecretsCommand::List(p) => list(store_args, p.local(), args.output).await,
-        SecretsCommand::Rm(rm_args) => rm(store_args, rm_args).await,
+        SecretsCommand::Rm(rm_args) => rm(store_args, rm_args, args.output).await,
         SecretsCommand::RotateKey(rotate_args) => rotate_key(store_args, rotate_args).await,
     }
 }
 
-async fn set(store_args: &StoreArgs, args: SetArgs) -> u8 {
+async fn set(store_args: &StoreArgs, args: SetArgs, output: OutputArgs) -> u8 {
     let project = args.project.local();
     let key = match master_key(store_args) {
         Ok(k) => k,
@@ -165,6 +165,9 @@ async fn set(store_args: &StoreArgs, args: SetArgs) -> u8 {
                 SetOutcome::Created => "created",
                 SetOutcome::Updated => "updated",
             };
+            if output.json {
+                return json_exit(&serde_json::json!({"name": args.name, "outcome": verb}));
+            }
             println!("{verb} secret `{}` in project `{project}`", args.name);
             exit::OK
         }
@@ -218,10 +221,7 @@ async fn list(store_args: &StoreArgs, project: &str, output: OutputArgs) -> u8 {
                 })
             })
             .collect();
-        return match print_json(&serde_json::json!({ "secrets": list })) {
-            Ok(()) => exit::OK,
-            Err(f) => f.report(),
-        };
+        return json_exit(&serde_json::json!({ "secrets": list }));
     }
     if metas.is_empty() {
         eprintln!("no secrets in project `{project}`");
@@ -245,7 +245,7 @@ async fn list(store_args: &StoreArgs, project: &str, output: OutputArgs) -> u8 {
     exit::OK
 }
 
-async fn rm(store_args: &StoreArgs, args: RmArgs) -> u8 {
+async fn rm(store_args: &StoreArgs, args: RmArgs, output: OutputArgs) -> u8 {
     let project = args.project.local();
     if let Err(e) =
         store::validate_project_name(project).and_then(|()| store::validate_secret_name(&args.name))
@@ -260,6 +260,9 @@ async fn rm(store_args: &StoreArgs, args: RmArgs) -> u8 {
     store.close().await;
     match result {
         Ok(true) => {
+            if output.json {
+                return json_exit(&serde_json::json!({ "deleted": args.name }));
+            }
             println!("deleted secret `{}` from project `{project}`", args.name);
             exit::OK
         }
@@ -309,6 +312,14 @@ async fn rotate_key(store_args: &StoreArgs, args: RotateKeyArgs) -> u8 {
                 exit::INTERNAL
             }
         }
+    }
+}
+
+/// Prints `value` as JSON; the exit status.
+fn json_exit(value: &serde_json::Value) -> u8 {
+    match print_json(value) {
+        Ok(()) => exit::OK,
+        Err(f) => f.report(),
     }
 }
 
