@@ -36,6 +36,13 @@ const CLEARED_ENV: &[&str] = &[
     "AIRLOCK_APPS_DIR",
     "AIRLOCK_HTTP_TIMEOUT_SECS",
     "AIRLOCK_HTTP_RATE_LIMIT",
+    // The client commands' settings: a test names its server and key itself.
+    "AIRLOCK_SERVER",
+    "AIRLOCK_API_KEY",
+    "AIRLOCK_PROJECT",
+    "NO_COLOR",
+    "CLICOLOR",
+    "CLICOLOR_FORCE",
 ];
 
 /// `bin` with a clean environment and `AIRLOCK_DATA=data_dir`.
