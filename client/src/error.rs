@@ -83,8 +83,15 @@ impl Error {
 }
 
 #[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
+#[serde(untagged)]
+enum ErrorBody {
+    /// The API's shape.
+    Api { error: ErrorDetail },
+    /// RFC 6749 §5.2, which a token endpoint answers with.
+    OAuth {
+        error: String,
+        error_description: Option<String>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -103,10 +110,19 @@ pub(crate) fn api_error(
     body: &[u8],
 ) -> ApiError {
     match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(b) => ApiError {
+        Ok(ErrorBody::Api { error }) => ApiError {
             status,
-            code: Some(b.error.code),
-            message: b.error.message,
+            code: Some(error.code),
+            message: error.message,
+            retry_after,
+        },
+        Ok(ErrorBody::OAuth {
+            error,
+            error_description,
+        }) => ApiError {
+            status,
+            message: error_description.unwrap_or_else(|| error.clone()),
+            code: Some(error),
             retry_after,
         },
         Err(_) => {
@@ -141,6 +157,17 @@ mod tests {
         assert_eq!(e.code.as_deref(), Some("not_found"));
         assert_eq!(e.message, "no step `x`");
         assert_eq!(e.to_string(), "no step `x` (404 Not Found)");
+    }
+
+    #[test]
+    fn a_token_endpoints_rfc6749_error_gives_code_and_description() {
+        let e = api_error(
+            StatusCode::UNAUTHORIZED,
+            None,
+            br#"{"error":"invalid_client","error_description":"unknown client"}"#,
+        );
+        assert_eq!(e.code.as_deref(), Some("invalid_client"));
+        assert_eq!(e.message, "unknown client");
     }
 
     #[test]

@@ -666,9 +666,11 @@ async fn secrets_and_accounts_with_server() {
     let out = cli.run(&["accounts", "rm", &account_id]).ok();
     insta::assert_snapshot!("accounts_rm", cli.normalise(&out.stdout));
 
-    // Without --server and AIRLOCK_SERVER, the local store as before.
+    // Without --server and AIRLOCK_SERVER (empty is none), the local store
+    // as before: no API key needed (the harness clears AIRLOCK_API_KEY).
     let out = command(BIN, &s.data_dir())
         .args(["secrets", "list", "--project", "demo"])
+        .env("AIRLOCK_SERVER", "")
         .env("AIRLOCK_MASTER_KEY", airlock_tests::serve::MASTER_KEY)
         .output()
         .unwrap();

@@ -122,11 +122,11 @@ pub(super) struct AddArgs {
 }
 
 pub async fn run(args: AccountsArgs) -> u8 {
-    if let Some(server) = args.server.clone() {
-        let server = ServerArgs {
-            server: Some(server),
-            api_key: args.server_key.clone(),
-        };
+    let server = ServerArgs {
+        server: args.server.clone(),
+        api_key: args.server_key.clone(),
+    };
+    if server.given().is_some() {
         return super::accounts_remote::run(
             &server,
             args.project.as_deref(),

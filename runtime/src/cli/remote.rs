@@ -31,11 +31,18 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
-    /// The server's base URL.
-    pub fn url(&self) -> &str {
+    /// The server named by `--server` or AIRLOCK_SERVER, if any (an empty
+    /// value names none, so `AIRLOCK_SERVER= airlock secrets …` is local).
+    pub fn given(&self) -> Option<&str> {
         self.server
             .as_deref()
-            .unwrap_or(airlock_client::DEFAULT_SERVER)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The server's base URL.
+    pub fn url(&self) -> &str {
+        self.given().unwrap_or(airlock_client::DEFAULT_SERVER)
     }
 
     /// A client of the server with the API key; without a key, the error

@@ -124,7 +124,7 @@ pub(super) struct RotateKeyArgs {
 
 /// `airlock secrets …`.
 pub async fn run(args: SecretsArgs) -> u8 {
-    if args.server.server.is_some() {
+    if args.server.given().is_some() {
         return super::secrets_remote::run(&args.server, args.output, args.command).await;
     }
     let store_args = &args.store;
