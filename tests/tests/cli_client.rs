@@ -225,6 +225,18 @@ async fn projects_steps_runs_logs_and_triggers() {
     insta::assert_snapshot!("triggers_rm", cli.normalise(&out.stdout));
     let out = cli.run(&["triggers", "rm", "hello", id]);
     assert_eq!(out.code, 2, "{}", out.stderr);
+    let other = json["triggers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] != id)
+        .and_then(|t| t["id"].as_str())
+        .unwrap();
+    let json = cli
+        .run(&["triggers", "rm", "hello", other, "--json"])
+        .ok()
+        .json();
+    assert_eq!(json, serde_json::json!({ "deleted": other }));
     assert!(
         out.stderr.contains("no such trigger (HTTP 404 not_found)"),
         "{}",

@@ -57,6 +57,7 @@ async fn keys_and_clients() {
     );
     assert_eq!(created["scopes"], serde_json::json!(["runs:write"]));
     assert_timestamps(&created, "$");
+    let ci_id = created["id"].as_str().unwrap().to_owned();
     let (human, json) = cli.both(&["keys", "list"]);
     insta::assert_snapshot!("keys_list", sorted_rows(&human));
     let keys = json["keys"].as_array().unwrap();
@@ -74,6 +75,8 @@ async fn keys_and_clients() {
         .to_owned();
     assert!(key.contains(&deploy_id[3..]), "{deploy_id} names {key}");
     let out = cli.run(&["keys", "revoke", &deploy_id]).ok();
+    let json = cli.run(&["keys", "revoke", &ci_id, "--json"]).ok().json();
+    assert_eq!(json, serde_json::json!({ "revoked": ci_id }));
     insta::assert_snapshot!("keys_revoke", cli.normalise(&out.stdout));
     // Revoked: refused at once, with the fix named.
     let out = deploy.run(&["steps", "list"]);
@@ -135,6 +138,12 @@ async fn keys_and_clients() {
         .token_form(&client_id, rotated["client_secret"].as_str().unwrap())
         .await;
     assert_eq!(r.status, reqwest::StatusCode::OK, "{}", r.text);
+    let backend = cli.run(&["clients", "list", "--json"]).ok().json()["clients"][0]["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let json = cli.run(&["clients", "rm", &backend, "--json"]).ok().json();
+    assert_eq!(json, serde_json::json!({ "deleted": backend }));
     let out = cli.run(&["clients", "rm", &client_id]).ok();
     insta::assert_snapshot!("clients_rm", cli.normalise(&out.stdout));
     let out = cli.run(&["clients", "rm", &client_id]);
@@ -176,6 +185,9 @@ async fn secrets_and_accounts_with_server() {
         .ok()
         .json();
     assert_eq!(run["output"]["token"], "[REDACTED:TOKEN]", "{run}");
+    cli.run(&["secrets", "set", "OTHER", "--value", VALUE]).ok();
+    let json = cli.run(&["secrets", "rm", "OTHER", "--json"]).ok().json();
+    assert_eq!(json, serde_json::json!({ "deleted": "OTHER" }));
     let out = cli.run(&["secrets", "rm", "TOKEN"]).ok();
     insta::assert_snapshot!("secrets_rm", cli.normalise(&out.stdout));
     let out = cli.run(&["secrets", "rm", "TOKEN"]);
@@ -223,6 +235,7 @@ async fn secrets_and_accounts_with_server() {
         .ok()
         .json();
     assert_eq!(json["external_user_id"], "bob");
+    let bob = json["id"].as_str().unwrap().to_owned();
     assert!(json["expires_at"].is_string(), "{json}");
     assert_timestamps(&json, "$");
     let (human, json) = cli.both(&["accounts", "list", "--external-user", "ada"]);
@@ -250,6 +263,10 @@ async fn secrets_and_accounts_with_server() {
     );
     let out = cli.run(&["accounts", "rm", &account_id]).ok();
     insta::assert_snapshot!("accounts_rm", cli.normalise(&out.stdout));
+    let json = cli.run(&["accounts", "rm", &bob, "--json"]).ok().json();
+    assert_eq!(json, serde_json::json!({ "deleted": bob }));
+    let json = cli.run(&["accounts", "list", "--json"]).ok().json();
+    assert_eq!(json, serde_json::json!({ "accounts": [] }));
 
     // Without --server and AIRLOCK_SERVER (empty is none), the local store
     // as before: no API key needed (the harness clears AIRLOCK_API_KEY).
