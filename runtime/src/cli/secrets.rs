@@ -33,6 +33,10 @@ pub fn keygen() -> u8 {
 
 #[derive(Debug, Args)]
 #[command(
+    mut_arg("server", |a| a.help(
+        "Work on this server's secrets through the API (scope secrets:write) instead of \
+         the local store"
+    )),
     after_help = "Values are encrypted with AES-256-GCM under the master key \
                   (AIRLOCK_MASTER_KEY, or a file named by --master-key-file / \
                   AIRLOCK_MASTER_KEY_FILE); create one with `airlock keygen`. \
