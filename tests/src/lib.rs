@@ -5,6 +5,7 @@
 
 include!(concat!(env!("OUT_DIR"), "/components.rs"));
 
+pub mod cli;
 pub mod fakes;
 pub mod serve;
 

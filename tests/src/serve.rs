@@ -36,6 +36,13 @@ const CLEARED_ENV: &[&str] = &[
     "AIRLOCK_APPS_DIR",
     "AIRLOCK_HTTP_TIMEOUT_SECS",
     "AIRLOCK_HTTP_RATE_LIMIT",
+    // The client commands' settings: a test names its server and key itself.
+    "AIRLOCK_SERVER",
+    "AIRLOCK_API_KEY",
+    "AIRLOCK_PROJECT",
+    "NO_COLOR",
+    "CLICOLOR",
+    "CLICOLOR_FORCE",
 ];
 
 /// `bin` with a clean environment and `AIRLOCK_DATA=data_dir`.
@@ -78,6 +85,62 @@ pub fn multipart(component: &[u8], manifest: Option<&str>) -> Vec<u8> {
     }
     body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
     body
+}
+
+/// The instant of an API timestamp; panics unless `value` is exactly the
+/// API's one form, RFC 3339 UTC with milliseconds (`2026-12-01T08:53:00.123Z`).
+pub fn timestamp(value: &Value) -> chrono::DateTime<chrono::Utc> {
+    parse_timestamp(value).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn parse_timestamp(value: &Value) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    let text = value
+        .as_str()
+        .ok_or_else(|| format!("a timestamp is a string: {value}"))?;
+    let b = text.as_bytes();
+    let shape = b.len() == 24
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'.',
+            23 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        });
+    if !shape {
+        return Err(format!("not RFC 3339 UTC with milliseconds: {text}"));
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.to_utc())
+        .map_err(|e| format!("{text}: {e}"))
+}
+
+/// Checks every timestamp (a field named `at` or `*_at`) in a JSON answer
+/// with [`timestamp`], naming its path when one is not; returns how many
+/// there were.
+pub fn assert_timestamps(value: &Value, path: &str) -> usize {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| {
+                let here = format!("{path}.{k}");
+                if k == "at" || k.ends_with("_at") {
+                    if let Err(e) = parse_timestamp(v) {
+                        panic!("{here}: {e}");
+                    }
+                    1
+                } else {
+                    assert_timestamps(v, &here)
+                }
+            })
+            .sum(),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| assert_timestamps(v, &format!("{path}[{i}]")))
+            .sum(),
+        _ => 0,
+    }
 }
 
 /// An HTTP answer, read whole.

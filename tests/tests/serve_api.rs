@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use airlock_tests::serve::{Reply, Server, command};
+use airlock_tests::serve::{Reply, Server, assert_timestamps, command, timestamp};
 use base64::Engine as _;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -644,7 +644,7 @@ async fn secrets_round_trip_never_reveals_values() {
     assert_eq!(r.status, StatusCode::OK);
     let v = r.json();
     assert_eq!(v["secrets"][0]["name"], "API_TOKEN");
-    assert!(v["secrets"][0]["created_at"].is_i64());
+    timestamp(&v["secrets"][0]["created_at"]);
     replies.push(r);
     let r = s
         .call(
@@ -746,7 +746,7 @@ async fn audit_log_records_failures_without_the_secret() {
         entries.iter().any(|e| e["key_id"] == id.as_str()
             && e["route"] == "/v1/projects/alpha/secrets"
             && e["reason"] == "wrong API key secret"
-            && e["at"].is_i64()),
+            && e["at"].is_string()),
         "{}",
         audit.text
     );
@@ -897,6 +897,131 @@ async fn every_error_has_the_json_shape() {
         "{}",
         r.text
     );
+}
+
+/// Every timestamp of every answer is RFC 3339 UTC with milliseconds: the
+/// stores keep seconds (most tables) and milliseconds (runs), and a unit
+/// mix-up would put one of them 1000 times off; all land in this test's span.
+#[tokio::test]
+async fn every_timestamp_in_a_response_is_rfc3339_utc_with_milliseconds() {
+    let s = Server::start(BIN, &[]);
+    let started = chrono::Utc::now() - chrono::Duration::seconds(2);
+    let admin = s.admin_setup().await;
+    let r = s
+        .upload(
+            "alpha",
+            "hello",
+            &admin,
+            &airlock_tests::component_bytes(airlock_tests::examples::HELLO),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let run = s
+        .run(&admin, "alpha", "hello", json!({"name": "Ada"}))
+        .await;
+    assert_eq!(run.status, StatusCode::OK, "{}", run.text);
+    let run_id = run.json()["id"].as_str().unwrap().to_owned();
+    let created = |path: &'static str, body: Value| {
+        let (s, admin) = (&s, &admin);
+        async move {
+            let r = s.call(Method::POST, path, Some(admin), Some(body)).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{path}: {}", r.text);
+            r
+        }
+    };
+    let trigger = created("/v1/projects/alpha/steps/hello/triggers", json!({})).await;
+    let key = created("/v1/keys", json!({"name": "k", "scopes": ["proxy"]})).await;
+    let client = created(
+        "/v1/oauth/clients",
+        json!({"name": "c", "scopes": ["proxy"]}),
+    )
+    .await;
+    let account = created(
+        "/v1/projects/alpha/accounts",
+        json!({"app": "github", "external_user_id": "u1",
+            "credentials": {"access_token": "t", "expires_at": 1_900_000_000}}),
+    )
+    .await;
+    assert_eq!(account.json()["expires_at"], "2030-03-17T17:46:40.000Z");
+    let r = s
+        .call(
+            Method::PUT,
+            "/v1/projects/alpha/secrets/TOKEN",
+            Some(&admin),
+            Some(json!({"value": "v"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    // One failed authentication for the audit log.
+    s.call(
+        Method::GET,
+        "/v1/projects",
+        Some("ak_0123456789abcdef_x"),
+        None,
+    )
+    .await;
+
+    let mut answers = vec![
+        ("trigger", trigger),
+        ("key", key),
+        ("client", client),
+        ("account", account),
+    ];
+    for path in [
+        "/v1/projects",
+        "/v1/projects/alpha",
+        "/v1/keys",
+        "/v1/oauth/clients",
+        "/v1/audit",
+        "/v1/projects/alpha/secrets",
+        "/v1/projects/alpha/steps",
+        "/v1/projects/alpha/steps/hello",
+        "/v1/projects/alpha/steps/hello/triggers",
+        "/v1/projects/alpha/runs",
+        "/v1/projects/alpha/accounts",
+    ] {
+        let r = s.call(Method::GET, path, Some(&admin), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text);
+        answers.push((path, r));
+    }
+    let r = s
+        .call(
+            Method::GET,
+            &format!("/v1/projects/alpha/runs/{run_id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    answers.push(("run", r));
+    let finished = chrono::Utc::now() + chrono::Duration::seconds(2);
+    for (what, r) in &answers {
+        let v = r.json();
+        assert!(assert_timestamps(&v, what) > 0, "{what}: no timestamp: {v}");
+        let mut created_now = Vec::new();
+        collect_created(&v, &mut created_now);
+        for at in created_now {
+            let at = timestamp(&at);
+            assert!(started <= at && at <= finished, "{what}: {at} is not now");
+        }
+    }
+}
+
+/// Every `created_at`, `updated_at` and `at` in `v` (each made in the test).
+fn collect_created(v: &Value, out: &mut Vec<Value>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if matches!(k.as_str(), "created_at" | "updated_at" | "at") {
+                    out.push(v.clone());
+                } else {
+                    collect_created(v, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_created(v, out)),
+        _ => {}
+    }
 }
 
 #[tokio::test]

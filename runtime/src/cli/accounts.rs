@@ -9,6 +9,9 @@ use clap::{Args, Subcommand};
 use zeroize::Zeroizing;
 
 use crate::cli::exit;
+use crate::cli::output::print_json;
+use crate::cli::remote::{OutputArgs, ServerArgs};
+use crate::cli::secrets::rfc3339;
 use crate::outbound::load_catalog;
 use crate::store::accounts::{AccountFilter, AccountStore, NewAccount};
 use crate::store::{self, DATA_DIR_ENV, DEFAULT_DATA_DIR, MasterKey, SecretStore};
@@ -33,21 +36,38 @@ pub struct AccountsArgs {
     /// A directory of extra app definitions, over the built-in catalog.
     #[arg(long, global = true, value_name = "DIR", env = "AIRLOCK_APPS_DIR")]
     apps_dir: Option<PathBuf>,
-    /// The project the accounts belong to.
+    /// The project the accounts belong to [default: AIRLOCK_PROJECT, else
+    /// `local` for the local store].
     #[arg(
         long,
         short,
         global = true,
         value_name = "NAME",
-        default_value = "local"
+        env = "AIRLOCK_PROJECT"
     )]
-    project: String,
+    project: Option<String>,
+    /// Work on this server's accounts through the API instead of the local
+    /// store (scopes `accounts:read`, `accounts:write`).
+    #[arg(long, global = true, value_name = "URL", env = "AIRLOCK_SERVER")]
+    server: Option<String>,
+    /// The Airlock API key for --server (prefer AIRLOCK_API_KEY; `--api-key`
+    /// here is an app's credential).
+    #[arg(
+        long,
+        global = true,
+        value_name = "KEY",
+        env = "AIRLOCK_API_KEY",
+        hide_env_values = true
+    )]
+    server_key: Option<String>,
+    #[command(flatten)]
+    output: OutputArgs,
     #[command(subcommand)]
     command: AccountsCommand,
 }
 
 #[derive(Debug, Subcommand)]
-enum AccountsCommand {
+pub(super) enum AccountsCommand {
     /// Connect an account of APP for an external user; prints its id.
     Add(Box<AddArgs>),
     /// List accounts (never credentials).
@@ -65,43 +85,56 @@ enum AccountsCommand {
 }
 
 #[derive(Debug, Args)]
-struct AddArgs {
+pub(super) struct AddArgs {
     /// The app's slug (see the catalog: host-api/apps/).
     #[arg(long, value_name = "SLUG")]
-    app: String,
+    pub(super) app: String,
     /// The end user this account belongs to (up to 250 characters).
     #[arg(long, value_name = "ID")]
-    external_user: String,
+    pub(super) external_user: String,
     /// api-key apps: the key.
     #[arg(long, value_name = "KEY")]
-    api_key: Option<String>,
+    pub(super) api_key: Option<String>,
     /// bearer apps: the token.
     #[arg(long, value_name = "TOKEN")]
-    bearer: Option<String>,
+    pub(super) bearer: Option<String>,
     /// basic apps: the username.
     #[arg(long, value_name = "NAME", requires = "password")]
-    username: Option<String>,
+    pub(super) username: Option<String>,
     /// basic apps: the password.
     #[arg(long, value_name = "PASSWORD", requires = "username")]
-    password: Option<String>,
+    pub(super) password: Option<String>,
     /// oauth2 (and custom) apps: the access token.
     #[arg(long, value_name = "TOKEN")]
-    access_token: Option<String>,
+    pub(super) access_token: Option<String>,
     /// oauth2 apps: the refresh token, so the host can refresh.
     #[arg(long, value_name = "TOKEN")]
-    refresh_token: Option<String>,
+    pub(super) refresh_token: Option<String>,
     /// oauth2 apps: seconds until the access token expires.
     #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
-    expires_in: Option<i64>,
+    pub(super) expires_in: Option<i64>,
     /// Another credential field (custom apps), NAME=VALUE. Repeatable.
     #[arg(long = "credential", value_name = "NAME=VALUE")]
-    credentials: Vec<String>,
+    pub(super) credentials: Vec<String>,
     /// A custom field of the app (e.g. subdomain=acme), NAME=VALUE. Repeatable.
     #[arg(long = "field", value_name = "NAME=VALUE")]
-    fields: Vec<String>,
+    pub(super) fields: Vec<String>,
 }
 
 pub async fn run(args: AccountsArgs) -> u8 {
+    let server = ServerArgs {
+        server: args.server.clone(),
+        api_key: args.server_key.clone(),
+    };
+    if server.given().is_some() {
+        return super::accounts_remote::run(
+            &server,
+            args.project.as_deref(),
+            args.output,
+            args.command,
+        )
+        .await;
+    }
     match execute(args).await {
         Ok(()) => exit::OK,
         Err((code, msg)) => {
@@ -111,7 +144,7 @@ pub async fn run(args: AccountsArgs) -> u8 {
     }
 }
 
-type CliResult<T> = Result<T, (u8, String)>;
+pub(super) type CliResult<T> = Result<T, (u8, String)>;
 
 fn usage(msg: impl Into<String>) -> (u8, String) {
     (exit::USAGE, msg.into())
@@ -127,6 +160,7 @@ fn store_err(e: store::StoreError) -> (u8, String) {
 }
 
 async fn execute(args: AccountsArgs) -> CliResult<()> {
+    let project = args.project.as_deref().unwrap_or("local").to_owned();
     let secrets = SecretStore::open(&args.data_dir).await.map_err(store_err)?;
     let accounts = AccountStore::new(&secrets);
     match args.command {
@@ -141,21 +175,7 @@ async fn execute(args: AccountsArgs) -> CliResult<()> {
             let fields = pairs("--field", &add.fields)?;
             app.validate_custom_fields(&fields)
                 .map_err(|e| usage(e.to_string()))?;
-            let mut creds: BTreeMap<String, Zeroizing<String>> = BTreeMap::new();
-            let mut put = |name: &str, value: &Option<String>| {
-                if let Some(v) = value {
-                    creds.insert(name.to_string(), Zeroizing::new(v.clone()));
-                }
-            };
-            put("api_key", &add.api_key);
-            put("token", &add.bearer);
-            put("username", &add.username);
-            put("password", &add.password);
-            put("access_token", &add.access_token);
-            put("refresh_token", &add.refresh_token);
-            for (name, value) in pairs("--credential", &add.credentials)? {
-                creds.insert(name, Zeroizing::new(value));
-            }
+            let creds = credential_map(&add)?;
             if let Err(e) = app.check_credential_names(creds.keys().map(String::as_str)) {
                 if !e.unknown.is_empty() {
                     return Err(usage(e.to_string()));
@@ -177,7 +197,7 @@ async fn execute(args: AccountsArgs) -> CliResult<()> {
                 .create(
                     &key,
                     NewAccount {
-                        project: args.project.clone(),
+                        project: project.clone(),
                         external_user_id: add.external_user.clone(),
                         app: app.slug.clone(),
                         credentials: creds,
@@ -187,19 +207,23 @@ async fn execute(args: AccountsArgs) -> CliResult<()> {
                 )
                 .await
                 .map_err(store_err)?;
-            println!("{}", account.id());
+            if args.output.json {
+                print_json(&local_json(&account.meta)).map_err(|f| (f.code, f.message))?;
+            } else {
+                println!("{}", account.id());
+            }
             eprintln!(
                 "connected {} account {} for external user {:?} in project {}",
                 app.slug,
                 account.id(),
                 add.external_user,
-                args.project
+                project
             );
         }
         AccountsCommand::List { app, external_user } => {
             let list = accounts
                 .list(
-                    &args.project,
+                    &project,
                     &AccountFilter {
                         app,
                         external_user_id: external_user,
@@ -207,7 +231,12 @@ async fn execute(args: AccountsArgs) -> CliResult<()> {
                 )
                 .await
                 .map_err(store_err)?;
-            for a in list {
+            if args.output.json {
+                let views: Vec<serde_json::Value> = list.iter().map(local_json).collect();
+                print_json(&serde_json::json!({ "accounts": views }))
+                    .map_err(|f| (f.code, f.message))?;
+            }
+            for a in list.iter().filter(|_| !args.output.json) {
                 let fields: Vec<String> = a
                     .custom_fields
                     .iter()
@@ -224,20 +253,58 @@ async fn execute(args: AccountsArgs) -> CliResult<()> {
             }
         }
         AccountsCommand::Rm { id } => {
-            if !accounts
-                .delete(&args.project, &id)
-                .await
-                .map_err(store_err)?
-            {
-                return Err(usage(format!(
-                    "no account {id} in project {}",
-                    args.project
-                )));
+            if !accounts.delete(&project, &id).await.map_err(store_err)? {
+                return Err(usage(format!("no account {id} in project {project}")));
+            }
+            if args.output.json {
+                print_json(&serde_json::json!({ "deleted": id }))
+                    .map_err(|f| (f.code, f.message))?;
             }
         }
     }
     secrets.close().await;
     Ok(())
+}
+
+/// An account of the local store as the API shows it (`--json`).
+fn local_json(a: &crate::store::accounts::AccountMeta) -> serde_json::Value {
+    let health = match a.status {
+        crate::store::accounts::AccountStatus::Healthy => "healthy",
+        crate::store::accounts::AccountStatus::NeedsReauth => "needs_reauth",
+    };
+    let mut v = serde_json::json!({
+        "id": a.id,
+        "app": a.app,
+        "external_user_id": a.external_user_id,
+        "custom_fields": a.custom_fields,
+        "health": health,
+        "created_at": rfc3339(a.created_at),
+        "updated_at": rfc3339(a.updated_at),
+    });
+    if let Some(at) = a.expires_at {
+        v["expires_at"] = rfc3339(at).into();
+    }
+    v
+}
+
+/// The credential fields the flags of `add` give, by the names apps use.
+pub(super) fn credential_map(add: &AddArgs) -> CliResult<BTreeMap<String, Zeroizing<String>>> {
+    let mut creds: BTreeMap<String, Zeroizing<String>> = BTreeMap::new();
+    let mut put = |name: &str, value: &Option<String>| {
+        if let Some(v) = value {
+            creds.insert(name.to_string(), Zeroizing::new(v.clone()));
+        }
+    };
+    put("api_key", &add.api_key);
+    put("token", &add.bearer);
+    put("username", &add.username);
+    put("password", &add.password);
+    put("access_token", &add.access_token);
+    put("refresh_token", &add.refresh_token);
+    for (name, value) in pairs("--credential", &add.credentials)? {
+        creds.insert(name, Zeroizing::new(value));
+    }
+    Ok(creds)
 }
 
 fn flag_for(field: &str) -> String {
@@ -252,7 +319,7 @@ fn flag_for(field: &str) -> String {
     }
 }
 
-fn pairs(flag: &str, items: &[String]) -> CliResult<BTreeMap<String, String>> {
+pub(super) fn pairs(flag: &str, items: &[String]) -> CliResult<BTreeMap<String, String>> {
     items
         .iter()
         .map(|item| {
@@ -263,7 +330,7 @@ fn pairs(flag: &str, items: &[String]) -> CliResult<BTreeMap<String, String>> {
         .collect()
 }
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

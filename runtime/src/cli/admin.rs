@@ -49,6 +49,7 @@ async fn create_key(args: CreateKeyArgs) -> u8 {
     } else {
         args.scopes
     };
+    let fresh = !args.data_dir.join(crate::store::DB_FILE).exists();
     let store = match SecretStore::open(&args.data_dir).await {
         Ok(s) => s,
         Err(e) => {
@@ -60,6 +61,16 @@ async fn create_key(args: CreateKeyArgs) -> u8 {
             };
         }
     };
+    if fresh {
+        // A key in a new, empty store is useless to a server that serves
+        // another directory: say which one this is.
+        let shown = std::fs::canonicalize(&args.data_dir).unwrap_or(args.data_dir.clone());
+        eprintln!(
+            "created a new data directory at {} (`airlock serve` must use the same: \
+             --data-dir or AIRLOCK_DATA)",
+            shown.display()
+        );
+    }
     let platform = PlatformStore::new(&store);
     let result = async {
         if let Some(p) = &args.project {

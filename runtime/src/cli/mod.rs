@@ -1,15 +1,34 @@
 //! The `airlock` command line.
 //!
 //! Exit status, for every command: 0 success; 1 the step returned an error;
-//! 2 bad usage, input that is not JSON, or an invalid component; 3 a limit
-//! stopped the guest; 4 an internal error of the host.
+//! 2 bad usage, input that is not JSON, or an invalid component (and, for
+//! the client commands, a 4xx answer); 3 a limit stopped the guest; 4 an
+//! internal error of the host (for the client commands, the server cannot
+//! be reached or failed).
+//!
+//! The client commands (`projects`, `steps`, `runs`, `logs`, `triggers`,
+//! `keys`, `clients`, `push`, and `secrets`/`accounts` with `--server`)
+//! speak to a server only through `airlock-client`; [`remote`] holds what
+//! they share and [`output`] how they print.
 
 mod accounts;
+mod accounts_remote;
 mod admin;
+mod clients;
+mod completions;
+mod keys;
+mod logs;
+mod output;
+mod projects;
 mod push;
+mod remote;
 mod run;
+mod runs;
 mod secrets;
+mod secrets_remote;
 mod serve;
+mod steps;
+mod triggers;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,7 +50,10 @@ pub mod exit {
     version,
     about = "Run untrusted workflow steps (WebAssembly components) in a sandbox.",
     after_help = "Exit status: 0 success, 1 the step returned an error, 2 bad usage or invalid \
-                  input/component, 3 a limit stopped the step, 4 internal error."
+                  input/component (or a 4xx answer), 3 a limit stopped the step, 4 internal \
+                  error (or the server cannot be reached or failed).\n\
+                  Client commands read AIRLOCK_SERVER (default http://127.0.0.1:8080), \
+                  AIRLOCK_API_KEY and AIRLOCK_PROJECT; each takes --json."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -54,6 +76,22 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Upload a step (component and manifest) to an `airlock serve` server.
     Push(push::PushArgs),
+    /// Projects on the server.
+    Projects(projects::ProjectsArgs),
+    /// Steps of a project on the server.
+    Steps(steps::StepsArgs),
+    /// Runs of a project: list, show, start one.
+    Runs(runs::RunsArgs),
+    /// A run's log lines.
+    Logs(logs::LogsArgs),
+    /// HTTP triggers of a project's steps.
+    Triggers(triggers::TriggersArgs),
+    /// API keys of the server (an admin key).
+    Keys(keys::KeysArgs),
+    /// OAuth clients of the server (an admin key).
+    Clients(clients::ClientsArgs),
+    /// Print a shell completion script.
+    Completions(completions::CompletionsArgs),
 }
 
 /// Where compiled artifacts are cached when no `--cache-dir` is given.
@@ -106,6 +144,14 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Admin(args) => admin::run(args).await,
             Command::Push(args) => push::run(args).await,
+            Command::Projects(args) => projects::run(args).await,
+            Command::Steps(args) => steps::run(args).await,
+            Command::Runs(args) => runs::run(args).await,
+            Command::Logs(args) => logs::run(args).await,
+            Command::Triggers(args) => triggers::run(args).await,
+            Command::Keys(args) => keys::run(args).await,
+            Command::Clients(args) => clients::run(args).await,
+            Command::Completions(args) => completions::run(args),
         }
     });
     ExitCode::from(code)

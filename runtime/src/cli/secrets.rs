@@ -8,6 +8,8 @@ use clap::{Args, Subcommand};
 use zeroize::Zeroizing;
 
 use crate::cli::exit;
+use crate::cli::output::print_json;
+use crate::cli::remote::{OutputArgs, ServerArgs};
 use crate::store::{
     self, DATA_DIR_ENV, DEFAULT_DATA_DIR, KeyError, MasterKey, SecretStore, SetOutcome, StoreError,
 };
@@ -31,6 +33,10 @@ pub fn keygen() -> u8 {
 
 #[derive(Debug, Args)]
 #[command(
+    mut_arg("server", |a| a.help(
+        "Work on this server's secrets through the API (scope secrets:write) instead of \
+         the local store"
+    )),
     after_help = "Values are encrypted with AES-256-GCM under the master key \
                   (AIRLOCK_MASTER_KEY, or a file named by --master-key-file / \
                   AIRLOCK_MASTER_KEY_FILE); create one with `airlock keygen`. \
@@ -41,6 +47,12 @@ pub fn keygen() -> u8 {
 pub struct SecretsArgs {
     #[command(flatten)]
     store: StoreArgs,
+    /// With `--server` (or AIRLOCK_SERVER) the commands work on that
+    /// server's store through the API; without, on the local one.
+    #[command(flatten)]
+    server: ServerArgs,
+    #[command(flatten)]
+    output: OutputArgs,
     #[command(subcommand)]
     command: SecretsCommand,
 }
@@ -57,7 +69,7 @@ struct StoreArgs {
 }
 
 #[derive(Debug, Subcommand)]
-enum SecretsCommand {
+pub(super) enum SecretsCommand {
     /// Store a secret (insert or replace). The value is read from stdin unless --value is given.
     #[command(after_help = EXIT_HELP)]
     Set(SetArgs),
@@ -67,39 +79,48 @@ enum SecretsCommand {
     /// Delete a secret; fails when it does not exist.
     #[command(after_help = EXIT_HELP)]
     Rm(RmArgs),
-    /// Re-encrypt every secret of every project under a new master key, all or nothing.
+    /// Re-encrypt every secret of every project under a new master key, all or
+    /// nothing (the local store only).
     #[command(after_help = EXIT_HELP)]
     RotateKey(RotateKeyArgs),
 }
 
 #[derive(Debug, Args)]
-struct ProjectArg {
-    /// The project the secret belongs to.
-    #[arg(long, short, value_name = "PROJECT", default_value = "local")]
-    project: String,
+pub(super) struct ProjectArg {
+    /// The project the secret belongs to [default: AIRLOCK_PROJECT, else
+    /// `local` for the local store].
+    #[arg(long, short, value_name = "PROJECT", env = "AIRLOCK_PROJECT")]
+    pub(super) project: Option<String>,
+}
+
+impl ProjectArg {
+    /// The project of the local store.
+    fn local(&self) -> &str {
+        self.project.as_deref().unwrap_or("local")
+    }
 }
 
 #[derive(Debug, Args)]
-struct SetArgs {
+pub(super) struct SetArgs {
     /// The secret's name: letters, digits, `_`, `-`, `.`, starting with a letter or `_`.
-    name: String,
+    pub(super) name: String,
     /// The value. Prefer stdin: a command-line value shows in the process list and shell history.
     #[arg(long, value_name = "VALUE")]
-    value: Option<String>,
+    pub(super) value: Option<String>,
     #[command(flatten)]
-    project: ProjectArg,
+    pub(super) project: ProjectArg,
 }
 
 #[derive(Debug, Args)]
-struct RmArgs {
+pub(super) struct RmArgs {
     /// The secret's name.
-    name: String,
+    pub(super) name: String,
     #[command(flatten)]
-    project: ProjectArg,
+    pub(super) project: ProjectArg,
 }
 
 #[derive(Debug, Args)]
-struct RotateKeyArgs {
+pub(super) struct RotateKeyArgs {
     /// File holding the new master key as base64 (otherwise AIRLOCK_NEW_MASTER_KEY).
     #[arg(long, value_name = "FILE")]
     new_key_file: Option<PathBuf>,
@@ -107,17 +128,20 @@ struct RotateKeyArgs {
 
 /// `airlock secrets …`.
 pub async fn run(args: SecretsArgs) -> u8 {
+    if args.server.given().is_some() {
+        return super::secrets_remote::run(&args.server, args.output, args.command).await;
+    }
     let store_args = &args.store;
     match args.command {
-        SecretsCommand::Set(set_args) => set(store_args, set_args).await,
-        SecretsCommand::List(p) => list(store_args, &p.project).await,
-        SecretsCommand::Rm(rm_args) => rm(store_args, rm_args).await,
+        SecretsCommand::Set(set_args) => set(store_args, set_args, args.output).await,
+        SecretsCommand::List(p) => list(store_args, p.local(), args.output).await,
+        SecretsCommand::Rm(rm_args) => rm(store_args, rm_args, args.output).await,
         SecretsCommand::RotateKey(rotate_args) => rotate_key(store_args, rotate_args).await,
     }
 }
 
-async fn set(store_args: &StoreArgs, args: SetArgs) -> u8 {
-    let project = &args.project.project;
+async fn set(store_args: &StoreArgs, args: SetArgs, output: OutputArgs) -> u8 {
+    let project = args.project.local();
     let key = match master_key(store_args) {
         Ok(k) => k,
         Err(code) => return code,
@@ -128,24 +152,10 @@ async fn set(store_args: &StoreArgs, args: SetArgs) -> u8 {
     {
         return store_fail(&e);
     }
-    let value = match args.value {
-        Some(v) => Zeroizing::new(v),
-        None => match read_value_from_stdin() {
-            Ok(v) => v,
-            Err(msg) => return fail(exit::USAGE, &msg),
-        },
+    let value = match value_of(&args) {
+        Ok(v) => v,
+        Err(msg) => return fail(exit::USAGE, &msg),
     };
-    if value.is_empty() {
-        return fail(exit::USAGE, "the value is empty; nothing was stored");
-    }
-    if value.len() < airlock_host_api::redact::MIN_MASKED_LEN {
-        eprintln!(
-            "warning: the value of `{}` is {} bytes, shorter than {}: it will not be masked in logs",
-            args.name,
-            value.len(),
-            airlock_host_api::redact::MIN_MASKED_LEN
-        );
-    }
     let store = match open_store(store_args).await {
         Ok(s) => s,
         Err(code) => return code,
@@ -159,6 +169,9 @@ async fn set(store_args: &StoreArgs, args: SetArgs) -> u8 {
                 SetOutcome::Created => "created",
                 SetOutcome::Updated => "updated",
             };
+            if output.json {
+                return json_exit(&serde_json::json!({"name": args.name, "outcome": verb}));
+            }
             println!("{verb} secret `{}` in project `{project}`", args.name);
             exit::OK
         }
@@ -166,7 +179,28 @@ async fn set(store_args: &StoreArgs, args: SetArgs) -> u8 {
     }
 }
 
-async fn list(store_args: &StoreArgs, project: &str) -> u8 {
+/// The value to store: `--value` or stdin, not empty; warns when it is too
+/// short to be masked.
+pub(super) fn value_of(args: &SetArgs) -> Result<Zeroizing<String>, String> {
+    let value = match &args.value {
+        Some(v) => Zeroizing::new(v.clone()),
+        None => read_value_from_stdin()?,
+    };
+    if value.is_empty() {
+        return Err("the value is empty; nothing was stored".to_owned());
+    }
+    if value.len() < airlock_host_api::redact::MIN_MASKED_LEN {
+        eprintln!(
+            "warning: the value of `{}` is {} bytes, shorter than {}: it will not be masked in logs",
+            args.name,
+            value.len(),
+            airlock_host_api::redact::MIN_MASKED_LEN
+        );
+    }
+    Ok(value)
+}
+
+async fn list(store_args: &StoreArgs, project: &str, output: OutputArgs) -> u8 {
     if let Err(e) = store::validate_project_name(project) {
         return store_fail(&e);
     }
@@ -180,6 +214,19 @@ async fn list(store_args: &StoreArgs, project: &str) -> u8 {
         Ok(m) => m,
         Err(e) => return store_fail(&e),
     };
+    if output.json {
+        let list: Vec<serde_json::Value> = metas
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "name": m.name,
+                    "created_at": rfc3339(m.created_at),
+                    "updated_at": rfc3339(m.updated_at),
+                })
+            })
+            .collect();
+        return json_exit(&serde_json::json!({ "secrets": list }));
+    }
     if metas.is_empty() {
         eprintln!("no secrets in project `{project}`");
         return exit::OK;
@@ -202,8 +249,8 @@ async fn list(store_args: &StoreArgs, project: &str) -> u8 {
     exit::OK
 }
 
-async fn rm(store_args: &StoreArgs, args: RmArgs) -> u8 {
-    let project = &args.project.project;
+async fn rm(store_args: &StoreArgs, args: RmArgs, output: OutputArgs) -> u8 {
+    let project = args.project.local();
     if let Err(e) =
         store::validate_project_name(project).and_then(|()| store::validate_secret_name(&args.name))
     {
@@ -217,6 +264,9 @@ async fn rm(store_args: &StoreArgs, args: RmArgs) -> u8 {
     store.close().await;
     match result {
         Ok(true) => {
+            if output.json {
+                return json_exit(&serde_json::json!({ "deleted": args.name }));
+            }
             println!("deleted secret `{}` from project `{project}`", args.name);
             exit::OK
         }
@@ -269,6 +319,14 @@ async fn rotate_key(store_args: &StoreArgs, args: RotateKeyArgs) -> u8 {
     }
 }
 
+/// Prints `value` as JSON; the exit status.
+fn json_exit(value: &serde_json::Value) -> u8 {
+    match print_json(value) {
+        Ok(()) => exit::OK,
+        Err(f) => f.report(),
+    }
+}
+
 fn master_key(store_args: &StoreArgs) -> Result<MasterKey, u8> {
     MasterKey::from_env_or_file(store_args.master_key_file.as_deref())
         .map_err(|e| fail(exit::USAGE, &e.to_string()))
@@ -318,6 +376,13 @@ fn strip_one_newline(bytes: &mut Vec<u8>) {
     } else if bytes.ends_with(b"\n") {
         bytes.truncate(bytes.len() - 1);
     }
+}
+
+/// Unix seconds as the API writes times (RFC 3339, milliseconds).
+pub(super) fn rfc3339(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
 }
 
 /// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (UTC).

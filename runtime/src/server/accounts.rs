@@ -41,6 +41,7 @@ use super::apps::shown;
 use super::auth::Principal;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use super::projects::visible_project;
+use super::time::Timestamp;
 use crate::store::NewAccount;
 use crate::store::accounts::{self, AccountFilter, AccountMeta, AccountStatus, AccountStore};
 
@@ -127,13 +128,11 @@ pub struct AccountView {
     pub external_user_id: String,
     pub custom_fields: BTreeMap<String, String>,
     pub health: AccountHealth,
-    /// Unix seconds.
-    pub created_at: i64,
-    /// Unix seconds.
-    pub updated_at: i64,
-    /// Unix seconds when the OAuth access token expires, if known.
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// When the OAuth access token expires, if known.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<i64>,
+    pub expires_at: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<BTreeMap<String, String>>)]
     pub credentials: Option<Credentials>,
@@ -147,9 +146,9 @@ impl AccountView {
             external_user_id: meta.external_user_id,
             custom_fields: meta.custom_fields,
             health: meta.status.into(),
-            created_at: meta.created_at,
-            updated_at: meta.updated_at,
-            expires_at: meta.expires_at,
+            created_at: Timestamp::from_unix_secs(meta.created_at),
+            updated_at: Timestamp::from_unix_secs(meta.updated_at),
+            expires_at: meta.expires_at.map(Timestamp::from_unix_secs),
             credentials,
         }
     }

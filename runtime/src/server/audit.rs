@@ -9,13 +9,13 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ErrorBody};
+use super::time::Timestamp;
 
 /// One failed authentication.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditView {
     pub id: i64,
-    /// Unix seconds.
-    pub at: i64,
+    pub at: Timestamp,
     pub method: String,
     pub route: String,
     /// The API key id or OAuth client id, when the credential named one.
@@ -45,7 +45,7 @@ pub async fn list(
         .into_iter()
         .map(|e| AuditView {
             id: e.id,
-            at: e.at,
+            at: Timestamp::from_unix_secs(e.at),
             method: e.method,
             route: e.route,
             key_id: e.key_id,

@@ -10,6 +10,7 @@ use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use super::projects::visible_project;
+use super::time::Timestamp;
 use crate::store::platform::{self, CredentialMeta};
 
 /// Body of `POST /v1/keys` and `POST /v1/oauth/clients`.
@@ -33,8 +34,7 @@ pub struct KeyView {
     pub name: String,
     pub scopes: Vec<String>,
     pub project: Option<String>,
-    /// Unix seconds.
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
 impl From<CredentialMeta> for KeyView {
@@ -44,7 +44,7 @@ impl From<CredentialMeta> for KeyView {
             name: m.name,
             scopes: m.scopes,
             project: m.project,
-            created_at: m.created_at,
+            created_at: Timestamp::from_unix_secs(m.created_at),
         }
     }
 }

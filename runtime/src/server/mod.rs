@@ -7,6 +7,8 @@
 //!   [`steps`], [`runs`], [`triggers`], [`audit`], [`apps`], [`accounts`],
 //!   [`proxy`]: the routes (`/t/{id}`, the public trigger route, has no
 //!   bearer auth).
+//! - [`time`]: the one form of every timestamp in a response (RFC 3339 UTC,
+//!   milliseconds).
 //! - Operations: [`metrics`] (`GET /metrics`), [`ratelimit`] (triggers and
 //!   failed token requests), [`retention`] (old run records).
 //!
@@ -30,6 +32,7 @@ pub mod retention;
 pub mod runs;
 pub mod secrets;
 pub mod steps;
+pub mod time;
 pub mod triggers;
 
 use std::net::SocketAddr;

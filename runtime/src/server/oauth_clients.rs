@@ -21,6 +21,7 @@ use super::auth::{Principal, audit_failure};
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use super::keys::{CreateCredential, KeyView, check_new_credential, visible_credential};
 use super::metrics::LimitedRoute;
+use super::time::Timestamp;
 use crate::store::platform::{Refusal, is_client_id};
 
 /// A new OAuth client: `client_secret` is shown this once.
@@ -31,6 +32,7 @@ pub struct CreatedClient {
     pub name: String,
     pub scopes: Vec<String>,
     pub project: Option<String>,
+    pub created_at: Timestamp,
 }
 
 /// A client's new secret, shown this once; the old one and its tokens are dead.
@@ -47,8 +49,7 @@ pub struct ClientView {
     pub name: String,
     pub scopes: Vec<String>,
     pub project: Option<String>,
-    /// Unix seconds.
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
 /// OAuth clients the caller may see.
@@ -103,6 +104,7 @@ pub async fn create(
             name: meta.name,
             scopes: meta.scopes,
             project: meta.project,
+            created_at: Timestamp::from_unix_secs(meta.created_at),
         }),
     ))
 }

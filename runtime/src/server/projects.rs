@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use super::time::Timestamp;
 use crate::store::{self, platform::Project};
 
 /// Body of `POST /v1/projects`.
@@ -23,15 +24,14 @@ pub struct CreateProject {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProjectView {
     pub name: String,
-    /// Unix seconds.
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
 impl From<Project> for ProjectView {
     fn from(p: Project) -> Self {
         Self {
             name: p.name,
-            created_at: p.created_at,
+            created_at: Timestamp::from_unix_secs(p.created_at),
         }
     }
 }

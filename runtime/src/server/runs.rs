@@ -25,6 +25,7 @@ use super::auth::Principal;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use super::metrics::CompileSource;
 use super::steps::check;
+use super::time::Timestamp;
 use crate::engine::{RunFailure, RunOptions};
 use crate::manifest::Manifest;
 use crate::store::accounts::validate_external_user_id;
@@ -108,8 +109,7 @@ pub struct RunView {
     /// The digest of the step version that ran.
     pub digest: String,
     pub status: String,
-    /// Unix milliseconds.
-    pub created_at: i64,
+    pub created_at: Timestamp,
     pub stats: RunStatsView,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub input: Option<Value>,
@@ -398,7 +398,7 @@ fn view(r: RunRecord) -> RunView {
         step: r.step,
         digest: r.digest,
         status: r.status,
-        created_at: r.created_at,
+        created_at: Timestamp::from_unix_millis(r.created_at),
         stats: RunStatsView {
             duration_ms: r.duration_ms,
             cpu_ticks: r.cpu_ticks,

@@ -13,6 +13,7 @@ use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use super::projects::visible_project;
+use super::time::Timestamp;
 use crate::store::{self, SetOutcome};
 
 /// Body of `PUT /v1/projects/{project}/secrets/{name}`.
@@ -33,10 +34,8 @@ impl std::fmt::Debug for PutSecret {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SecretView {
     pub name: String,
-    /// Unix seconds.
-    pub created_at: i64,
-    /// Unix seconds.
-    pub updated_at: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// The secrets of a project.
@@ -133,8 +132,8 @@ pub async fn list(
         .into_iter()
         .map(|m| SecretView {
             name: m.name,
-            created_at: m.created_at,
-            updated_at: m.updated_at,
+            created_at: Timestamp::from_unix_secs(m.created_at),
+            updated_at: Timestamp::from_unix_secs(m.updated_at),
         })
         .collect();
     Ok(Json(SecretList { secrets }))

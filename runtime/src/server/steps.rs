@@ -15,6 +15,7 @@ use super::auth::Principal;
 use super::error::{ApiError, ApiPath, ErrorBody, payload_too_large};
 use super::metrics::CompileSource;
 use super::projects::visible_project;
+use super::time::Timestamp;
 use crate::manifest::Manifest;
 use crate::store;
 
@@ -49,8 +50,7 @@ pub struct UploadOutcome {
 pub struct StepView {
     pub step: String,
     pub current_digest: String,
-    /// Unix seconds.
-    pub updated_at: i64,
+    pub updated_at: Timestamp,
 }
 
 /// The steps of a project.
@@ -65,8 +65,7 @@ pub struct VersionView {
     pub digest: String,
     /// `sha256:<hex>` of the component bytes.
     pub component_digest: String,
-    /// Unix seconds.
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
 /// A step: its current version's manifest and every stored version.
@@ -74,8 +73,7 @@ pub struct VersionView {
 pub struct StepDetailView {
     pub step: String,
     pub current_digest: String,
-    /// Unix seconds.
-    pub updated_at: i64,
+    pub updated_at: Timestamp,
     /// The `airlock.toml` text of the current version.
     pub manifest: String,
     /// Newest first.
@@ -238,7 +236,7 @@ pub async fn list(
         .map(|m| StepView {
             step: m.step,
             current_digest: m.current_digest,
-            updated_at: m.updated_at,
+            updated_at: Timestamp::from_unix_secs(m.updated_at),
         })
         .collect();
     Ok(Json(StepList { steps }))
@@ -265,7 +263,7 @@ pub async fn get(
     Ok(Json(StepDetailView {
         step: detail.meta.step,
         current_digest: detail.meta.current_digest,
-        updated_at: detail.meta.updated_at,
+        updated_at: Timestamp::from_unix_secs(detail.meta.updated_at),
         manifest: detail.manifest,
         versions: detail
             .versions
@@ -273,7 +271,7 @@ pub async fn get(
             .map(|v| VersionView {
                 digest: v.digest,
                 component_digest: v.component_digest,
-                created_at: v.created_at,
+                created_at: Timestamp::from_unix_secs(v.created_at),
             })
             .collect(),
     }))

@@ -30,6 +30,7 @@ use super::auth::Principal;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody, payload_too_large};
 use super::metrics::LimitedRoute;
 use super::steps::check;
+use super::time::Timestamp;
 use crate::store;
 
 /// Default tolerance of a Stripe-style timestamp, in seconds.
@@ -122,8 +123,7 @@ pub struct TriggerView {
     pub step: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<SignatureSpec>,
-    /// Unix seconds.
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
 /// The triggers of a step.
@@ -138,7 +138,7 @@ fn view(r: store::triggers::TriggerRecord) -> TriggerView {
         id: r.id,
         step: r.step,
         signature: r.signature.and_then(|s| serde_json::from_str(&s).ok()),
-        created_at: r.created_at,
+        created_at: Timestamp::from_unix_secs(r.created_at),
     }
 }
 

@@ -1,0 +1,273 @@
+//! [`Client`]: the base URL, the credential and one pooled HTTP client;
+//! request building, sending and decoding shared by every route.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::auth::Auth;
+use crate::error::{Error, api_error};
+use crate::secret::SecretString;
+
+/// Where `airlock serve` listens by default.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+
+/// Characters left as they are in a path segment (RFC 3986 unreserved).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// A client of one `airlock serve` server. Clones share the connection pool.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    /// The server's base URL without a trailing `/`.
+    base: String,
+    auth: Auth,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.inner.base)
+            .field("auth", &self.inner.auth)
+            .finish()
+    }
+}
+
+/// Settings of a [`Client`].
+#[derive(Debug)]
+pub struct ClientBuilder {
+    base: String,
+    auth: Auth,
+    connect_timeout: Duration,
+    timeout: Option<Duration>,
+}
+
+impl ClientBuilder {
+    /// Authenticate with an API key.
+    pub fn api_key(mut self, key: impl Into<SecretString>) -> Self {
+        self.auth = Auth::ApiKey(key.into());
+        self
+    }
+
+    pub fn auth(mut self, auth: Auth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// How long to wait for a connection (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// A limit on each whole request (default none: a run takes as long as
+    /// its step's wall-time limit lets it).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    pub fn build(self) -> Result<Client, Error> {
+        let invalid = |reason: &str| Error::InvalidUrl {
+            url: self.base.clone(),
+            reason: reason.to_owned(),
+        };
+        let url = Url::parse(&self.base).map_err(|e| invalid(&e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid("the scheme must be http or https"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(invalid("a base URL has no query or fragment"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(invalid(
+                "put no credentials in the URL; pass an API key instead",
+            ));
+        }
+        let mut http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls_config().map_err(|e| Error::Setup(e.to_string()))?)
+            .connect_timeout(self.connect_timeout)
+            .user_agent(concat!("airlock-client/", env!("CARGO_PKG_VERSION")));
+        if let Some(t) = self.timeout {
+            http = http.timeout(t);
+        }
+        let http = http.build().map_err(|e| Error::Setup(e.to_string()))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base: url.as_str().trim_end_matches('/').to_owned(),
+                auth: self.auth,
+            }),
+        })
+    }
+}
+
+/// rustls with the `ring` provider (no C toolchain) and the platform's
+/// verifier, as the host's own outbound client uses. A preconfigured config
+/// is used as is, so ALPN is set here.
+fn tls_config() -> Result<rustls::ClientConfig, rustls::Error> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_platform_verifier()?
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+impl Client {
+    /// A builder for a client of the server at `base_url`
+    /// (e.g. [`DEFAULT_SERVER`]).
+    pub fn builder(base_url: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            base: base_url.into(),
+            auth: Auth::None,
+            connect_timeout: Duration::from_secs(10),
+            timeout: None,
+        }
+    }
+
+    /// The server's base URL, without a trailing `/`.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base
+    }
+
+    /// `path` (absolute, e.g. a trigger's `/t/{id}`) on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.inner.base, path.trim_start_matches('/'))
+    }
+
+    /// A request to the route made of `segments`, each percent-encoded, so
+    /// a name with a `/` or `?` stays one segment instead of changing the
+    /// route. `.` and `..` (even encoded, URL parsers resolve them) and the
+    /// empty string would change it too, and are no valid name or id: refused.
+    pub(crate) fn request(
+        &self,
+        method: Method,
+        segments: &[&str],
+    ) -> Result<RequestBuilder, Error> {
+        let mut url = self.inner.base.clone();
+        for s in segments {
+            if matches!(*s, "" | "." | "..") {
+                return Err(Error::InvalidArgument(format!(
+                    "{s:?} is not a valid name or id"
+                )));
+            }
+            url.push('/');
+            url.extend(utf8_percent_encode(s, SEGMENT));
+        }
+        Ok(self.inner.http.request(method, url))
+    }
+
+    /// Sends `request` with the credential; an error status becomes
+    /// [`Error::Api`].
+    pub(crate) async fn send(&self, request: RequestBuilder) -> Result<Response, Error> {
+        let request = match self.inner.auth.bearer().await? {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        let response = request.send().await.map_err(|e| self.connect(e))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response.bytes().await.map_err(|e| self.connect(e))?;
+        Err(api_error(status, retry_after, &body).into())
+    }
+
+    /// Sends `request` and reads the answer as `T`.
+    pub(crate) async fn json<T: DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+    ) -> Result<T, Error> {
+        let response = self.send(request).await?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| self.connect(e))?;
+        serde_json::from_slice(&body).map_err(|e| self.unexpected(status, e.to_string()))
+    }
+
+    /// Sends `request` and expects an empty success (204).
+    pub(crate) async fn empty(&self, request: RequestBuilder) -> Result<(), Error> {
+        self.send(request).await.map(drop)
+    }
+
+    fn connect(&self, source: reqwest::Error) -> Error {
+        Error::Connect {
+            server: self.inner.base.clone(),
+            // The URL in reqwest's message is ours, never a credential:
+            // tokens travel in a header.
+            source,
+        }
+    }
+
+    pub(crate) fn unexpected(&self, status: StatusCode, detail: String) -> Error {
+        Error::UnexpectedResponse {
+            server: self.inner.base.clone(),
+            status,
+            detail,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(base: &str) -> Client {
+        Client::builder(base).build().unwrap()
+    }
+
+    #[test]
+    fn segments_are_encoded_one_by_one() {
+        let c = client("http://127.0.0.1:8080/");
+        let r = c
+            .request(Method::GET, &["v1", "projects", "a/b", "x y?#"])
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(
+            r.url().as_str(),
+            "http://127.0.0.1:8080/v1/projects/a%2Fb/x%20y%3F%23"
+        );
+        for bad in ["..", ".", ""] {
+            let e = c
+                .request(Method::GET, &["v1", "projects", bad])
+                .unwrap_err();
+            assert!(matches!(e, Error::InvalidArgument(_)), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_base_path_is_kept() {
+        let c = client("https://example.com/airlock/");
+        assert_eq!(c.base_url(), "https://example.com/airlock");
+        assert_eq!(c.url("/t/abc"), "https://example.com/airlock/t/abc");
+    }
+
+    #[test]
+    fn bad_base_urls_are_refused() {
+        for bad in ["ftp://x", "not a url", "http://u:p@host", "http://h/?q=1"] {
+            let e = Client::builder(bad).build().unwrap_err();
+            assert!(matches!(e, Error::InvalidUrl { .. }), "{bad}: {e}");
+        }
+    }
+}
