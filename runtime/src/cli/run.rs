@@ -179,7 +179,7 @@ pub async fn run(args: RunArgs) -> u8 {
     let report = engine.run(&step, &input, options).await;
     let mut stderr = std::io::stderr().lock();
     for line in &report.logs {
-        let _ = writeln!(stderr, "[{}] {}", line.source, printable(&line.text));
+        let _ = writeln!(stderr, "[{}] {}", line.source, crate::cli::output::escape(&line.text));
     }
     drop(stderr);
     match report.outcome {
@@ -340,24 +340,6 @@ fn read_input(args: &RunArgs) -> Result<String, String> {
         .read_to_string(&mut s)
         .map_err(|e| format!("cannot read the input from stdin: {e}"))?;
     Ok(s)
-}
-
-/// `text` safe for a terminal: control characters (a step's ANSI escape
-/// sequences, carriage returns that overwrite a line) are shown escaped
-/// rather than interpreted.
-fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(|c| c.is_control() && c != '\t') {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    text.chars()
-        .map(|c| {
-            if c.is_control() && c != '\t' {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 fn fail(code: u8, message: &str) -> u8 {
