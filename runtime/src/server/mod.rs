@@ -10,7 +10,8 @@
 //! - [`time`]: the one form of every timestamp in a response (RFC 3339 UTC,
 //!   milliseconds).
 //! - Operations: [`metrics`] (`GET /metrics`), [`ratelimit`] (triggers and
-//!   failed token requests), [`retention`] (old run records).
+//!   failed token requests), [`retention`] (old run records), [`panic`] (a
+//!   panicking handler answers 500).
 //!
 //! The OpenAPI 3.1 document is generated from the handlers ([`ApiDoc`]) and
 //! served at `GET /v1/openapi.json`.
@@ -25,6 +26,7 @@ pub mod health;
 pub mod keys;
 pub mod metrics;
 pub mod oauth_clients;
+pub mod panic;
 pub mod projects;
 pub mod proxy;
 pub mod ratelimit;
@@ -193,7 +195,7 @@ async fn openapi_route() -> axum::response::Response {
 
 /// The API's routes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/v1/openapi.json", get(openapi_route))
@@ -266,9 +268,16 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::count_forbidden,
-        ))
+        ));
+    layered(routes.with_state(state))
+}
+
+/// `routes` inside the layers every answer passes: a panic becomes the JSON
+/// 500 ([`panic`]), then [`guard`] (body size, `no-store`).
+fn layered(routes: Router) -> Router {
+    routes
+        .layer(panic::layer())
         .layer(axum::middleware::from_fn(guard))
-        .with_state(state)
 }
 
 /// Refuses a body whose `Content-Length` is over [`MAX_BODY_BYTES`] before
