@@ -406,6 +406,8 @@ async fn a_guest_may_not_set_authorization_or_other_restricted_headers() {
         "transfer-encoding",
         "proxy-authorization",
         "sec-fetch-mode",
+        "X-HTTP-Method",
+        "x-method-override",
     ] {
         let report = w
             .probe(

@@ -306,6 +306,10 @@ async fn the_proxy_takes_full_and_relative_urls_and_forwards_only_prefixed_heade
         "sec-fetch-site",
         "proxy-authorization",
         "authorization",
+        "permissions-policy",
+        "note",
+        "x-http-method",
+        "x-airlock-account",
     ] {
         let prefixed = format!("x-airlock-proxy-{name}");
         let r = w

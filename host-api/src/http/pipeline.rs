@@ -259,7 +259,11 @@ pub fn restricted_header(name: &str) -> bool {
         "cf-connecting-ip",
         "x-original-url",
         "x-rewrite-url",
+        // Method overrides: a GET the host let through must not become a
+        // DELETE at a framework that honours them.
         "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
         "http2-settings",
     ];
     let n = name.to_ascii_lowercase();

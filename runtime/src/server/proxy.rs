@@ -17,9 +17,12 @@
 //!   request upstream; forwarding them by default would leak the platform
 //!   token to a third party.
 //! - A prefixed header the pipeline or the Fetch standard forbids
-//!   (credentials, framing, hop-by-hop, `origin`, `referer`, `sec-*`, ...)
-//!   is a 400 naming it rather than silently dropped: the caller asked for
-//!   something it will not get.
+//!   (credentials, framing, hop-by-hop, `origin`, `referer`, `sec-*`, ...),
+//!   or that Pipedream's proxy refuses (`permissions-policy`, `note`), is a
+//!   400 naming it rather than silently dropped: the caller asked for
+//!   something it will not get. So is any `x-airlock-*` name: that
+//!   namespace is the host's own (`x-airlock-account`, `x-airlock-auth`,
+//!   `x-airlock-nostore`), never a caller's message to an upstream.
 //! - A dynamic-domain app (its host comes from the account's custom fields,
 //!   e.g. `{subdomain}.zendesk.com`) takes relative paths only: the host is
 //!   then built from the account, never from the caller.
@@ -66,8 +69,10 @@ pub struct ProxyParams {
     pub account_id: String,
 }
 
-/// Headers the Fetch standard forbids a script to set, beyond what the
-/// pipeline already refuses: they describe the client, not the request.
+/// Headers refused beyond what the pipeline already refuses: those the
+/// Fetch standard forbids a script to set (they describe the client, not
+/// the request; `set-cookie` is a response header), and those Pipedream's
+/// proxy refuses, so a caller moving between the two meets the same rules.
 const FORBIDDEN_EXTRA: &[&str] = &[
     "accept-charset",
     "accept-encoding",
@@ -77,7 +82,14 @@ const FORBIDDEN_EXTRA: &[&str] = &[
     "dnt",
     "origin",
     "referer",
+    "set-cookie",
+    // Pipedream's.
+    "note",
+    "permissions-policy",
 ];
+
+/// The host's own header namespace (its forwarding prefix included).
+const HOST_HEADER_PREFIX: &str = "x-airlock-";
 
 /// Whether a forwarded header name (prefix removed) is refused.
 pub fn forbidden_forward(name: &str) -> bool {
@@ -85,7 +97,7 @@ pub fn forbidden_forward(name: &str) -> bool {
     restricted_header(&lower)
         || FORBIDDEN_EXTRA.contains(&lower.as_str())
         || lower.starts_with("access-control-")
-        || lower.starts_with(FORWARD_PREFIX)
+        || lower.starts_with(HOST_HEADER_PREFIX)
 }
 
 /// Response headers that describe one connection, not the message
@@ -372,6 +384,14 @@ mod tests {
             "sec-fetch-mode",
             "authorization",
             "x-airlock-proxy-x",
+            "x-airlock-account",
+            "X-Airlock-Auth",
+            "permissions-policy",
+            "Note",
+            "set-cookie",
+            "x-http-method",
+            "X-Method-Override",
+            "x-http-method-override",
         ] {
             assert!(forbidden_forward(refused), "{refused}");
         }
@@ -380,6 +400,9 @@ mod tests {
             "content-type",
             "x-github-api-version",
             "if-none-match",
+            "notes",
+            "x-note",
+            "user-agent",
         ] {
             assert!(!forbidden_forward(allowed), "{allowed}");
         }
