@@ -546,8 +546,10 @@ impl Pipeline {
                         app.slug
                     ))
                 })?;
-            let joined = format!("{}{raw}", base.trim_end_matches('/'));
-            Url::parse(&joined).map_err(|e| HttpError::InvalidRequest(format!("bad URL: {e}")))?
+            // Never outside the base: no dot segments, and the parsed URL
+            // still under the base path (`apps::join_relative`).
+            crate::apps::join_relative(&base, raw)
+                .map_err(|e| HttpError::InvalidRequest(e.to_string()))?
         } else {
             Url::parse(raw).map_err(|e| HttpError::InvalidRequest(format!("bad URL: {e}")))?
         };
