@@ -396,7 +396,7 @@ async fn rotated_or_deleted_client_kills_old_secret_and_tokens() {
 
     let r = s.token_json(grant(&old_secret)).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
-    r.assert_error_shape();
+    assert_eq!(r.assert_oauth_error(), "invalid_client");
     assert_eq!(
         s.call(Method::GET, path, Some(&old_token), None)
             .await
@@ -525,24 +525,116 @@ async fn token_endpoint_accepts_form_json_and_basic() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "basic: {}", r.text);
 
-    // Wider than allowed, wrong grant type, wrong secret.
-    let r = s
-        .token_json(json!({"grant_type": "client_credentials", "client_id": id, "client_secret": secret, "scope": "admin"}))
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
-    r.assert_error_shape();
-    let r = s
-        .token_json(json!({"grant_type": "password", "client_id": id, "client_secret": secret}))
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    r.assert_error_shape();
+    // Errors are RFC 6749 §5.2 objects: wider than allowed, an unknown
+    // scope, wrong grant type, none, wrong secret.
+    for (scope, grant, want, code) in [
+        (Some("admin"), "client_credentials", 400, "invalid_scope"),
+        (Some("root"), "client_credentials", 400, "invalid_scope"),
+        (None, "password", 400, "unsupported_grant_type"),
+        (None, "", 400, "invalid_request"),
+    ] {
+        let mut body = json!({"client_id": id, "client_secret": secret});
+        if !grant.is_empty() {
+            body["grant_type"] = json!(grant);
+        }
+        if let Some(scope) = scope {
+            body["scope"] = json!(scope);
+        }
+        let r = s.token_json(body).await;
+        assert_eq!(r.status.as_u16(), want, "{scope:?} {grant}: {}", r.text);
+        assert_eq!(r.assert_oauth_error(), code, "{scope:?} {grant}");
+    }
     let r = s
         .token_json(
             json!({"grant_type": "client_credentials", "client_id": id, "client_secret": "nope"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    r.assert_error_shape();
+    assert_eq!(r.assert_oauth_error(), "invalid_client");
+    assert!(!r.text.contains(&secret));
+    // A failed Basic authentication names the Basic scheme (RFC 6749 §5.2).
+    let wrong = base64::engine::general_purpose::STANDARD.encode(format!("{id}:nope"));
+    let r = s
+        .send(
+            s.client
+                .post(&url)
+                .header("authorization", format!("Basic {wrong}"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("grant_type=client_credentials"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    assert_eq!(r.assert_oauth_error(), "invalid_client");
+    assert_eq!(r.headers["www-authenticate"], "Basic realm=\"airlock\"");
+    // One client authentication method per request; one value per parameter.
+    let r = s
+        .send(
+            s.client
+                .post(&url)
+                .header("authorization", format!("Basic {basic}"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!(
+                    "grant_type=client_credentials&client_secret={secret}"
+                )),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(r.assert_oauth_error(), "invalid_request");
+    let r = s
+        .send(
+            s.client
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!(
+                    "grant_type=client_credentials&client_id={id}&client_secret={secret}&scope=steps%3Aread&scope=secrets%3Awrite"
+                )),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(r.assert_oauth_error(), "invalid_request");
+    // Other methods and content types: still RFC errors.
+    let r = s.send(s.client.get(&url)).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{}", r.text);
+    assert_eq!(r.assert_oauth_error(), "invalid_request");
+    let r = s
+        .send(
+            s.client
+                .post(&url)
+                .header("content-type", "text/plain")
+                .body("x"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(r.assert_oauth_error(), "invalid_request");
+}
+
+/// `admin` implies every other scope on the token endpoint as on every
+/// route: an admin client gets a token narrowed to what it asks for.
+#[tokio::test]
+async fn an_admin_client_may_ask_for_any_narrower_scope() {
+    let s = Server::start(BIN, &[]);
+    let admin = s.admin_setup().await;
+    let (id, secret) = s.new_client(&admin, &["admin"], None).await;
+    let r = s
+        .token_json(json!({"grant_type": "client_credentials", "client_id": id,
+            "client_secret": secret, "scope": "runs:read secrets:write"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["scope"], "runs:read secrets:write");
+    let token = r.json()["access_token"].as_str().unwrap().to_owned();
+    // The token holds what it asked for, and nothing more.
+    let r = s
+        .call(Method::GET, "/v1/projects/alpha/runs", Some(&token), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = s.call(Method::GET, "/v1/keys", Some(&token), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    // Asking for nothing gives the client's own scopes.
+    let r = s
+        .token_json(json!({"grant_type": "client_credentials", "client_id": id,
+            "client_secret": secret}))
+        .await;
+    assert_eq!(r.json()["scope"], "admin");
 }
 
 /// POSTs headers announcing a 2 MiB JSON body, sends none of it and reads the reply.
@@ -848,13 +940,20 @@ async fn every_error_has_the_json_shape() {
             s.client.get(url("/v1/keys")),
             StatusCode::UNAUTHORIZED,
         ),
+    ];
+    for (name, req, want) in cases {
+        let r = s.send(req).await;
+        assert_eq!(r.status, want, "case `{name}`: {}", r.text);
+        r.assert_error_shape();
+    }
+    // The token endpoint's errors are RFC 6749 §5.2 objects instead.
+    for (name, req) in [
         (
             "token form junk",
             s.client
                 .post(url("/v1/oauth/token"))
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body("x=y"),
-            StatusCode::BAD_REQUEST,
         ),
         (
             "token bad json",
@@ -862,13 +961,16 @@ async fn every_error_has_the_json_shape() {
                 .post(url("/v1/oauth/token"))
                 .header("content-type", "application/json")
                 .body("{"),
-            StatusCode::BAD_REQUEST,
         ),
-    ];
-    for (name, req, want) in cases {
+    ] {
         let r = s.send(req).await;
-        assert_eq!(r.status, want, "case `{name}`: {}", r.text);
-        r.assert_error_shape();
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "case `{name}`: {}",
+            r.text
+        );
+        assert_eq!(r.assert_oauth_error(), "invalid_request", "case `{name}`");
     }
     // Too large: announced by Content-Length and refused before the body is
     // read (over a raw socket: a client still sending would see a reset).
@@ -883,7 +985,11 @@ async fn every_error_has_the_json_shape() {
             "{path}: {}",
             r.text
         );
-        r.assert_error_shape();
+        if path == "/v1/oauth/token" {
+            assert_eq!(r.assert_oauth_error(), "invalid_request");
+        } else {
+            r.assert_error_shape();
+        }
     }
     // The missing field is named.
     let r = s

@@ -526,7 +526,7 @@ async fn failed_token_requests_are_rate_limited_per_client_and_address() {
     // ...then A is refused before its secret is checked: even the right one.
     let r = s.token_form(&a_id, &a_secret).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
-    assert_eq!(r.assert_error_shape(), "rate_limited");
+    assert_eq!(r.assert_oauth_error(), "temporarily_unavailable");
     assert!(r.retry_after() >= 1);
     assert!(!r.text.contains(&a_secret));
     // By HTTP Basic too.

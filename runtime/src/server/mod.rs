@@ -3,7 +3,8 @@
 //! - [`config`]: flags, environment and the `--config` file.
 //! - [`error`]: the one JSON error shape, for our failures and axum's rejections.
 //! - [`auth`]: bearer API keys and OAuth access tokens, scopes, projects, audit.
-//! - [`health`], [`projects`], [`keys`], [`oauth_clients`], [`secrets`],
+//! - [`health`], [`projects`], [`keys`], [`oauth_clients`], [`token`] (the
+//!   OAuth token endpoint, whose errors follow RFC 6749), [`secrets`],
 //!   [`steps`], [`runs`], [`triggers`], [`audit`], [`apps`], [`accounts`],
 //!   [`proxy`]: the routes (`/t/{id}`, the public trigger route, has no
 //!   bearer auth).
@@ -35,6 +36,7 @@ pub mod runs;
 pub mod secrets;
 pub mod steps;
 pub mod time;
+pub mod token;
 pub mod triggers;
 
 use std::net::SocketAddr;
@@ -136,7 +138,7 @@ impl std::fmt::Debug for AppState {
         oauth_clients::list,
         oauth_clients::rotate_secret,
         oauth_clients::delete,
-        oauth_clients::token,
+        token::token,
         secrets::put,
         secrets::delete,
         secrets::list,
@@ -249,7 +251,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/oauth/clients/{id}/rotate-secret",
             post(oauth_clients::rotate_secret),
         )
-        .route("/v1/oauth/token", post(oauth_clients::token))
+        .route(
+            token::PATH,
+            post(token::token).fallback(token::method_not_allowed),
+        )
         .route("/v1/audit", get(audit::list))
         .route("/v1/apps", get(apps::list))
         .route("/v1/apps/{slug}", get(apps::get))
@@ -301,7 +306,11 @@ async fn guard(
     if announced.is_some_and(|n| n > limit as u64) {
         // The body stays unread, so this connection cannot carry another
         // request: say so, or a client may reuse it and lose its next request.
-        let mut response = error::payload_too_large().into_response();
+        let mut response = if request.uri().path() == token::PATH {
+            token::OAuthError::payload_too_large().into_response()
+        } else {
+            error::payload_too_large().into_response()
+        };
         response.headers_mut().insert(
             axum::http::header::CONNECTION,
             axum::http::HeaderValue::from_static("close"),
