@@ -363,6 +363,61 @@ async fn revoked_key_is_refused_on_the_next_request() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
+/// The last unrestricted admin credential (key or client) cannot be revoked
+/// over the API, by itself or another: that would leave the server with no
+/// way to manage it but a shell on its machine.
+#[tokio::test]
+async fn the_last_unrestricted_admin_credential_cannot_be_revoked() {
+    let s = Server::start(BIN, &[]);
+    let admin = s.admin_setup().await;
+    let keys = s.call(Method::GET, "/v1/keys", Some(&admin), None).await;
+    let admin_id = keys.json()["keys"][0]["id"].as_str().unwrap().to_owned();
+    let delete = |path: String, token: String| {
+        let s = &s;
+        async move { s.call(Method::DELETE, &path, Some(&token), None).await }
+    };
+    // A restricted admin and a non-admin key are no way in.
+    let (alpha_admin_id, alpha_admin) = s.new_key_with_id(&admin, &["admin"], Some("alpha")).await;
+    let _reader = s.new_key(&admin, &["runs:read", "steps:read"], None).await;
+    let r = delete(format!("/v1/keys/{admin_id}"), admin.clone()).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    let (code, message) = r.error();
+    assert_eq!(code, "last_admin");
+    assert!(message.contains("airlock admin create-key"), "{message}");
+    assert!(message.contains("POST /v1/keys"), "{message}");
+    // The restricted admin cannot see it at all.
+    let r = delete(format!("/v1/keys/{admin_id}"), alpha_admin.clone()).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    // Restricted admins may go, even by themselves.
+    let r = delete(format!("/v1/keys/{alpha_admin_id}"), alpha_admin).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert_eq!(
+        s.call(Method::GET, "/v1/keys", Some(&admin), None)
+            .await
+            .status,
+        StatusCode::OK,
+        "refused, so still working"
+    );
+
+    // With an admin client as well, the key may revoke itself...
+    let (client_id, client_secret) = s.new_client(&admin, &["admin"], None).await;
+    let r = delete(format!("/v1/keys/{admin_id}"), admin.clone()).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let r = s.call(Method::GET, "/v1/keys", Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    // ...and now the client is the last one: it may not delete itself.
+    let r = s.token_form(&client_id, &client_secret).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let token = r.json()["access_token"].as_str().unwrap().to_owned();
+    let r = delete(format!("/v1/oauth/clients/{client_id}"), token.clone()).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert_eq!(r.error().0, "last_admin");
+    let r = s
+        .call(Method::GET, "/v1/oauth/clients", Some(&token), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
 #[tokio::test]
 async fn rotated_or_deleted_client_kills_old_secret_and_tokens() {
     let s = Server::start(BIN, &[]);

@@ -11,7 +11,7 @@ use super::auth::Principal;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use super::projects::visible_project;
 use super::time::Timestamp;
-use crate::store::platform::{self, CredentialMeta};
+use crate::store::platform::{self, CredentialMeta, Revocation};
 
 /// Body of `POST /v1/keys` and `POST /v1/oauth/clients`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -150,11 +150,14 @@ pub fn visible_credential(principal: &Principal, meta: &CredentialMeta) -> bool 
     }
 }
 
-/// Revoke an API key (scope `admin`); it stops working at once.
+/// Revoke an API key (scope `admin`); it stops working at once. A key may
+/// revoke itself, but not the last unrestricted admin credential.
 #[utoipa::path(delete, path = "/v1/keys/{id}", tag = "keys", security(("bearer" = [])),
     params(("id" = String, Path, description = "key id")),
     responses((status = 204), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`last_admin`: the last \
+            unrestricted admin credential (API key or OAuth client) cannot be revoked")))]
 pub async fn delete(
     State(state): State<AppState>,
     principal: Principal,
@@ -164,9 +167,24 @@ pub async fn delete(
     let meta = state.platform.get_api_key(&id).await?;
     match meta {
         Some(m) if visible_credential(&principal, &m) => {
-            state.platform.delete_api_key(&id).await?;
-            Ok(StatusCode::NO_CONTENT)
+            revoked(state.platform.revoke_api_key(&id).await?, "no such key")
         }
         _ => Err(ApiError::not_found("no such key")),
+    }
+}
+
+/// The answer to a revocation: 204, 404, or 409 naming how to make another
+/// admin credential.
+pub fn revoked(outcome: Revocation, not_found: &'static str) -> Result<StatusCode, ApiError> {
+    match outcome {
+        Revocation::Revoked => Ok(StatusCode::NO_CONTENT),
+        Revocation::NotFound => Err(ApiError::not_found(not_found)),
+        Revocation::LastAdmin => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "last_admin",
+            "this is the last unrestricted admin credential; create another first \
+             (POST /v1/keys with scopes [\"admin\"] and no project, or \
+             `airlock admin create-key` on the server's data directory)",
+        )),
     }
 }

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
-use super::keys::{CreateCredential, KeyView, check_new_credential, visible_credential};
+use super::keys::{CreateCredential, KeyView, check_new_credential, revoked, visible_credential};
 use super::time::Timestamp;
 
 /// A new OAuth client: `client_secret` is shown this once.
@@ -138,17 +138,22 @@ pub async fn rotate_secret(
     }))
 }
 
-/// Delete a client (scope `admin`) and revoke its tokens.
+/// Delete a client (scope `admin`) and revoke its tokens; not the last
+/// unrestricted admin credential.
 #[utoipa::path(delete, path = "/v1/oauth/clients/{id}", tag = "oauth",
     security(("bearer" = [])), params(("id" = String, Path, description = "client id")),
     responses((status = 204), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`last_admin`: the last \
+            unrestricted admin credential (API key or OAuth client) cannot be deleted")))]
 pub async fn delete(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     visible_client(&state, &principal, &id).await?;
-    state.platform.delete_client(&id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    revoked(
+        state.platform.delete_client(&id).await?,
+        "no such OAuth client",
+    )
 }
