@@ -160,7 +160,8 @@ fn failure_view(failure: &RunFailure) -> RunErrorView {
     RunErrorView { kind, message }
 }
 
-fn wants_nostore(headers: &HeaderMap) -> bool {
+/// Whether a request asks for a metadata-only record ([`NOSTORE_HEADER`]).
+pub(super) fn wants_nostore(headers: &HeaderMap) -> bool {
     headers
         .get(NOSTORE_HEADER)
         .and_then(|v| v.to_str().ok())

@@ -111,6 +111,10 @@ impl SignatureSpec {
 pub struct CreateTrigger {
     /// Absent: anyone with the URL may run the step.
     pub signature: Option<SignatureSpec>,
+    /// Record every run of this trigger as metadata only: no input, output,
+    /// error or logs (a request may also ask with `x-airlock-nostore: 1`).
+    #[serde(default)]
+    pub nostore: bool,
 }
 
 /// A trigger.
@@ -123,6 +127,8 @@ pub struct TriggerView {
     pub step: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<SignatureSpec>,
+    /// Its runs keep metadata only.
+    pub nostore: bool,
     pub created_at: Timestamp,
 }
 
@@ -138,6 +144,7 @@ fn view(r: store::triggers::TriggerRecord) -> TriggerView {
         id: r.id,
         step: r.step,
         signature: r.signature.and_then(|s| serde_json::from_str(&s).ok()),
+        nostore: r.nostore,
         created_at: Timestamp::from_unix_secs(r.created_at),
     }
 }
@@ -189,9 +196,10 @@ pub async fn create(
     let id = new_id()?;
     let record = state
         .triggers
-        .insert(&id, &project, &step, signature.as_deref())
+        .insert(&id, &project, &step, signature.as_deref(), body.nostore)
         .await?;
-    tracing::info!(%project, %step, signed = signature.is_some(), "trigger created");
+    tracing::info!(%project, %step, signed = signature.is_some(), nostore = body.nostore,
+        "trigger created");
     Ok((StatusCode::CREATED, Json(view(record))))
 }
 
@@ -335,7 +343,10 @@ fn request_input(
     let mut header_map: BTreeMap<String, String> = BTreeMap::new();
     for (name, value) in headers {
         let name = name.as_str();
-        if DROPPED_REQUEST_HEADERS.contains(&name) || Some(name) == drop_header {
+        if DROPPED_REQUEST_HEADERS.contains(&name)
+            || Some(name) == drop_header
+            || name == super::runs::NOSTORE_HEADER
+        {
             continue;
         }
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
@@ -428,8 +439,10 @@ fn output_response(output: Value) -> Response {
 
 /// The public trigger route: any method, no bearer auth. Runs the step with
 /// the request as input (`method`, `path` after `/t/{id}`, `query`,
-/// `headers` without `authorization`, `cookie` and the signature header,
-/// `body`, and `json` when the body is JSON). An output object with `status`
+/// `headers` without `authorization`, `cookie`, `x-airlock-nostore` and the
+/// signature header, `body`, and `json` when the body is JSON). The run is
+/// recorded as metadata only when the trigger is `nostore` or the request
+/// says `x-airlock-nostore: 1`. An output object with `status`
 /// (and optionally `headers` and `body`) becomes the response; any other
 /// output is returned as JSON with 200.
 #[utoipa::path(post, path = "/t/{id}", tag = "triggers",
@@ -523,7 +536,8 @@ pub async fn fire(
     let invocation = super::runs::Invocation {
         input: &input,
         external_user_id: None,
-        nostore: false,
+        // As on the runs API; a `nostore` trigger cannot be overridden.
+        nostore: trigger.nostore || super::runs::wants_nostore(&headers),
         trigger: Trigger::Http,
         run_accounts: None,
     };
