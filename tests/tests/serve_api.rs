@@ -739,6 +739,68 @@ fn raw_too_large(base: &str, path: &str, auth: Option<&str>) -> Reply {
     }
 }
 
+/// POSTs a chunked body a little over 1 MiB, all of it, and reads the reply.
+fn raw_chunked_too_large(base: &str, path: &str, bearer: &str) -> Reply {
+    use std::io::{Read as _, Write as _};
+    let addr = base.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {bearer}\r\n\
+         transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    for _ in 0..17 {
+        let _ = write!(stream, "{:x}\r\n", chunk.len());
+        let _ = stream.write_all(&chunk);
+        let _ = stream.write_all(b"\r\n");
+    }
+    let _ = stream.write_all(b"0\r\n\r\n");
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    parse_raw_reply(&String::from_utf8_lossy(&raw))
+}
+
+fn parse_raw_reply(raw: &str) -> Reply {
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a response");
+    let mut lines = head.lines();
+    let code: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    for l in lines {
+        if let Some((k, v)) = l.split_once(':') {
+            headers.insert(
+                reqwest::header::HeaderName::from_bytes(k.trim().as_bytes()).unwrap(),
+                v.trim().parse().unwrap(),
+            );
+        }
+    }
+    // A chunked answer: the JSON is the one chunk's data.
+    let body = if headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v == "chunked")
+    {
+        body.split("\r\n").nth(1).unwrap_or("").to_owned()
+    } else {
+        body.to_owned()
+    };
+    Reply {
+        status: StatusCode::from_u16(code).unwrap(),
+        headers,
+        text: body,
+    }
+}
+
 fn assert_no_leak(r: &Reply, needles: &[&str]) {
     for n in needles {
         assert!(!r.text.contains(n), "body leaks a secret: {}", r.text);
@@ -995,6 +1057,15 @@ async fn every_error_has_the_json_shape() {
             s.client.get(url("/v1/keys")),
             StatusCode::UNAUTHORIZED,
         ),
+        (
+            "upload not multipart",
+            s.client
+                .put(url("/v1/projects/alpha/steps/x"))
+                .bearer_auth(&admin)
+                .header("content-type", "application/json")
+                .body("{}"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
     ];
     for (name, req, want) in cases {
         let r = s.send(req).await;
@@ -1046,6 +1117,15 @@ async fn every_error_has_the_json_shape() {
             r.assert_error_shape();
         }
     }
+    // A chunked body (no Content-Length) over the limit is cut as it is
+    // read, with the same answer, the proxy's included.
+    let r = raw_chunked_too_large(
+        &s.base,
+        "/v1/projects/alpha/proxy/L3g?external_user_id=u&account_id=acc_0123456789abcdef",
+        &admin,
+    );
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
+    assert_eq!(r.assert_error_shape(), "payload_too_large");
     // The missing field is named.
     let r = s
         .call(Method::POST, "/v1/projects", Some(&admin), Some(json!({})))
@@ -1183,6 +1263,134 @@ fn collect_created(v: &Value, out: &mut Vec<Value>) {
         Value::Array(items) => items.iter().for_each(|v| collect_created(v, out)),
         _ => {}
     }
+}
+
+/// The document states what the server enforces, so a client generated
+/// from it does not send what is refused: 400/413/415 where they happen,
+/// every trigger route and method, and the limits as schema constraints.
+#[tokio::test]
+async fn openapi_states_the_statuses_and_limits_the_server_enforces() {
+    let s = Server::start(BIN, &[]);
+    let doc = s
+        .call(Method::GET, "/v1/openapi.json", None, None)
+        .await
+        .json();
+    let paths = doc["paths"].as_object().unwrap();
+    let mut json_ops = 0;
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            let has =
+                |code: &str| responses.contains_key(code) || responses.contains_key("default");
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            if params.iter().any(|p| p["in"] == "path") {
+                assert!(has("400"), "{method} {path}: a bad path parameter is a 400");
+            }
+            if op["requestBody"]["content"]
+                .get("application/json")
+                .is_some()
+                && path != "/v1/oauth/token"
+            {
+                json_ops += 1;
+                for code in ["400", "413", "415"] {
+                    assert!(has(code), "{method} {path} lacks {code}");
+                }
+            }
+            if op["security"].is_array() {
+                assert!(has("401"), "{method} {path} lacks 401");
+            }
+        }
+    }
+    assert!(json_ops >= 7, "{json_ops} JSON operations");
+    for path in ["/t/{id}", "/t/{id}/{path}"] {
+        let methods: Vec<&String> = paths[path].as_object().unwrap().keys().collect();
+        for m in [
+            "get", "post", "put", "patch", "delete", "head", "options", "trace",
+        ] {
+            assert!(
+                methods.iter().any(|k| *k == m),
+                "{path} lacks {m}: {methods:?}"
+            );
+        }
+    }
+    let upload = &paths["/v1/projects/{project}/steps/{step}"]["put"]["responses"];
+    assert!(upload.get("415").is_some(), "{upload}");
+
+    let param = |path: &str, method: &str, name: &str| -> Value {
+        paths[path][method]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{method} {path}: no {name}"))["schema"]
+            .clone()
+    };
+    let limit = param("/v1/projects/{project}/runs", "get", "limit");
+    assert_eq!(
+        (limit["minimum"].as_u64(), limit["maximum"].as_u64()),
+        (Some(1), Some(100))
+    );
+    let status = param("/v1/projects/{project}/runs", "get", "status");
+    assert!(status.to_string().contains("succeeded"), "{status}");
+    let name_pattern = "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$";
+    assert_eq!(
+        param("/v1/projects/{project}/secrets/{name}", "put", "name")["pattern"],
+        name_pattern
+    );
+    assert_eq!(
+        param("/v1/projects/{project}/steps/{step}", "get", "step")["pattern"],
+        name_pattern
+    );
+    assert_eq!(
+        param("/v1/keys/{id}", "delete", "id")["pattern"],
+        "^[0-9a-f]{16}$"
+    );
+    let schemas = &doc["components"]["schemas"];
+    let credential = &schemas["CreateCredential"]["properties"];
+    assert_eq!(credential["scopes"]["minItems"], 1);
+    assert_eq!(credential["name"]["maxLength"], 128);
+    assert_eq!(schemas["ScopeName"]["enum"].as_array().unwrap().len(), 11);
+    assert_eq!(
+        schemas["CreateProject"]["properties"]["name"]["pattern"],
+        name_pattern
+    );
+    assert_eq!(schemas["PutSecret"]["properties"]["value"]["minLength"], 1);
+    assert_eq!(
+        schemas["CreateAccount"]["properties"]["external_user_id"]["maxLength"],
+        250
+    );
+    assert_eq!(schemas["Timestamp"]["format"], "date-time");
+    let token =
+        &paths["/v1/oauth/token"]["post"]["responses"]["401"]["content"]["application/json"];
+    assert_eq!(
+        token["schema"]["$ref"],
+        "#/components/schemas/OAuthErrorBody"
+    );
+}
+
+/// A key name is counted in characters, as the document's `maxLength` is.
+#[tokio::test]
+async fn a_key_name_of_128_characters_is_accepted_whatever_their_bytes() {
+    let s = Server::start(BIN, &[]);
+    let admin = s.admin_setup().await;
+    let r = s
+        .call(
+            Method::POST,
+            "/v1/keys",
+            Some(&admin),
+            Some(json!({"name": "é".repeat(128), "scopes": ["proxy"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = s
+        .call(
+            Method::POST,
+            "/v1/keys",
+            Some(&admin),
+            Some(json!({"name": "é".repeat(129), "scopes": ["proxy"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
 }
 
 #[tokio::test]

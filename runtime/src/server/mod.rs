@@ -28,6 +28,7 @@ pub mod keys;
 pub mod metrics;
 pub mod oauth_clients;
 pub mod panic;
+pub mod params;
 pub mod projects;
 pub mod proxy;
 pub mod ratelimit;
@@ -153,6 +154,7 @@ impl std::fmt::Debug for AppState {
         triggers::list,
         triggers::delete,
         triggers::fire,
+        triggers::fire_path,
         audit::list,
         apps::list,
         apps::get,

@@ -12,6 +12,7 @@ use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use super::keys::{CreateCredential, KeyView, check_new_credential, revoked, visible_credential};
+use super::params::ClientPath;
 use super::time::Timestamp;
 
 /// A new OAuth client: `client_secret` is shown this once.
@@ -53,7 +54,8 @@ pub struct ClientList {
     request_body = CreateCredential,
     responses((status = 201, body = CreatedClient), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -118,8 +120,9 @@ async fn visible_client(state: &AppState, principal: &Principal, id: &str) -> Re
 /// Replace a client's secret (scope `admin`): the old secret and every token
 /// issued to the client stop working at once.
 #[utoipa::path(post, path = "/v1/oauth/clients/{id}/rotate-secret", tag = "oauth",
-    security(("bearer" = [])), params(("id" = String, Path, description = "client id")),
-    responses((status = 200, body = RotatedSecret), (status = 401, body = ErrorBody),
+    security(("bearer" = [])), params(ClientPath),
+    responses((status = 200, body = RotatedSecret), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
@@ -141,8 +144,8 @@ pub async fn rotate_secret(
 /// Delete a client (scope `admin`) and revoke its tokens; not the last
 /// unrestricted admin credential.
 #[utoipa::path(delete, path = "/v1/oauth/clients/{id}", tag = "oauth",
-    security(("bearer" = [])), params(("id" = String, Path, description = "client id")),
-    responses((status = 204), (status = 401, body = ErrorBody),
+    security(("bearer" = [])), params(ClientPath),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`last_admin`: the last \
             unrestricted admin credential (API key or OAuth client) cannot be deleted")))]

@@ -29,6 +29,7 @@ use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody, payload_too_large};
 use super::metrics::LimitedRoute;
+use super::params::{FirePath, FireSubPath, StepPath, TriggerPath};
 use super::steps::check;
 use super::time::Timestamp;
 use crate::store;
@@ -71,9 +72,14 @@ pub enum SignatureSpec {
     /// `header` = `prefix` + hex(HMAC-SHA256(secret, raw body)) (GitHub style).
     #[serde(rename = "hmac-sha256")]
     HmacSha256 {
+        /// A secret of the project.
+        #[schema(pattern = "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")]
         secret: String,
-        /// Default `X-Hub-Signature-256`.
+        /// Default `X-Hub-Signature-256`; a header name other than
+        /// `authorization`, `proxy-authorization` and `cookie` (which never
+        /// reach a trigger).
         #[serde(default = "default_header")]
+        #[schema(pattern = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")]
         header: String,
         /// Default `sha256=`.
         #[serde(default = "default_prefix")]
@@ -82,6 +88,8 @@ pub enum SignatureSpec {
     /// `Stripe-Signature: t=<unix>,v1=<hex>`: HMAC-SHA256 over `"{t}.{body}"`.
     #[serde(rename = "stripe")]
     Stripe {
+        /// A secret of the project.
+        #[schema(pattern = "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")]
         secret: String,
         /// Largest |now − t|, in seconds (default 300).
         #[serde(default = "default_tolerance")]
@@ -161,11 +169,12 @@ fn new_id() -> Result<String, ApiError> {
 /// Create an HTTP trigger for a step (scope `steps:write`).
 #[utoipa::path(post, path = "/v1/projects/{project}/steps/{step}/triggers", tag = "triggers",
     security(("bearer" = [])),
-    params(("project" = String, Path), ("step" = String, Path)),
+    params(StepPath),
     request_body = CreateTrigger,
     responses((status = 201, body = TriggerView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -206,7 +215,7 @@ pub async fn create(
 /// List a step's triggers (scope `steps:read`).
 #[utoipa::path(get, path = "/v1/projects/{project}/steps/{step}/triggers", tag = "triggers",
     security(("bearer" = [])),
-    params(("project" = String, Path), ("step" = String, Path)),
+    params(StepPath),
     responses((status = 200, body = TriggerList), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
@@ -229,7 +238,7 @@ pub async fn list(
 /// Delete a trigger; its URL answers 404 from then on (scope `steps:write`).
 #[utoipa::path(delete, path = "/v1/projects/{project}/steps/{step}/triggers/{id}",
     tag = "triggers", security(("bearer" = [])),
-    params(("project" = String, Path), ("step" = String, Path), ("id" = String, Path)),
+    params(TriggerPath),
     responses((status = 204), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
@@ -445,10 +454,14 @@ fn output_response(output: Value) -> Response {
 /// says `x-airlock-nostore: 1`. An output object with `status`
 /// (and optionally `headers` and `body`) becomes the response; any other
 /// output is returned as JSON with 200.
-#[utoipa::path(post, path = "/t/{id}", tag = "triggers",
-    params(("id" = String, Path, description = "The trigger id")),
-    request_body(content = String, description = "Any body up to 1 MiB; any method is accepted"),
-    responses((status = 200, description = "The step's output, or the response it asks for"),
+#[utoipa::path(method(get, post, put, patch, delete, head, options, trace), path = "/t/{id}",
+    tag = "triggers",
+    params(FirePath,
+        ("x-airlock-nostore" = Option<String>, Header,
+            description = "`1` or `true`: record the run as metadata only")),
+    request_body(content = String, description = "Any body up to 1 MiB, of any type"),
+    responses((status = "default", description = "The step's output (200, JSON), or the \
+            response it asks for: any status, headers and body"),
         (status = 401, body = ErrorBody, description = "`bad_signature`"),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 429, body = ErrorBody,
@@ -550,6 +563,25 @@ pub async fn fire(
         },
     }
 }
+
+/// The public trigger route with a path after the id: as `/t/{id}`, the
+/// step's input `path` being `/{path}`. (Documentation of [`fire`], which
+/// serves both routes.)
+#[utoipa::path(method(get, post, put, patch, delete, head, options, trace), path = "/t/{id}/{path}",
+    tag = "triggers",
+    params(FireSubPath,
+        ("x-airlock-nostore" = Option<String>, Header,
+            description = "`1` or `true`: record the run as metadata only")),
+    request_body(content = String, description = "Any body up to 1 MiB, of any type"),
+    responses((status = "default", description = "The step's output (200, JSON), or the \
+            response it asks for: any status, headers and body"),
+        (status = 401, body = ErrorBody, description = "`bad_signature`"),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 429, body = ErrorBody,
+            description = "`rate_limited`: over `--trigger-rate-limit`; see `Retry-After`"),
+        (status = 502, body = ErrorBody, description = "`step_failed`")))]
+#[allow(dead_code)] // `fire` serves the route; this only documents it
+pub(super) async fn fire_path() {}
 
 #[cfg(test)]
 mod tests {
