@@ -168,7 +168,6 @@ pub struct FireSubPath {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use utoipa::IntoParams as _;
 
     fn matches(pattern: &str, text: &str) -> bool {
         regex::Regex::new(pattern).unwrap().is_match(text)
