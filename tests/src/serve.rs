@@ -174,7 +174,39 @@ impl Reply {
         code
     }
 
-    /// The `Retry-After` header in seconds; panics when absent.
+    /// Panics unless the body is an RFC 6749 §5.2 error, exactly
+    /// `{"error": "<code>", "error_description": "<text>"}` sent as JSON
+    /// with `Pragma: no-cache` (the token endpoint's errors); returns the code.
+    pub fn assert_oauth_error(&self) -> String {
+        let v = self.json();
+        let obj = v.as_object().expect("object");
+        assert_eq!(obj.len(), 2, "error and error_description only: {v}");
+        let code = v["error"].as_str().unwrap_or_else(|| panic!("{v}"));
+        assert!(
+            code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+            "{v}"
+        );
+        assert!(
+            v["error_description"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty()),
+            "{v}"
+        );
+        let ct = self.headers[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap();
+        assert!(ct.starts_with("application/json"), "{ct}");
+        assert_eq!(
+            self.headers
+                .get(reqwest::header::PRAGMA)
+                .map(|v| v.as_bytes()),
+            Some(&b"no-cache"[..]),
+            "{:?}",
+            self.headers
+        );
+        code.to_owned()
+    }
+
     /// The error's `code` and `message` (after checking the shape).
     pub fn error(&self) -> (String, String) {
         self.assert_error_shape();
@@ -185,6 +217,7 @@ impl Reply {
         )
     }
 
+    /// The `Retry-After` header in seconds; panics when absent.
     pub fn retry_after(&self) -> u64 {
         self.headers
             .get(reqwest::header::RETRY_AFTER)

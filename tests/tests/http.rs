@@ -348,6 +348,26 @@ async fn each_auth_kind_lands_where_its_app_says_and_nowhere_else() {
         base64::engine::general_purpose::STANDARD.encode("ada@example.com/token:zd_pw_555555")
     );
     assert_eq!(header(request, "authorization"), Some(expected.as_str()));
+
+    // A relative URL stays under the app's base URL: dot segments, raw or
+    // encoded, are refused before anything is sent (the proxy's rule too).
+    let before = echo.requests().len();
+    for url in ["/../x", "/a/%2e%2e/x", "/a/.%2E/x", "/a\\..\\x", "/.\t./x"] {
+        let report = w
+            .probe(
+                json!({"url": url, "auth": {"account": "t-basic"}}),
+                apps(&["t-basic"]),
+                no_secrets(),
+            )
+            .await;
+        let (code, message) = http_error(&report);
+        assert_eq!(code, "invalid_request", "{url}: {message}");
+        assert!(
+            message.contains("relative URL must not contain"),
+            "{url}: {message}"
+        );
+    }
+    assert_eq!(echo.requests().len(), before, "a refused request was sent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -400,6 +420,8 @@ async fn a_guest_may_not_set_authorization_or_other_restricted_headers() {
         "transfer-encoding",
         "proxy-authorization",
         "sec-fetch-mode",
+        "X-HTTP-Method",
+        "x-method-override",
     ] {
         let report = w
             .probe(

@@ -363,6 +363,61 @@ async fn revoked_key_is_refused_on_the_next_request() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
+/// The last unrestricted admin credential (key or client) cannot be revoked
+/// over the API, by itself or another: that would leave the server with no
+/// way to manage it but a shell on its machine.
+#[tokio::test]
+async fn the_last_unrestricted_admin_credential_cannot_be_revoked() {
+    let s = Server::start(BIN, &[]);
+    let admin = s.admin_setup().await;
+    let keys = s.call(Method::GET, "/v1/keys", Some(&admin), None).await;
+    let admin_id = keys.json()["keys"][0]["id"].as_str().unwrap().to_owned();
+    let delete = |path: String, token: String| {
+        let s = &s;
+        async move { s.call(Method::DELETE, &path, Some(&token), None).await }
+    };
+    // A restricted admin and a non-admin key are no way in.
+    let (alpha_admin_id, alpha_admin) = s.new_key_with_id(&admin, &["admin"], Some("alpha")).await;
+    let _reader = s.new_key(&admin, &["runs:read", "steps:read"], None).await;
+    let r = delete(format!("/v1/keys/{admin_id}"), admin.clone()).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    let (code, message) = r.error();
+    assert_eq!(code, "last_admin");
+    assert!(message.contains("airlock admin create-key"), "{message}");
+    assert!(message.contains("POST /v1/keys"), "{message}");
+    // The restricted admin cannot see it at all.
+    let r = delete(format!("/v1/keys/{admin_id}"), alpha_admin.clone()).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    // Restricted admins may go, even by themselves.
+    let r = delete(format!("/v1/keys/{alpha_admin_id}"), alpha_admin).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert_eq!(
+        s.call(Method::GET, "/v1/keys", Some(&admin), None)
+            .await
+            .status,
+        StatusCode::OK,
+        "refused, so still working"
+    );
+
+    // With an admin client as well, the key may revoke itself...
+    let (client_id, client_secret) = s.new_client(&admin, &["admin"], None).await;
+    let r = delete(format!("/v1/keys/{admin_id}"), admin.clone()).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let r = s.call(Method::GET, "/v1/keys", Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    // ...and now the client is the last one: it may not delete itself.
+    let r = s.token_form(&client_id, &client_secret).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let token = r.json()["access_token"].as_str().unwrap().to_owned();
+    let r = delete(format!("/v1/oauth/clients/{client_id}"), token.clone()).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert_eq!(r.error().0, "last_admin");
+    let r = s
+        .call(Method::GET, "/v1/oauth/clients", Some(&token), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
 #[tokio::test]
 async fn rotated_or_deleted_client_kills_old_secret_and_tokens() {
     let s = Server::start(BIN, &[]);
@@ -396,7 +451,7 @@ async fn rotated_or_deleted_client_kills_old_secret_and_tokens() {
 
     let r = s.token_json(grant(&old_secret)).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
-    r.assert_error_shape();
+    assert_eq!(r.assert_oauth_error(), "invalid_client");
     assert_eq!(
         s.call(Method::GET, path, Some(&old_token), None)
             .await
@@ -525,24 +580,116 @@ async fn token_endpoint_accepts_form_json_and_basic() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "basic: {}", r.text);
 
-    // Wider than allowed, wrong grant type, wrong secret.
-    let r = s
-        .token_json(json!({"grant_type": "client_credentials", "client_id": id, "client_secret": secret, "scope": "admin"}))
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
-    r.assert_error_shape();
-    let r = s
-        .token_json(json!({"grant_type": "password", "client_id": id, "client_secret": secret}))
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    r.assert_error_shape();
+    // Errors are RFC 6749 §5.2 objects: wider than allowed, an unknown
+    // scope, wrong grant type, none, wrong secret.
+    for (scope, grant, want, code) in [
+        (Some("admin"), "client_credentials", 400, "invalid_scope"),
+        (Some("root"), "client_credentials", 400, "invalid_scope"),
+        (None, "password", 400, "unsupported_grant_type"),
+        (None, "", 400, "invalid_request"),
+    ] {
+        let mut body = json!({"client_id": id, "client_secret": secret});
+        if !grant.is_empty() {
+            body["grant_type"] = json!(grant);
+        }
+        if let Some(scope) = scope {
+            body["scope"] = json!(scope);
+        }
+        let r = s.token_json(body).await;
+        assert_eq!(r.status.as_u16(), want, "{scope:?} {grant}: {}", r.text);
+        assert_eq!(r.assert_oauth_error(), code, "{scope:?} {grant}");
+    }
     let r = s
         .token_json(
             json!({"grant_type": "client_credentials", "client_id": id, "client_secret": "nope"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    r.assert_error_shape();
+    assert_eq!(r.assert_oauth_error(), "invalid_client");
+    assert!(!r.text.contains(&secret));
+    // A failed Basic authentication names the Basic scheme (RFC 6749 §5.2).
+    let wrong = base64::engine::general_purpose::STANDARD.encode(format!("{id}:nope"));
+    let r = s
+        .send(
+            s.client
+                .post(&url)
+                .header("authorization", format!("Basic {wrong}"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("grant_type=client_credentials"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    assert_eq!(r.assert_oauth_error(), "invalid_client");
+    assert_eq!(r.headers["www-authenticate"], "Basic realm=\"airlock\"");
+    // One client authentication method per request; one value per parameter.
+    let r = s
+        .send(
+            s.client
+                .post(&url)
+                .header("authorization", format!("Basic {basic}"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!(
+                    "grant_type=client_credentials&client_secret={secret}"
+                )),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(r.assert_oauth_error(), "invalid_request");
+    let r = s
+        .send(
+            s.client
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!(
+                    "grant_type=client_credentials&client_id={id}&client_secret={secret}&scope=steps%3Aread&scope=secrets%3Awrite"
+                )),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(r.assert_oauth_error(), "invalid_request");
+    // Other methods and content types: still RFC errors.
+    let r = s.send(s.client.get(&url)).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{}", r.text);
+    assert_eq!(r.assert_oauth_error(), "invalid_request");
+    let r = s
+        .send(
+            s.client
+                .post(&url)
+                .header("content-type", "text/plain")
+                .body("x"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(r.assert_oauth_error(), "invalid_request");
+}
+
+/// `admin` implies every other scope on the token endpoint as on every
+/// route: an admin client gets a token narrowed to what it asks for.
+#[tokio::test]
+async fn an_admin_client_may_ask_for_any_narrower_scope() {
+    let s = Server::start(BIN, &[]);
+    let admin = s.admin_setup().await;
+    let (id, secret) = s.new_client(&admin, &["admin"], None).await;
+    let r = s
+        .token_json(json!({"grant_type": "client_credentials", "client_id": id,
+            "client_secret": secret, "scope": "runs:read secrets:write"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["scope"], "runs:read secrets:write");
+    let token = r.json()["access_token"].as_str().unwrap().to_owned();
+    // The token holds what it asked for, and nothing more.
+    let r = s
+        .call(Method::GET, "/v1/projects/alpha/runs", Some(&token), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = s.call(Method::GET, "/v1/keys", Some(&token), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    // Asking for nothing gives the client's own scopes.
+    let r = s
+        .token_json(json!({"grant_type": "client_credentials", "client_id": id,
+            "client_secret": secret}))
+        .await;
+    assert_eq!(r.json()["scope"], "admin");
 }
 
 /// POSTs headers announcing a 2 MiB JSON body, sends none of it and reads the reply.
@@ -589,6 +736,68 @@ fn raw_too_large(base: &str, path: &str, auth: Option<&str>) -> Reply {
         status: StatusCode::from_u16(code).unwrap(),
         headers,
         text: body.to_owned(),
+    }
+}
+
+/// POSTs a chunked body a little over 1 MiB, all of it, and reads the reply.
+fn raw_chunked_too_large(base: &str, path: &str, bearer: &str) -> Reply {
+    use std::io::{Read as _, Write as _};
+    let addr = base.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {bearer}\r\n\
+         transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    for _ in 0..17 {
+        let _ = write!(stream, "{:x}\r\n", chunk.len());
+        let _ = stream.write_all(&chunk);
+        let _ = stream.write_all(b"\r\n");
+    }
+    let _ = stream.write_all(b"0\r\n\r\n");
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    parse_raw_reply(&String::from_utf8_lossy(&raw))
+}
+
+fn parse_raw_reply(raw: &str) -> Reply {
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a response");
+    let mut lines = head.lines();
+    let code: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    for l in lines {
+        if let Some((k, v)) = l.split_once(':') {
+            headers.insert(
+                reqwest::header::HeaderName::from_bytes(k.trim().as_bytes()).unwrap(),
+                v.trim().parse().unwrap(),
+            );
+        }
+    }
+    // A chunked answer: the JSON is the one chunk's data.
+    let body = if headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v == "chunked")
+    {
+        body.split("\r\n").nth(1).unwrap_or("").to_owned()
+    } else {
+        body.to_owned()
+    };
+    Reply {
+        status: StatusCode::from_u16(code).unwrap(),
+        headers,
+        text: body,
     }
 }
 
@@ -849,12 +1058,28 @@ async fn every_error_has_the_json_shape() {
             StatusCode::UNAUTHORIZED,
         ),
         (
+            "upload not multipart",
+            s.client
+                .put(url("/v1/projects/alpha/steps/x"))
+                .bearer_auth(&admin)
+                .header("content-type", "application/json")
+                .body("{}"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+    ];
+    for (name, req, want) in cases {
+        let r = s.send(req).await;
+        assert_eq!(r.status, want, "case `{name}`: {}", r.text);
+        r.assert_error_shape();
+    }
+    // The token endpoint's errors are RFC 6749 §5.2 objects instead.
+    for (name, req) in [
+        (
             "token form junk",
             s.client
                 .post(url("/v1/oauth/token"))
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body("x=y"),
-            StatusCode::BAD_REQUEST,
         ),
         (
             "token bad json",
@@ -862,13 +1087,16 @@ async fn every_error_has_the_json_shape() {
                 .post(url("/v1/oauth/token"))
                 .header("content-type", "application/json")
                 .body("{"),
-            StatusCode::BAD_REQUEST,
         ),
-    ];
-    for (name, req, want) in cases {
+    ] {
         let r = s.send(req).await;
-        assert_eq!(r.status, want, "case `{name}`: {}", r.text);
-        r.assert_error_shape();
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "case `{name}`: {}",
+            r.text
+        );
+        assert_eq!(r.assert_oauth_error(), "invalid_request", "case `{name}`");
     }
     // Too large: announced by Content-Length and refused before the body is
     // read (over a raw socket: a client still sending would see a reset).
@@ -883,8 +1111,21 @@ async fn every_error_has_the_json_shape() {
             "{path}: {}",
             r.text
         );
-        r.assert_error_shape();
+        if path == "/v1/oauth/token" {
+            assert_eq!(r.assert_oauth_error(), "invalid_request");
+        } else {
+            r.assert_error_shape();
+        }
     }
+    // A chunked body (no Content-Length) over the limit is cut as it is
+    // read, with the same answer, the proxy's included.
+    let r = raw_chunked_too_large(
+        &s.base,
+        "/v1/projects/alpha/proxy/L3g?external_user_id=u&account_id=acc_0123456789abcdef",
+        &admin,
+    );
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
+    assert_eq!(r.assert_error_shape(), "payload_too_large");
     // The missing field is named.
     let r = s
         .call(Method::POST, "/v1/projects", Some(&admin), Some(json!({})))
@@ -1022,6 +1263,134 @@ fn collect_created(v: &Value, out: &mut Vec<Value>) {
         Value::Array(items) => items.iter().for_each(|v| collect_created(v, out)),
         _ => {}
     }
+}
+
+/// The document states what the server enforces, so a client generated
+/// from it does not send what is refused: 400/413/415 where they happen,
+/// every trigger route and method, and the limits as schema constraints.
+#[tokio::test]
+async fn openapi_states_the_statuses_and_limits_the_server_enforces() {
+    let s = Server::start(BIN, &[]);
+    let doc = s
+        .call(Method::GET, "/v1/openapi.json", None, None)
+        .await
+        .json();
+    let paths = doc["paths"].as_object().unwrap();
+    let mut json_ops = 0;
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            let has =
+                |code: &str| responses.contains_key(code) || responses.contains_key("default");
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            if params.iter().any(|p| p["in"] == "path") {
+                assert!(has("400"), "{method} {path}: a bad path parameter is a 400");
+            }
+            if op["requestBody"]["content"]
+                .get("application/json")
+                .is_some()
+                && path != "/v1/oauth/token"
+            {
+                json_ops += 1;
+                for code in ["400", "413", "415"] {
+                    assert!(has(code), "{method} {path} lacks {code}");
+                }
+            }
+            if op["security"].is_array() {
+                assert!(has("401"), "{method} {path} lacks 401");
+            }
+        }
+    }
+    assert!(json_ops >= 7, "{json_ops} JSON operations");
+    for path in ["/t/{id}", "/t/{id}/{path}"] {
+        let methods: Vec<&String> = paths[path].as_object().unwrap().keys().collect();
+        for m in [
+            "get", "post", "put", "patch", "delete", "head", "options", "trace",
+        ] {
+            assert!(
+                methods.iter().any(|k| *k == m),
+                "{path} lacks {m}: {methods:?}"
+            );
+        }
+    }
+    let upload = &paths["/v1/projects/{project}/steps/{step}"]["put"]["responses"];
+    assert!(upload.get("415").is_some(), "{upload}");
+
+    let param = |path: &str, method: &str, name: &str| -> Value {
+        paths[path][method]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{method} {path}: no {name}"))["schema"]
+            .clone()
+    };
+    let limit = param("/v1/projects/{project}/runs", "get", "limit");
+    assert_eq!(
+        (limit["minimum"].as_u64(), limit["maximum"].as_u64()),
+        (Some(1), Some(100))
+    );
+    let status = param("/v1/projects/{project}/runs", "get", "status");
+    assert!(status.to_string().contains("succeeded"), "{status}");
+    let name_pattern = "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$";
+    assert_eq!(
+        param("/v1/projects/{project}/secrets/{name}", "put", "name")["pattern"],
+        name_pattern
+    );
+    assert_eq!(
+        param("/v1/projects/{project}/steps/{step}", "get", "step")["pattern"],
+        name_pattern
+    );
+    assert_eq!(
+        param("/v1/keys/{id}", "delete", "id")["pattern"],
+        "^[0-9a-f]{16}$"
+    );
+    let schemas = &doc["components"]["schemas"];
+    let credential = &schemas["CreateCredential"]["properties"];
+    assert_eq!(credential["scopes"]["minItems"], 1);
+    assert_eq!(credential["name"]["maxLength"], 128);
+    assert_eq!(schemas["ScopeName"]["enum"].as_array().unwrap().len(), 11);
+    assert_eq!(
+        schemas["CreateProject"]["properties"]["name"]["pattern"],
+        name_pattern
+    );
+    assert_eq!(schemas["PutSecret"]["properties"]["value"]["minLength"], 1);
+    assert_eq!(
+        schemas["CreateAccount"]["properties"]["external_user_id"]["maxLength"],
+        250
+    );
+    assert_eq!(schemas["Timestamp"]["format"], "date-time");
+    let token =
+        &paths["/v1/oauth/token"]["post"]["responses"]["401"]["content"]["application/json"];
+    assert_eq!(
+        token["schema"]["$ref"],
+        "#/components/schemas/OAuthErrorBody"
+    );
+}
+
+/// A key name is counted in characters, as the document's `maxLength` is.
+#[tokio::test]
+async fn a_key_name_of_128_characters_is_accepted_whatever_their_bytes() {
+    let s = Server::start(BIN, &[]);
+    let admin = s.admin_setup().await;
+    let r = s
+        .call(
+            Method::POST,
+            "/v1/keys",
+            Some(&admin),
+            Some(json!({"name": "é".repeat(128), "scopes": ["proxy"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = s
+        .call(
+            Method::POST,
+            "/v1/keys",
+            Some(&admin),
+            Some(json!({"name": "é".repeat(129), "scopes": ["proxy"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
 }
 
 #[tokio::test]

@@ -526,7 +526,7 @@ async fn failed_token_requests_are_rate_limited_per_client_and_address() {
     // ...then A is refused before its secret is checked: even the right one.
     let r = s.token_form(&a_id, &a_secret).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
-    assert_eq!(r.assert_error_shape(), "rate_limited");
+    assert_eq!(r.assert_oauth_error(), "temporarily_unavailable");
     assert!(r.retry_after() >= 1);
     assert!(!r.text.contains(&a_secret));
     // By HTTP Basic too.
@@ -541,6 +541,24 @@ async fn failed_token_requests_are_rate_limited_per_client_and_address() {
         )
         .await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    // A's right secret from another address still works: wrong secrets sent
+    // from one place do not lock the client out everywhere.
+    let _ = airlock_tests::serve::client();
+    let elsewhere = reqwest::Client::builder()
+        .no_proxy()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let form = format!("grant_type=client_credentials&client_id={a_id}&client_secret={a_secret}");
+    let r = s
+        .send(
+            elsewhere
+                .post(format!("{}/v1/oauth/token", s.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "from 127.0.0.2: {}", r.text);
     // Client B, from the same address, is not affected.
     let r = s.token_form(&b_id, &b_secret).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);

@@ -306,6 +306,10 @@ async fn the_proxy_takes_full_and_relative_urls_and_forwards_only_prefixed_heade
         "sec-fetch-site",
         "proxy-authorization",
         "authorization",
+        "permissions-policy",
+        "note",
+        "x-http-method",
+        "x-airlock-account",
     ] {
         let prefixed = format!("x-airlock-proxy-{name}");
         let r = w
@@ -453,6 +457,28 @@ async fn domains_outside_the_apps_allowed_domains_are_403_and_dynamic_apps_take_
     let seen = echo.requests().pop().unwrap();
     assert_eq!(seen["path"], "/acme/api/tickets.json");
     assert_eq!(header(&seen, "authorization"), Some("Bearer tok-tenant-1"));
+
+    // A relative path never climbs out of the base path (`/acme/api`): to
+    // the root, or to another tenant's `/other/api`.
+    let before = echo.requests().len();
+    for path in [
+        "/../../x",
+        "/%2e%2e/%2e%2e/x",
+        "/.%2e/x",
+        "/%2E./%2e%2E/other/api/x",
+        "/..%2f..%2fx",
+        "/..\\..\\x",
+        "/%252e%252e/x",
+        "/..;/x",
+        "/.\t./x",
+    ] {
+        let r = w
+            .proxy(&token, Method::GET, path, &tenant, "u1", &[], None)
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}: {}", r.text);
+        r.assert_error_shape();
+    }
+    assert_eq!(echo.requests().len(), before, "a refused request was sent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -493,6 +493,85 @@ async fn stripe_style_signatures_need_a_fresh_timestamp() {
     assert_eq!(run_count(&s, &key).await, 1);
 }
 
+/// A `nostore` trigger, and any trigger request with `x-airlock-nostore: 1`
+/// (as on the runs API), records metadata only; the caller still gets the
+/// output, and the header never reaches the step.
+#[tokio::test]
+async fn nostore_triggers_and_the_nostore_header_keep_metadata_only() {
+    let s = Server::start();
+    let key = setup(&s, "echo", guests::CONTEXT_ECHO).await;
+    let plain = trigger(&s, &key, "echo", json!({})).await;
+    let bare = trigger(&s, &key, "echo", json!({"nostore": true})).await;
+    let r = s
+        .call(
+            Method::GET,
+            "/v1/projects/alpha/steps/echo/triggers",
+            Some(&key),
+            None,
+        )
+        .await;
+    let listed: Vec<bool> = r.json()["triggers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["nostore"].as_bool().unwrap())
+        .collect();
+    assert_eq!(listed.iter().filter(|n| **n).count(), 1, "{}", r.text);
+
+    let markers = [
+        "Trigger-Nostore-Marker-5e1f0c",
+        "Header-Nostore-Marker-9a2c4d",
+        "Stored-Marker-3b7d8e",
+    ];
+    for (url, header, marker) in [
+        (&bare, false, markers[0]),
+        (&plain, true, markers[1]),
+        (&plain, false, markers[2]),
+    ] {
+        let mut req = s
+            .client
+            .post(format!("{}{url}", s.base))
+            .header("content-type", "application/json")
+            .body(json!({"name": marker}).to_string());
+        if header {
+            req = req.header("x-airlock-nostore", "1");
+        }
+        let r = s.send(req).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let out = r.json();
+        assert_eq!(out["input"]["json"]["name"], marker, "{out}");
+        assert!(
+            out["input"]["headers"].get("x-airlock-nostore").is_none(),
+            "{out}"
+        );
+    }
+    let r = s
+        .call(Method::GET, "/v1/projects/alpha/runs", Some(&key), None)
+        .await;
+    let runs = r.json()["runs"].as_array().unwrap().clone();
+    assert_eq!(runs.len(), 3, "{}", r.text);
+    // Newest first: the stored run, then the two bare ones.
+    assert_eq!(runs[0]["input"]["json"]["name"], markers[2], "{}", r.text);
+    for bare_run in &runs[1..] {
+        for field in ["input", "output", "error", "logs"] {
+            assert!(bare_run.get(field).is_none(), "no {field}: {bare_run}");
+        }
+        assert_eq!(bare_run["status"], "succeeded");
+    }
+    let mut db = Vec::new();
+    for name in ["airlock.db", "airlock.db-wal"] {
+        if let Ok(bytes) = std::fs::read(s.data_dir().join(name)) {
+            db.extend(bytes);
+        }
+    }
+    let stored = |m: &str| db.windows(m.len()).any(|w| w == m.as_bytes());
+    assert!(stored(markers[2]), "the control run is stored");
+    assert!(
+        !stored(markers[0]) && !stored(markers[1]),
+        "nostore inputs are not"
+    );
+}
+
 #[tokio::test]
 async fn a_failed_run_is_a_502() {
     let s = Server::start();

@@ -71,6 +71,7 @@
 //! refused at dial time regardless).
 
 mod load;
+mod relative;
 pub mod template;
 mod url;
 
@@ -82,6 +83,7 @@ use base64::Engine as _;
 use regex::Regex;
 use serde::Deserialize;
 
+pub use relative::{RelativeUrlError, join_relative};
 pub use template::{Placeholder, Template, TemplateError};
 
 /// How an app authenticates.

@@ -163,6 +163,10 @@ pub(crate) fn check_value_for_section(value: &str, section: Section) -> Result<(
         Section::Path => {
             if value.is_empty() || value.contains(bad_common) || value.contains(['?', '#', '\\']) {
                 Err("must be non-empty, without whitespace, '?', '#' or '\\' in a URL path")
+            } else if super::relative::check_no_dot_segments(value).is_err() {
+                // `..` in a base URL's path would climb out of it, as in a
+                // caller's relative URL (see `relative.rs`).
+                Err("must not hold a `.` or `..` path segment, raw or percent-encoded")
             } else {
                 Ok(())
             }
@@ -213,6 +217,19 @@ mod tests {
         assert!(check_url("https://a.x.com:", false).is_err());
         assert!(check_url("https:// a.x.com", false).is_err());
         assert!(check_url("https://", false).is_err());
+    }
+
+    #[test]
+    fn path_values_cannot_climb() {
+        for ok in ["acme", "a.b", "v2/items", "..x", "group%2Fproject"] {
+            assert_eq!(check_value_for_section(ok, Section::Path), Ok(()), "{ok}");
+        }
+        for bad in ["..", ".", "a/../b", "%2e%2e", ".%2E", "a%2f..", "..;x"] {
+            assert!(
+                check_value_for_section(bad, Section::Path).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

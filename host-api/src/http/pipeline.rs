@@ -260,7 +260,11 @@ pub fn restricted_header(name: &str) -> bool {
         "cf-connecting-ip",
         "x-original-url",
         "x-rewrite-url",
+        // Method overrides: a GET the host let through must not become a
+        // DELETE at a framework that honours them.
         "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
         "http2-settings",
     ];
     let n = name.to_ascii_lowercase();
@@ -544,8 +548,10 @@ impl Pipeline {
                         app.slug
                     ))
                 })?;
-            let joined = format!("{}{raw}", base.trim_end_matches('/'));
-            Url::parse(&joined).map_err(|e| HttpError::InvalidRequest(format!("bad URL: {e}")))?
+            // Never outside the base: no dot segments, and the parsed URL
+            // still under the base path (`apps::join_relative`).
+            crate::apps::join_relative(&base, raw)
+                .map_err(|e| HttpError::InvalidRequest(e.to_string()))?
         } else {
             Url::parse(raw).map_err(|e| HttpError::InvalidRequest(format!("bad URL: {e}")))?
         };

@@ -40,6 +40,7 @@ use super::AppState;
 use super::apps::shown;
 use super::auth::Principal;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use super::params::{AccountPath, ProjectPath};
 use super::projects::visible_project;
 use super::time::Timestamp;
 use crate::store::NewAccount;
@@ -56,8 +57,15 @@ const EXPIRES_AT: &str = "expires_at";
 #[serde(deny_unknown_fields)]
 pub struct CreateAccount {
     /// The app's slug (`GET /v1/apps`).
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", example = "github")]
     pub app: String,
-    /// The end user the account belongs to: 1 to 250 characters.
+    /// The end user the account belongs to: 1 to 250 characters, no
+    /// control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 250,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub external_user_id: String,
     /// The app's credential fields (`credential_fields` of `GET /v1/apps/{slug}`),
     /// as strings; stored encrypted. For `oauth2` apps, `expires_at` (unix
@@ -166,8 +174,14 @@ pub struct AccountList {
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Only accounts of this app.
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
     pub app: Option<String>,
     /// Only accounts of this end user.
+    #[param(
+        min_length = 1,
+        max_length = 250,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub external_user_id: Option<String>,
     /// Return each account's credentials (needs `accounts:credentials`).
     pub include_credentials: Option<bool>,
@@ -275,11 +289,12 @@ fn field_name(name: &str) -> String {
 /// the response never holds the credentials.
 #[utoipa::path(post, path = "/v1/projects/{project}/accounts", tag = "accounts",
     security(("bearer" = [])),
-    params(("project" = String, Path)),
+    params(ProjectPath),
     request_body = CreateAccount,
     responses((status = 201, body = AccountView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -324,7 +339,7 @@ pub async fn create(
 /// only with `include_credentials=true` and `accounts:credentials`).
 #[utoipa::path(get, path = "/v1/projects/{project}/accounts", tag = "accounts",
     security(("bearer" = [])),
-    params(("project" = String, Path), ListParams),
+    params(ProjectPath, ListParams),
     responses((status = 200, body = AccountList), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
@@ -384,8 +399,7 @@ fn revealed(principal: &Principal, account: crate::store::Account) -> AccountVie
 /// `include_credentials=true` and `accounts:credentials`).
 #[utoipa::path(get, path = "/v1/projects/{project}/accounts/{id}", tag = "accounts",
     security(("bearer" = [])),
-    params(("project" = String, Path), ("id" = String, Path, description = "account id"),
-        GetParams),
+    params(AccountPath, GetParams),
     responses((status = 200, body = AccountView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
@@ -419,8 +433,8 @@ pub async fn get(
 /// Delete an account and its credentials (scope `accounts:write`).
 #[utoipa::path(delete, path = "/v1/projects/{project}/accounts/{id}", tag = "accounts",
     security(("bearer" = [])),
-    params(("project" = String, Path), ("id" = String, Path, description = "account id")),
-    responses((status = 204), (status = 401, body = ErrorBody),
+    params(AccountPath),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,

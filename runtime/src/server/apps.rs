@@ -20,6 +20,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiPath, ErrorBody};
+use super::params::AppPath;
 
 /// A credential field an account of the app holds.
 #[derive(Debug, Serialize, ToSchema)]
@@ -126,8 +127,9 @@ pub async fn list(State(state): State<AppState>, _principal: Principal) -> Json<
 
 /// One app of the catalog (any authenticated caller); 404 for an unknown slug.
 #[utoipa::path(get, path = "/v1/apps/{slug}", tag = "apps", security(("bearer" = [])),
-    params(("slug" = String, Path, description = "app slug, e.g. `github`")),
-    responses((status = 200, body = AppView), (status = 401, body = ErrorBody),
+    params(AppPath),
+    responses((status = 200, body = AppView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,

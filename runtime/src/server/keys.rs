@@ -9,22 +9,52 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use super::params::KeyPath;
 use super::projects::visible_project;
 use super::time::Timestamp;
-use crate::store::platform::{self, CredentialMeta};
+use crate::store::platform::{self, CredentialMeta, Revocation};
 
 /// Body of `POST /v1/keys` and `POST /v1/oauth/clients`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCredential {
-    /// A label for people.
+    /// A label for people: 1 to 128 characters.
+    #[schema(min_length = 1, max_length = 128)]
     pub name: String,
-    /// Scopes: `steps:read steps:write runs:read runs:write secrets:write accounts:read
-    /// accounts:write accounts:credentials proxy metrics admin`.
+    /// At least one scope; `admin` implies all others.
+    #[schema(value_type = Vec<ScopeName>, min_items = 1)]
     pub scopes: Vec<String>,
     /// Restrict the credential to this project. A project-restricted admin can only
     /// create credentials for its own project (the default for it).
+    #[schema(pattern = "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")]
     pub project: Option<String>,
+}
+
+/// A scope (the names of [`platform::SCOPES`]).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+pub enum ScopeName {
+    #[serde(rename = "steps:read")]
+    StepsRead,
+    #[serde(rename = "steps:write")]
+    StepsWrite,
+    #[serde(rename = "runs:read")]
+    RunsRead,
+    #[serde(rename = "runs:write")]
+    RunsWrite,
+    #[serde(rename = "secrets:write")]
+    SecretsWrite,
+    #[serde(rename = "accounts:read")]
+    AccountsRead,
+    #[serde(rename = "accounts:write")]
+    AccountsWrite,
+    #[serde(rename = "accounts:credentials")]
+    AccountsCredentials,
+    #[serde(rename = "proxy")]
+    Proxy,
+    #[serde(rename = "metrics")]
+    Metrics,
+    #[serde(rename = "admin")]
+    Admin,
 }
 
 /// An API key's metadata; never the key.
@@ -72,7 +102,7 @@ pub async fn check_new_credential(
     body: &CreateCredential,
 ) -> Result<Option<String>, ApiError> {
     principal.require("admin")?;
-    if body.name.is_empty() || body.name.len() > 128 {
+    if body.name.is_empty() || body.name.chars().count() > 128 {
         return Err(ApiError::bad_request(
             "invalid name: it must be 1 to 128 characters",
         ));
@@ -102,7 +132,8 @@ pub async fn check_new_credential(
     request_body = CreateCredential,
     responses((status = 201, body = CreatedKey), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -150,11 +181,14 @@ pub fn visible_credential(principal: &Principal, meta: &CredentialMeta) -> bool 
     }
 }
 
-/// Revoke an API key (scope `admin`); it stops working at once.
+/// Revoke an API key (scope `admin`); it stops working at once. A key may
+/// revoke itself, but not the last unrestricted admin credential.
 #[utoipa::path(delete, path = "/v1/keys/{id}", tag = "keys", security(("bearer" = [])),
-    params(("id" = String, Path, description = "key id")),
-    responses((status = 204), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(KeyPath),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`last_admin`: the last \
+            unrestricted admin credential (API key or OAuth client) cannot be revoked")))]
 pub async fn delete(
     State(state): State<AppState>,
     principal: Principal,
@@ -164,9 +198,42 @@ pub async fn delete(
     let meta = state.platform.get_api_key(&id).await?;
     match meta {
         Some(m) if visible_credential(&principal, &m) => {
-            state.platform.delete_api_key(&id).await?;
-            Ok(StatusCode::NO_CONTENT)
+            revoked(state.platform.revoke_api_key(&id).await?, "no such key")
         }
         _ => Err(ApiError::not_found("no such key")),
+    }
+}
+
+/// The answer to a revocation: 204, 404, or 409 naming how to make another
+/// admin credential.
+pub fn revoked(outcome: Revocation, not_found: &'static str) -> Result<StatusCode, ApiError> {
+    match outcome {
+        Revocation::Revoked => Ok(StatusCode::NO_CONTENT),
+        Revocation::NotFound => Err(ApiError::not_found(not_found)),
+        Revocation::LastAdmin => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "last_admin",
+            "this is the last unrestricted admin credential; create another first \
+             (POST /v1/keys with scopes [\"admin\"] and no project, or \
+             `airlock admin create-key` on the server's data directory)",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ScopeName;
+
+    /// The document's scope names are the store's.
+    #[test]
+    fn scope_names_are_the_stores_scopes() {
+        let schema = serde_json::to_value(<ScopeName as utoipa::PartialSchema>::schema()).unwrap();
+        let names: Vec<&str> = schema["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(names, crate::store::platform::SCOPES);
     }
 }

@@ -3,14 +3,16 @@
 //! - [`config`]: flags, environment and the `--config` file.
 //! - [`error`]: the one JSON error shape, for our failures and axum's rejections.
 //! - [`auth`]: bearer API keys and OAuth access tokens, scopes, projects, audit.
-//! - [`health`], [`projects`], [`keys`], [`oauth_clients`], [`secrets`],
+//! - [`health`], [`projects`], [`keys`], [`oauth_clients`], [`token`] (the
+//!   OAuth token endpoint, whose errors follow RFC 6749), [`secrets`],
 //!   [`steps`], [`runs`], [`triggers`], [`audit`], [`apps`], [`accounts`],
 //!   [`proxy`]: the routes (`/t/{id}`, the public trigger route, has no
 //!   bearer auth).
 //! - [`time`]: the one form of every timestamp in a response (RFC 3339 UTC,
 //!   milliseconds).
 //! - Operations: [`metrics`] (`GET /metrics`), [`ratelimit`] (triggers and
-//!   failed token requests), [`retention`] (old run records).
+//!   failed token requests), [`retention`] (old run records), [`panic`] (a
+//!   panicking handler answers 500).
 //!
 //! The OpenAPI 3.1 document is generated from the handlers ([`ApiDoc`]) and
 //! served at `GET /v1/openapi.json`.
@@ -25,6 +27,8 @@ pub mod health;
 pub mod keys;
 pub mod metrics;
 pub mod oauth_clients;
+pub mod panic;
+pub mod params;
 pub mod projects;
 pub mod proxy;
 pub mod ratelimit;
@@ -33,6 +37,7 @@ pub mod runs;
 pub mod secrets;
 pub mod steps;
 pub mod time;
+pub mod token;
 pub mod triggers;
 
 use std::net::SocketAddr;
@@ -134,7 +139,7 @@ impl std::fmt::Debug for AppState {
         oauth_clients::list,
         oauth_clients::rotate_secret,
         oauth_clients::delete,
-        oauth_clients::token,
+        token::token,
         secrets::put,
         secrets::delete,
         secrets::list,
@@ -149,6 +154,7 @@ impl std::fmt::Debug for AppState {
         triggers::list,
         triggers::delete,
         triggers::fire,
+        triggers::fire_path,
         audit::list,
         apps::list,
         apps::get,
@@ -193,7 +199,7 @@ async fn openapi_route() -> axum::response::Response {
 
 /// The API's routes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/v1/openapi.json", get(openapi_route))
@@ -247,7 +253,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/oauth/clients/{id}/rotate-secret",
             post(oauth_clients::rotate_secret),
         )
-        .route("/v1/oauth/token", post(oauth_clients::token))
+        .route(
+            token::PATH,
+            post(token::token).fallback(token::method_not_allowed),
+        )
         .route("/v1/audit", get(audit::list))
         .route("/v1/apps", get(apps::list))
         .route("/v1/apps/{slug}", get(apps::get))
@@ -266,9 +275,16 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::count_forbidden,
-        ))
+        ));
+    layered(routes.with_state(state))
+}
+
+/// `routes` inside the layers every answer passes: a panic becomes the JSON
+/// 500 ([`panic`]), then [`guard`] (body size, `no-store`).
+fn layered(routes: Router) -> Router {
+    routes
+        .layer(panic::layer())
         .layer(axum::middleware::from_fn(guard))
-        .with_state(state)
 }
 
 /// Refuses a body whose `Content-Length` is over [`MAX_BODY_BYTES`] before
@@ -292,7 +308,11 @@ async fn guard(
     if announced.is_some_and(|n| n > limit as u64) {
         // The body stays unread, so this connection cannot carry another
         // request: say so, or a client may reuse it and lose its next request.
-        let mut response = error::payload_too_large().into_response();
+        let mut response = if request.uri().path() == token::PATH {
+            token::OAuthError::payload_too_large().into_response()
+        } else {
+            error::payload_too_large().into_response()
+        };
         response.headers_mut().insert(
             axum::http::header::CONNECTION,
             axum::http::HeaderValue::from_static("close"),

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use super::params::ProjectNamePath;
 use super::time::Timestamp;
 use crate::store::{self, platform::Project};
 
@@ -17,6 +18,7 @@ use crate::store::{self, platform::Project};
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
     /// Letters, digits, `_`, `-`, `.`, starting with a letter or `_`; at most 128.
+    #[schema(pattern = "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$", example = "alpha")]
     pub name: String,
 }
 
@@ -47,7 +49,8 @@ pub struct ProjectList {
     request_body = CreateProject,
     responses((status = 201, body = ProjectView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -89,9 +92,9 @@ pub async fn list(
 
 /// One project; 404 when it does not exist or the caller may not see it.
 #[utoipa::path(get, path = "/v1/projects/{name}", tag = "projects", security(("bearer" = [])),
-    params(("name" = String, Path, description = "project name")),
-    responses((status = 200, body = ProjectView), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    params(ProjectNamePath),
+    responses((status = 200, body = ProjectView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     principal: Principal,

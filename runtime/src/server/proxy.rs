@@ -17,9 +17,12 @@
 //!   request upstream; forwarding them by default would leak the platform
 //!   token to a third party.
 //! - A prefixed header the pipeline or the Fetch standard forbids
-//!   (credentials, framing, hop-by-hop, `origin`, `referer`, `sec-*`, ...)
-//!   is a 400 naming it rather than silently dropped: the caller asked for
-//!   something it will not get.
+//!   (credentials, framing, hop-by-hop, `origin`, `referer`, `sec-*`, ...),
+//!   or that Pipedream's proxy refuses (`permissions-policy`, `note`), is a
+//!   400 naming it rather than silently dropped: the caller asked for
+//!   something it will not get. So is any `x-airlock-*` name: that
+//!   namespace is the host's own (`x-airlock-account`, `x-airlock-auth`,
+//!   `x-airlock-nostore`), never a caller's message to an upstream.
 //! - A dynamic-domain app (its host comes from the account's custom fields,
 //!   e.g. `{subdomain}.zendesk.com`) takes relative paths only: the host is
 //!   then built from the account, never from the caller.
@@ -38,7 +41,7 @@ use airlock_host_api::http::pipeline::{
 };
 use airlock_host_api::redact::Redactor;
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -49,6 +52,7 @@ use utoipa::IntoParams;
 use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiPath, ErrorBody};
+use super::params::ProxyPath;
 use super::steps::check;
 use crate::store::accounts::{AccountStatus, AccountStore};
 
@@ -61,13 +65,21 @@ pub const FORWARD_PREFIX: &str = "x-airlock-proxy-";
 #[serde(deny_unknown_fields)]
 pub struct ProxyParams {
     /// The end user the account belongs to.
+    #[param(
+        min_length = 1,
+        max_length = 250,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub external_user_id: String,
     /// The connected account (`acc_…`) whose credential is inserted.
+    #[param(pattern = "^acc_[0-9a-f]{16}$")]
     pub account_id: String,
 }
 
-/// Headers the Fetch standard forbids a script to set, beyond what the
-/// pipeline already refuses: they describe the client, not the request.
+/// Headers refused beyond what the pipeline already refuses: those the
+/// Fetch standard forbids a script to set (they describe the client, not
+/// the request; `set-cookie` is a response header), and those Pipedream's
+/// proxy refuses, so a caller moving between the two meets the same rules.
 const FORBIDDEN_EXTRA: &[&str] = &[
     "accept-charset",
     "accept-encoding",
@@ -77,7 +89,14 @@ const FORBIDDEN_EXTRA: &[&str] = &[
     "dnt",
     "origin",
     "referer",
+    "set-cookie",
+    // Pipedream's.
+    "note",
+    "permissions-policy",
 ];
+
+/// The host's own header namespace (its forwarding prefix included).
+const HOST_HEADER_PREFIX: &str = "x-airlock-";
 
 /// Whether a forwarded header name (prefix removed) is refused.
 pub fn forbidden_forward(name: &str) -> bool {
@@ -85,7 +104,7 @@ pub fn forbidden_forward(name: &str) -> bool {
     restricted_header(&lower)
         || FORBIDDEN_EXTRA.contains(&lower.as_str())
         || lower.starts_with("access-control-")
-        || lower.starts_with(FORWARD_PREFIX)
+        || lower.starts_with(HOST_HEADER_PREFIX)
 }
 
 /// Response headers that describe one connection, not the message
@@ -198,15 +217,14 @@ fn pipeline_error(e: HttpError) -> Response {
 /// Send a request upstream with an end user's account (scope `proxy`).
 #[utoipa::path(method(get, post, put, patch, delete), path = "/v1/projects/{project}/proxy/{url}", tag = "proxy",
     security(("bearer" = [])),
-    params(("project" = String, Path),
-        ("url" = String, Path, description = "URL-safe base64 of a full URL or of a path relative to the app's base URL"),
-        ProxyParams),
+    params(ProxyPath, ProxyParams),
     responses(
-        (status = 200, description = "The upstream's answer (any status), as it is"),
+        (status = "default", description = "The upstream's answer (any status), as it is"),
         (status = 400, body = ErrorBody, description = "bad URL, refused header, full URL for a dynamic-domain app"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "missing scope, or a domain outside the app's allowed domains"),
         (status = 404, body = ErrorBody, description = "no such project or account"),
         (status = 409, body = ErrorBody, description = "the account needs re-authorisation"),
+        (status = 413, body = ErrorBody, description = "a body over 1 MiB"),
         (status = 429, body = ErrorBody, description = "over the project's rate limit; see Retry-After"),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody, description = "no answer within the timeout")))]
 pub async fn forward(
@@ -216,8 +234,16 @@ pub async fn forward(
     query: Result<Query<ProxyParams>, QueryRejection>,
     method: Method,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    // A chunked body over the limit is cut as it is read: the API's 413.
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return super::error::payload_too_large().into_response();
+        }
+        Err(_) => return ApiError::bad_request("cannot read the request body").into_response(),
+    };
     match prepare(&state, &principal, &project, &encoded, query, &headers).await {
         Err(e) => e.into_response(),
         Ok(prepared) => send(&state, &project, method, prepared, body).await,
@@ -372,6 +398,14 @@ mod tests {
             "sec-fetch-mode",
             "authorization",
             "x-airlock-proxy-x",
+            "x-airlock-account",
+            "X-Airlock-Auth",
+            "permissions-policy",
+            "Note",
+            "set-cookie",
+            "x-http-method",
+            "X-Method-Override",
+            "x-http-method-override",
         ] {
             assert!(forbidden_forward(refused), "{refused}");
         }
@@ -380,6 +414,9 @@ mod tests {
             "content-type",
             "x-github-api-version",
             "if-none-match",
+            "notes",
+            "x-note",
+            "user-agent",
         ] {
             assert!(!forbidden_forward(allowed), "{allowed}");
         }

@@ -6,11 +6,24 @@
 //!   (unknown ids stay 404) and before its signature is checked, its body
 //!   read or its step run;
 //! - failed attempts at `POST /v1/oauth/token`: [`TOKEN_FAILURES_PER_CLIENT`]
-//!   per client id and [`TOKEN_FAILURES_PER_ADDRESS`] per source address (an
-//!   IPv6 address counts by its /64) in [`TOKEN_FAILURE_PERIOD`]. Only
-//!   failures count, but once over, every attempt of that client or address
-//!   is refused (429) before its secret is checked, so a right guess cannot
-//!   be told from a wrong one.
+//!   per client id *from one source address*, and
+//!   [`TOKEN_FAILURES_PER_ADDRESS`] per source address (an IPv6 address
+//!   counts by its /64), in [`TOKEN_FAILURE_PERIOD`]. Only failures count,
+//!   but once over, every attempt of that client from that address, or of
+//!   anyone from that address, is refused (429) before its secret is
+//!   checked, so a right guess cannot be told from a wrong one.
+//!
+//! Why the client limit counts per address: client ids are not secret (they
+//! are listed, audited and sent in the clear), so a limit per client id
+//! alone let anyone lock a client out by sending ten wrong secrets for it.
+//! Counted per client and address, wrong secrets from one place never lock
+//! out the right secret presented from another. The trade-off: a guesser
+//! with many addresses gets [`TOKEN_FAILURES_PER_CLIENT`] tries per client
+//! per address and period. Secrets are 256 random bits, so guessing is not
+//! the risk these limits guard against; they slow one noisy source and bound
+//! the audit log it can fill. Behind a reverse proxy every caller has the
+//! proxy's address, so there a client can still be locked out by a caller
+//! behind the same proxy.
 //!
 //! Keys (trigger ids, client ids, addresses) stay in memory only and are
 //! never logged; the limiter drops a key once it has been idle for a period.
@@ -24,7 +37,8 @@ use crate::store::platform::is_client_id;
 
 /// Requests per minute per trigger when none is configured.
 pub const DEFAULT_TRIGGER_RATE_LIMIT: u32 = 600;
-/// Failed token requests allowed per client id in [`TOKEN_FAILURE_PERIOD`].
+/// Failed token requests allowed per client id from one address in
+/// [`TOKEN_FAILURE_PERIOD`].
 pub const TOKEN_FAILURES_PER_CLIENT: u32 = 10;
 /// Failed token requests allowed per source address in [`TOKEN_FAILURE_PERIOD`].
 pub const TOKEN_FAILURES_PER_ADDRESS: u32 = 50;
@@ -84,8 +98,8 @@ impl RateLimits {
     /// The wait before a token request of `client_id` from `addr` may be
     /// checked at all, if either is over its failure limit.
     pub fn token_blocked(&self, client_id: Option<&str>, addr: Option<IpAddr>) -> Option<Duration> {
-        let by_client =
-            client_key(client_id).and_then(|k| self.token_failures.wait_time(&k, CLIENT_QUOTA));
+        let by_client = client_key(client_id, addr)
+            .and_then(|k| self.token_failures.wait_time(&k, CLIENT_QUOTA));
         let by_addr = addr.and_then(|a| {
             self.token_failures
                 .wait_time(&address_key(a), ADDRESS_QUOTA)
@@ -96,7 +110,7 @@ impl RateLimits {
     /// Counts a failed token request of `client_id` from `addr`.
     pub fn token_failed(&self, client_id: Option<&str>, addr: Option<IpAddr>) {
         // Over the limit already: nothing more to count.
-        if let Some(k) = client_key(client_id) {
+        if let Some(k) = client_key(client_id, addr) {
             let _ = self.token_failures.acquire(&k, CLIENT_QUOTA);
         }
         if let Some(a) = addr {
@@ -105,12 +119,16 @@ impl RateLimits {
     }
 }
 
-/// Only a well-formed client id gets a bucket of its own: made-up ids count
-/// against their address alone, so they cannot grow the map.
-fn client_key(client_id: Option<&str>) -> Option<String> {
-    client_id
-        .filter(|id| is_client_id(id))
-        .map(|id| format!("client:{id}"))
+/// The bucket of one client id at one address (at any address when the
+/// address is unknown). Only a well-formed client id gets a bucket of its
+/// own: made-up ids count against their address alone, so they cannot grow
+/// the map beyond what the address limit allows.
+fn client_key(client_id: Option<&str>, addr: Option<IpAddr>) -> Option<String> {
+    let id = client_id.filter(|id| is_client_id(id))?;
+    Some(match addr {
+        Some(a) => format!("client:{id}@{}", address_key(a)),
+        None => format!("client:{id}"),
+    })
 }
 
 /// IPv4 by address; IPv6 by its /64, which one host usually holds whole.
@@ -139,11 +157,14 @@ mod tests {
         }
         let wait = limits.token_blocked(Some(client), Some(addr)).unwrap();
         assert!(wait > Duration::ZERO && wait <= TOKEN_FAILURE_PERIOD);
-        // Another client from the same address is not blocked yet.
+        // Another client from the same address is not blocked yet, nor this
+        // client from another address.
         assert_eq!(
             limits.token_blocked(Some("ac_fedcba9876543210"), Some(addr)),
             None
         );
+        let elsewhere: IpAddr = "198.51.100.1".parse().unwrap();
+        assert_eq!(limits.token_blocked(Some(client), Some(elsewhere)), None);
         // Made-up ids count against the address only.
         for _ in TOKEN_FAILURES_PER_CLIENT..TOKEN_FAILURES_PER_ADDRESS {
             limits.token_failed(Some("not-a-client-id"), Some(addr));

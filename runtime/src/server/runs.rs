@@ -24,6 +24,7 @@ use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use super::metrics::CompileSource;
+use super::params::{ProjectPath, RunPath, StepPath};
 use super::steps::check;
 use super::time::Timestamp;
 use crate::engine::{RunFailure, RunOptions};
@@ -43,7 +44,13 @@ pub const MAX_LIST_LIMIT: u32 = 100;
 pub struct RunRequest {
     /// Any JSON value; the step's input.
     pub input: Value,
-    /// The end user this run acts for (`context.external-user-id`).
+    /// The end user this run acts for (`context.external-user-id`): 1 to
+    /// 250 characters, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 250,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub external_user_id: Option<String>,
     /// Keep metadata only: no input, output, error or logs.
     #[serde(default)]
@@ -136,16 +143,28 @@ pub struct RunList {
     pub next_cursor: Option<String>,
 }
 
+/// A run's outcome, as `status` filters it.
+#[derive(Debug, Clone, Copy, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // documents the filter; the handler checks the text
+pub enum RunStatusName {
+    Succeeded,
+    Failed,
+}
+
 /// Filters and paging of `GET .../runs`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Only runs of this step.
+    #[param(pattern = "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")]
     pub step: Option<String>,
     /// `succeeded` or `failed`.
+    #[param(inline, value_type = Option<RunStatusName>)]
     pub status: Option<String>,
     /// 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -179,7 +198,8 @@ fn failure_view(failure: &RunFailure) -> RunErrorView {
     }
 }
 
-fn wants_nostore(headers: &HeaderMap) -> bool {
+/// Whether a request asks for a metadata-only record ([`NOSTORE_HEADER`]).
+pub(super) fn wants_nostore(headers: &HeaderMap) -> bool {
     headers
         .get(NOSTORE_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -190,13 +210,14 @@ fn wants_nostore(headers: &HeaderMap) -> bool {
 /// step succeeded or failed: the run happened.
 #[utoipa::path(post, path = "/v1/projects/{project}/steps/{step}/runs", tag = "runs",
     security(("bearer" = [])),
-    params(("project" = String, Path), ("step" = String, Path),
+    params(StepPath,
         ("x-airlock-nostore" = Option<String>, Header,
-            description = "`1`: keep metadata only")),
+            description = "`1` or `true`: keep metadata only")),
     request_body = RunRequest,
     responses((status = 200, body = RunResult), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -416,8 +437,9 @@ fn view(r: RunRecord) -> RunView {
 /// One run with its logs and stats (scope `runs:read`).
 #[utoipa::path(get, path = "/v1/projects/{project}/runs/{id}", tag = "runs",
     security(("bearer" = [])),
-    params(("project" = String, Path), ("id" = String, Path)),
-    responses((status = 200, body = RunView), (status = 401, body = ErrorBody),
+    params(RunPath),
+    responses((status = 200, body = RunView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -449,7 +471,7 @@ fn decode_cursor(cursor: &str) -> Option<(i64, String)> {
 /// A project's runs, newest first, with cursor paging (scope `runs:read`).
 #[utoipa::path(get, path = "/v1/projects/{project}/runs", tag = "runs",
     security(("bearer" = [])),
-    params(("project" = String, Path), ListParams),
+    params(ProjectPath, ListParams),
     responses((status = 200, body = RunList), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]

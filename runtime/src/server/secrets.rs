@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use super::params::{ProjectPath, SecretPath};
 use super::projects::visible_project;
 use super::time::Timestamp;
 use crate::store::{self, SetOutcome};
@@ -20,7 +21,8 @@ use crate::store::{self, SetOutcome};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutSecret {
-    /// The value; stored encrypted, never returned.
+    /// The value (not empty); stored encrypted, never returned.
+    #[schema(min_length = 1)]
     pub value: String,
 }
 
@@ -60,11 +62,12 @@ async fn check(state: &AppState, principal: &Principal, project: &str) -> Result
 /// Store a secret (insert or replace; scope `secrets:write`).
 #[utoipa::path(put, path = "/v1/projects/{project}/secrets/{name}", tag = "secrets",
     security(("bearer" = [])),
-    params(("project" = String, Path), ("name" = String, Path)),
+    params(SecretPath),
     request_body = PutSecret,
     responses((status = 201, body = PutOutcome), (status = 200, body = PutOutcome),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn put(
     State(state): State<AppState>,
     principal: Principal,
@@ -97,8 +100,8 @@ pub async fn put(
 /// Delete a secret (scope `secrets:write`).
 #[utoipa::path(delete, path = "/v1/projects/{project}/secrets/{name}", tag = "secrets",
     security(("bearer" = [])),
-    params(("project" = String, Path), ("name" = String, Path)),
-    responses((status = 204), (status = 401, body = ErrorBody),
+    params(SecretPath),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -116,8 +119,9 @@ pub async fn delete(
 
 /// List a project's secrets: names and dates (scope `secrets:write`).
 #[utoipa::path(get, path = "/v1/projects/{project}/secrets", tag = "secrets",
-    security(("bearer" = [])), params(("project" = String, Path)),
-    responses((status = 200, body = SecretList), (status = 401, body = ErrorBody),
+    security(("bearer" = [])), params(ProjectPath),
+    responses((status = 200, body = SecretList), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,

@@ -14,6 +14,7 @@ use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiPath, ErrorBody, payload_too_large};
 use super::metrics::CompileSource;
+use super::params::{ProjectPath, StepPath};
 use super::projects::visible_project;
 use super::time::Timestamp;
 use crate::manifest::Manifest;
@@ -106,19 +107,34 @@ fn multipart_error(e: MultipartError) -> ApiError {
 /// Upload a version of a step and make it current (scope `steps:write`).
 #[utoipa::path(put, path = "/v1/projects/{project}/steps/{step}", tag = "steps",
     security(("bearer" = [])),
-    params(("project" = String, Path), ("step" = String, Path)),
+    params(StepPath),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 201, body = UploadOutcome), (status = 200, body = UploadOutcome),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 413, body = ErrorBody)))]
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn put(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath((project, step)): ApiPath<(String, String)>,
+    headers: axum::http::HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<UploadOutcome>), ApiError> {
     check(&state, &principal, "steps:write", &project, Some(&step)).await?;
+    // Another media type is 415, as on the JSON routes; a malformed
+    // multipart body (a missing boundary) is a 400 below.
+    let media_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    if media_type.as_deref() != Some("multipart/form-data") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "expected a request with `Content-Type: multipart/form-data`",
+        ));
+    }
     let mut multipart = multipart.map_err(|e| {
         ApiError::bad_request(format!(
             "expected a multipart/form-data body: {}",
@@ -219,8 +235,9 @@ pub async fn put(
 
 /// List a project's steps (scope `steps:read`).
 #[utoipa::path(get, path = "/v1/projects/{project}/steps", tag = "steps",
-    security(("bearer" = [])), params(("project" = String, Path)),
-    responses((status = 200, body = StepList), (status = 401, body = ErrorBody),
+    security(("bearer" = [])), params(ProjectPath),
+    responses((status = 200, body = StepList), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -245,7 +262,7 @@ pub async fn list(
 /// A step: its versions and current manifest (scope `steps:read`).
 #[utoipa::path(get, path = "/v1/projects/{project}/steps/{step}", tag = "steps",
     security(("bearer" = [])),
-    params(("project" = String, Path), ("step" = String, Path)),
+    params(StepPath),
     responses((status = 200, body = StepDetailView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
@@ -281,7 +298,7 @@ pub async fn get(
 /// `steps:write`).
 #[utoipa::path(delete, path = "/v1/projects/{project}/steps/{step}", tag = "steps",
     security(("bearer" = [])),
-    params(("project" = String, Path), ("step" = String, Path)),
+    params(StepPath),
     responses((status = 204), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]

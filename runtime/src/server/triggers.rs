@@ -29,6 +29,7 @@ use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody, payload_too_large};
 use super::metrics::LimitedRoute;
+use super::params::{FirePath, FireSubPath, StepPath, TriggerPath};
 use super::steps::check;
 use super::time::Timestamp;
 use crate::store;
@@ -71,9 +72,14 @@ pub enum SignatureSpec {
     /// `header` = `prefix` + hex(HMAC-SHA256(secret, raw body)) (GitHub style).
     #[serde(rename = "hmac-sha256")]
     HmacSha256 {
+        /// A secret of the project.
+        #[schema(pattern = "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")]
         secret: String,
-        /// Default `X-Hub-Signature-256`.
+        /// Default `X-Hub-Signature-256`; a header name other than
+        /// `authorization`, `proxy-authorization` and `cookie` (which never
+        /// reach a trigger).
         #[serde(default = "default_header")]
+        #[schema(pattern = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")]
         header: String,
         /// Default `sha256=`.
         #[serde(default = "default_prefix")]
@@ -82,6 +88,8 @@ pub enum SignatureSpec {
     /// `Stripe-Signature: t=<unix>,v1=<hex>`: HMAC-SHA256 over `"{t}.{body}"`.
     #[serde(rename = "stripe")]
     Stripe {
+        /// A secret of the project.
+        #[schema(pattern = "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")]
         secret: String,
         /// Largest |now − t|, in seconds (default 300).
         #[serde(default = "default_tolerance")]
@@ -111,6 +119,10 @@ impl SignatureSpec {
 pub struct CreateTrigger {
     /// Absent: anyone with the URL may run the step.
     pub signature: Option<SignatureSpec>,
+    /// Record every run of this trigger as metadata only: no input, output,
+    /// error or logs (a request may also ask with `x-airlock-nostore: 1`).
+    #[serde(default)]
+    pub nostore: bool,
 }
 
 /// A trigger.
@@ -123,6 +135,8 @@ pub struct TriggerView {
     pub step: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<SignatureSpec>,
+    /// Its runs keep metadata only.
+    pub nostore: bool,
     pub created_at: Timestamp,
 }
 
@@ -138,6 +152,7 @@ fn view(r: store::triggers::TriggerRecord) -> TriggerView {
         id: r.id,
         step: r.step,
         signature: r.signature.and_then(|s| serde_json::from_str(&s).ok()),
+        nostore: r.nostore,
         created_at: Timestamp::from_unix_secs(r.created_at),
     }
 }
@@ -154,11 +169,12 @@ fn new_id() -> Result<String, ApiError> {
 /// Create an HTTP trigger for a step (scope `steps:write`).
 #[utoipa::path(post, path = "/v1/projects/{project}/steps/{step}/triggers", tag = "triggers",
     security(("bearer" = [])),
-    params(("project" = String, Path), ("step" = String, Path)),
+    params(StepPath),
     request_body = CreateTrigger,
     responses((status = 201, body = TriggerView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -189,16 +205,17 @@ pub async fn create(
     let id = new_id()?;
     let record = state
         .triggers
-        .insert(&id, &project, &step, signature.as_deref())
+        .insert(&id, &project, &step, signature.as_deref(), body.nostore)
         .await?;
-    tracing::info!(%project, %step, signed = signature.is_some(), "trigger created");
+    tracing::info!(%project, %step, signed = signature.is_some(), nostore = body.nostore,
+        "trigger created");
     Ok((StatusCode::CREATED, Json(view(record))))
 }
 
 /// List a step's triggers (scope `steps:read`).
 #[utoipa::path(get, path = "/v1/projects/{project}/steps/{step}/triggers", tag = "triggers",
     security(("bearer" = [])),
-    params(("project" = String, Path), ("step" = String, Path)),
+    params(StepPath),
     responses((status = 200, body = TriggerList), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
@@ -221,7 +238,7 @@ pub async fn list(
 /// Delete a trigger; its URL answers 404 from then on (scope `steps:write`).
 #[utoipa::path(delete, path = "/v1/projects/{project}/steps/{step}/triggers/{id}",
     tag = "triggers", security(("bearer" = [])),
-    params(("project" = String, Path), ("step" = String, Path), ("id" = String, Path)),
+    params(TriggerPath),
     responses((status = 204), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
@@ -335,7 +352,10 @@ fn request_input(
     let mut header_map: BTreeMap<String, String> = BTreeMap::new();
     for (name, value) in headers {
         let name = name.as_str();
-        if DROPPED_REQUEST_HEADERS.contains(&name) || Some(name) == drop_header {
+        if DROPPED_REQUEST_HEADERS.contains(&name)
+            || Some(name) == drop_header
+            || name == super::runs::NOSTORE_HEADER
+        {
             continue;
         }
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
@@ -428,14 +448,20 @@ fn output_response(output: Value) -> Response {
 
 /// The public trigger route: any method, no bearer auth. Runs the step with
 /// the request as input (`method`, `path` after `/t/{id}`, `query`,
-/// `headers` without `authorization`, `cookie` and the signature header,
-/// `body`, and `json` when the body is JSON). An output object with `status`
+/// `headers` without `authorization`, `cookie`, `x-airlock-nostore` and the
+/// signature header, `body`, and `json` when the body is JSON). The run is
+/// recorded as metadata only when the trigger is `nostore` or the request
+/// says `x-airlock-nostore: 1`. An output object with `status`
 /// (and optionally `headers` and `body`) becomes the response; any other
 /// output is returned as JSON with 200.
-#[utoipa::path(post, path = "/t/{id}", tag = "triggers",
-    params(("id" = String, Path, description = "The trigger id")),
-    request_body(content = String, description = "Any body up to 1 MiB; any method is accepted"),
-    responses((status = 200, description = "The step's output, or the response it asks for"),
+#[utoipa::path(method(get, post, put, patch, delete, head, options, trace), path = "/t/{id}",
+    tag = "triggers",
+    params(FirePath,
+        ("x-airlock-nostore" = Option<String>, Header,
+            description = "`1` or `true`: record the run as metadata only")),
+    request_body(content = String, description = "Any body up to 1 MiB, of any type"),
+    responses((status = "default", description = "The step's output (200, JSON), or the \
+            response it asks for: any status, headers and body"),
         (status = 401, body = ErrorBody, description = "`bad_signature`"),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 429, body = ErrorBody,
@@ -523,7 +549,8 @@ pub async fn fire(
     let invocation = super::runs::Invocation {
         input: &input,
         external_user_id: None,
-        nostore: false,
+        // As on the runs API; a `nostore` trigger cannot be overridden.
+        nostore: trigger.nostore || super::runs::wants_nostore(&headers),
         trigger: Trigger::Http,
         run_accounts: None,
     };
@@ -536,6 +563,25 @@ pub async fn fire(
         },
     }
 }
+
+/// The public trigger route with a path after the id: as `/t/{id}`, the
+/// step's input `path` being `/{path}`. (Documentation of [`fire`], which
+/// serves both routes.)
+#[utoipa::path(method(get, post, put, patch, delete, head, options, trace), path = "/t/{id}/{path}",
+    tag = "triggers",
+    params(FireSubPath,
+        ("x-airlock-nostore" = Option<String>, Header,
+            description = "`1` or `true`: record the run as metadata only")),
+    request_body(content = String, description = "Any body up to 1 MiB, of any type"),
+    responses((status = "default", description = "The step's output (200, JSON), or the \
+            response it asks for: any status, headers and body"),
+        (status = 401, body = ErrorBody, description = "`bad_signature`"),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 429, body = ErrorBody,
+            description = "`rate_limited`: over `--trigger-rate-limit`; see `Retry-After`"),
+        (status = 502, body = ErrorBody, description = "`step_failed`")))]
+#[allow(dead_code)] // `fire` serves the route; this only documents it
+pub(super) async fn fire_path() {}
 
 #[cfg(test)]
 mod tests {

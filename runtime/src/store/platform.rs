@@ -23,6 +23,9 @@ use zeroize::Zeroizing;
 use super::sqlite::unix_now;
 use super::{Result, SecretStore, StoreError};
 
+mod revoke;
+pub use revoke::Revocation;
+
 /// Every scope a key, client or token may hold. `admin` implies all others.
 pub const SCOPES: &[&str] = &[
     "steps:read",
@@ -285,19 +288,6 @@ impl PlatformStore {
         row.as_ref().map(meta_from_row).transpose()
     }
 
-    /// Revokes (deletes) an API key; `false` when there was none.
-    pub async fn delete_api_key(&self, id: &str) -> Result<bool> {
-        let n = sqlx::query("DELETE FROM api_keys WHERE id = ?1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        if n > 0 {
-            tracing::info!(key_id = %id, "API key revoked");
-        }
-        Ok(n > 0)
-    }
-
     /// Checks a presented bearer credential: an API key or an access token.
     pub async fn verify_bearer(
         &self,
@@ -463,25 +453,6 @@ impl PlatformStore {
         Ok(Some(secret))
     }
 
-    /// Deletes a client and its tokens; `false` when there was none.
-    pub async fn delete_client(&self, id: &str) -> Result<bool> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("DELETE FROM oauth_tokens WHERE client_id = ?1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let n = sqlx::query("DELETE FROM oauth_clients WHERE id = ?1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        if n > 0 {
-            tracing::info!(client_id = %id, "OAuth client deleted; its tokens revoked");
-        }
-        Ok(n > 0)
-    }
-
     /// Checks a client's id and secret (constant-time on the hash).
     pub async fn verify_client(
         &self,
@@ -583,64 +554,4 @@ impl PlatformStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_and_client_ids_are_parsed_strictly() {
-        assert_eq!(
-            api_key_id("ak_0123456789abcdef_s3cr-et_x"),
-            Some("0123456789abcdef")
-        );
-        for bad in [
-            "ak_0123456789abcdef_",
-            "ak_0123456789abcdef",
-            "ak_0123456789abcdeX_secret",
-            "ak_short_secret",
-            "at_0123456789abcdef_secret",
-            "",
-        ] {
-            assert_eq!(api_key_id(bad), None, "{bad}");
-        }
-        assert!(is_client_id("ac_0123456789abcdef"));
-        assert!(!is_client_id("ac_0123456789abcdef0"));
-        assert!(!is_client_id("some-secret-pasted-here"));
-    }
-
-    #[tokio::test]
-    async fn credentials_are_stored_hashed_and_verified() {
-        let dir = tempfile::tempdir().unwrap();
-        let secrets = SecretStore::open(dir.path()).await.unwrap();
-        let store = PlatformStore::new(&secrets);
-        let scopes = vec!["proxy".to_owned()];
-        let (meta, key) = store.create_api_key("k", &scopes, None).await.unwrap();
-        let grant = store.verify_bearer(&key).await.unwrap().unwrap();
-        assert_eq!(grant.id, meta.id);
-        assert_eq!(grant.scopes, scopes);
-        let mut wrong = key.to_string();
-        wrong.pop();
-        wrong.push('!');
-        let refusal = store.verify_bearer(&wrong).await.unwrap().unwrap_err();
-        assert_eq!(refusal.key_id.as_deref(), Some(meta.id.as_str()));
-        assert!(
-            store
-                .create_api_key("k", &["root".to_owned()], None)
-                .await
-                .is_err()
-        );
-        // An already-expired token is refused.
-        let (client, secret) = store.create_client("c", &scopes, None).await.unwrap();
-        let client = store
-            .verify_client(&client.id, &secret)
-            .await
-            .unwrap()
-            .unwrap();
-        let token = store.issue_token(&client, &scopes, 1).await.unwrap();
-        sqlx::query("UPDATE oauth_tokens SET expires_at = 0")
-            .execute(&store.pool)
-            .await
-            .unwrap();
-        let refusal = store.verify_bearer(&token).await.unwrap().unwrap_err();
-        assert_eq!(refusal.reason, "expired access token");
-    }
-}
+mod tests;

@@ -151,6 +151,9 @@ const MIGRATIONS: &[&str] = &[
     // URL without query (masked), status, timing, bytes, account id; never
     // a header or credential). NULL for `nostore` runs.
     "ALTER TABLE runs ADD COLUMN http_calls TEXT;",
+    // 8: a trigger created with `nostore` records every run it starts as
+    // metadata only (see `triggers.rs`).
+    "ALTER TABLE triggers ADD COLUMN nostore INTEGER NOT NULL DEFAULT 0 CHECK (nostore IN (0, 1));",
 ];
 
 /// Secrets encrypted at rest in `<data-dir>/airlock.db`.

@@ -1,6 +1,7 @@
 //! HTTP triggers of `airlock serve`: an unguessable id that runs a step when
 //! `/t/{id}` is requested. Same database and pool as the [`SecretStore`].
 //! The signature settings name a secret of the project, never hold its value.
+//! A `nostore` trigger's runs keep metadata only.
 
 use sqlx::Row as _;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
@@ -16,6 +17,8 @@ pub struct TriggerRecord {
     pub step: String,
     /// JSON text of the signature settings; `None` when unsigned.
     pub signature: Option<String>,
+    /// Every run it starts keeps metadata only.
+    pub nostore: bool,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -32,6 +35,7 @@ fn from_row(r: &SqliteRow) -> Result<TriggerRecord> {
         project: r.try_get("project")?,
         step: r.try_get("step")?,
         signature: r.try_get("signature")?,
+        nostore: r.try_get("nostore")?,
         created_at: r.try_get("created_at")?,
     })
 }
@@ -51,16 +55,18 @@ impl TriggerStore {
         project: &str,
         step: &str,
         signature: Option<&str>,
+        nostore: bool,
     ) -> Result<TriggerRecord> {
         let created_at = unix_now();
         sqlx::query(
-            "INSERT INTO triggers (id, project, step, signature, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO triggers (id, project, step, signature, nostore, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .bind(id)
         .bind(project)
         .bind(step)
         .bind(signature)
+        .bind(nostore)
         .bind(created_at)
         .execute(&self.pool)
         .await?;
@@ -69,6 +75,7 @@ impl TriggerStore {
             project: project.to_owned(),
             step: step.to_owned(),
             signature: signature.map(str::to_owned),
+            nostore,
             created_at,
         })
     }
