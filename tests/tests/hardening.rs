@@ -364,7 +364,7 @@ fn a_memory_limit_below_the_initial_memory_names_both_and_keeps_the_artifact() {
     assert!(stderr.contains("memory limit exceeded"), "{stderr}");
     assert!(stderr.contains("of memory to start"), "{stderr}");
     assert!(
-        stderr.contains("over its limit of 1.0 MiB (1048576 bytes)"),
+        stderr.contains("over its limit of 1 MiB (1048576 bytes)"),
         "{stderr}"
     );
     assert!(!stderr.contains("WARN"), "the artifact is fine: {stderr}");

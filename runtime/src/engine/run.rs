@@ -342,11 +342,13 @@ fn classify_trap(
     }
 }
 
-/// Bytes as MiB with one decimal (`1.1 MiB`), or KiB below one MiB.
+/// Bytes as MiB (`32 MiB`, `1.1 MiB`), or KiB below one MiB.
 fn size(bytes: u64) -> String {
-    const MIB: f64 = 1024.0 * 1024.0;
-    if bytes >= 1024 * 1024 {
-        format!("{:.1} MiB", bytes as f64 / MIB)
+    const MIB: u64 = 1024 * 1024;
+    if bytes % MIB == 0 {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= MIB {
+        format!("{:.1} MiB", bytes as f64 / MIB as f64)
     } else {
         format!("{:.1} KiB", bytes as f64 / 1024.0)
     }
