@@ -163,7 +163,7 @@ impl Engine {
         if let Some(step) = self.lock_loaded().get(&digest) {
             return Ok(step.clone());
         }
-        // Names first, from the binary: a refused component costs no compile.
+        // Imports first, from the binary: refusing them costs no compile.
         validate::check_binary(bytes)?;
         let (component, cached) = self.compile_cached(&digest, bytes)?;
         // Then the compiled component's own view of its types. Only a

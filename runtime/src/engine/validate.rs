@@ -59,12 +59,13 @@ pub fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// Reads the component's own (top-level) imports and exports from the
-/// binary, before anything is compiled: a component importing anything
-/// outside the allowlist, or exporting no `run`, is refused at the cost of
-/// one pass over its sections rather than a full compile. The compiled
-/// component is checked again ([`check_imports`], [`check_exports`]) with
-/// wasmtime's own view of its types.
+/// Reads the component's own (top-level) imports from the binary, before
+/// anything is compiled: a component importing anything outside the
+/// allowlist (the common refusal: a toolchain's default `wasi:http`) is
+/// refused at the cost of one pass over its sections rather than a full
+/// compile. Everything else — validity, features, the `run` export — needs
+/// the compile, which names those problems best; the compiled component's
+/// imports are checked again ([`check_imports`]) with wasmtime's own view.
 pub fn check_binary(bytes: &[u8]) -> Result<(), LoadError> {
     use wasmtime::wasmparser::{Parser, Payload};
     let invalid = |e: wasmtime::wasmparser::BinaryReaderError| LoadError::Invalid {
@@ -72,7 +73,6 @@ pub fn check_binary(bytes: &[u8]) -> Result<(), LoadError> {
     };
     let mut depth = 0usize;
     let mut offending = Vec::new();
-    let mut exports_run = false;
     for payload in Parser::new(0).parse_all(bytes) {
         match payload.map_err(invalid)? {
             Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
@@ -85,21 +85,14 @@ pub fn check_binary(bytes: &[u8]) -> Result<(), LoadError> {
                     }
                 }
             }
-            Payload::ComponentExportSection(reader) if depth == 0 => {
-                for export in reader {
-                    exports_run |= export.map_err(invalid)?.name.name == "run";
-                }
-            }
             _ => {}
         }
     }
-    if !offending.is_empty() {
-        return Err(LoadError::DisallowedImports(offending));
+    if offending.is_empty() {
+        Ok(())
+    } else {
+        Err(LoadError::DisallowedImports(offending))
     }
-    if !exports_run {
-        return Err(LoadError::MissingRun);
-    }
-    Ok(())
 }
 
 /// Requires `run: func(string) -> result<string, string>`.
