@@ -1,0 +1,323 @@
+//! The storage seam: what the stores need from a database, as async
+//! repository traits, with one implementation per backend
+//! ([`super::sqlite`], [`super::postgres`]).
+//!
+//! Why the line sits here: everything that decides *what* is stored — the
+//! model, validation, AEAD sealing, hashing of credentials, ids — lives in
+//! the stores above this seam ([`super::SecretStore`] and its siblings) and
+//! is the same for every backend. Below it are rows: a repository method
+//! stores, reads or deletes what it is given, and owns only what needs the
+//! database to be correct under concurrent writers — upserts, compare-and-
+//! swap updates, "check then delete" in one transaction. So the two
+//! backends differ only in SQL, and one conformance suite
+//! (`tests/tests/store_conformance.rs`) holds both to the same behaviour.
+//!
+//! Every method takes plain values (`now` included, so tests and both
+//! backends agree on time) and returns [`Result`]; a backend's own error
+//! becomes [`StoreError::Database`].
+
+use async_trait::async_trait;
+
+use super::accounts::{AccountFilter, AccountMeta, AccountStatus};
+use super::crypto::Sealed;
+use super::platform::{AuditEntry, CredentialMeta, Project};
+use super::runs::{RunFilter, RunRecord};
+use super::steps::{CurrentVersion, StepMeta, VersionMeta};
+use super::triggers::TriggerRecord;
+use super::{Result, SecretMeta, SetOutcome};
+
+/// Every repository of one database. Cheap to share: `Arc<dyn Database>`.
+pub trait Database:
+    SecretRepo
+    + AccountRepo
+    + PlatformRepo
+    + StepRepo
+    + RunRepo
+    + TriggerRepo
+    + SealedRepo
+    + CoordinationRepo
+    + Send
+    + Sync
+    + std::fmt::Debug
+{
+    /// `sqlite` or `postgres`, for logs and `/readyz`.
+    fn backend(&self) -> Backend;
+    /// Closes every connection.
+    fn close(&self) -> futures_util::future::BoxFuture<'_, ()>;
+}
+
+/// Which backend a [`Database`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Secrets, sealed by the caller.
+#[async_trait]
+pub trait SecretRepo {
+    /// Inserts or replaces the sealed value of `project`/`name` in one
+    /// statement; `created_at` of an existing secret is kept.
+    async fn put_secret(
+        &self,
+        project: &str,
+        name: &str,
+        sealed: &Sealed,
+        now: i64,
+    ) -> Result<SetOutcome>;
+    async fn get_secret(&self, project: &str, name: &str) -> Result<Option<Sealed>>;
+    /// The sealed values of those of `names` that exist, in one query.
+    async fn get_secrets(&self, project: &str, names: &[String]) -> Result<Vec<(String, Sealed)>>;
+    /// Names and dates, by name.
+    async fn list_secrets(&self, project: &str) -> Result<Vec<SecretMeta>>;
+    async fn delete_secret(&self, project: &str, name: &str) -> Result<bool>;
+}
+
+/// An account row: its metadata in clear and its credentials sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRow {
+    pub meta: AccountMeta,
+    pub sealed: Sealed,
+}
+
+/// Connected accounts.
+#[async_trait]
+pub trait AccountRepo {
+    async fn insert_account(&self, row: &AccountRow) -> Result<()>;
+    async fn get_account(&self, project: &str, id: &str) -> Result<Option<AccountRow>>;
+    async fn get_account_meta(&self, project: &str, id: &str) -> Result<Option<AccountMeta>>;
+    /// The account `id` of `external_user_id` (an `acc_` id), or that user's
+    /// newest account of the app `app` (creation time, then insertion order).
+    async fn find_account(
+        &self,
+        project: &str,
+        external_user_id: &str,
+        app_or_id: &str,
+    ) -> Result<Option<AccountRow>>;
+    /// Newest first.
+    async fn list_accounts(&self, project: &str, filter: &AccountFilter)
+    -> Result<Vec<AccountMeta>>;
+    async fn delete_account(&self, project: &str, id: &str) -> Result<bool>;
+    async fn set_account_status(
+        &self,
+        project: &str,
+        id: &str,
+        status: AccountStatus,
+        now: i64,
+    ) -> Result<bool>;
+    /// Replaces the sealed credentials, `expires_at` and `status` of an
+    /// account only if its credentials are still sealed with
+    /// `expected_nonce` (a compare-and-swap: a concurrent writer makes it
+    /// return `false`, and the caller re-reads).
+    #[allow(clippy::too_many_arguments)]
+    async fn replace_account_credentials(
+        &self,
+        project: &str,
+        id: &str,
+        expected_nonce: &[u8],
+        sealed: &Sealed,
+        expires_at: Option<i64>,
+        status: AccountStatus,
+        now: i64,
+    ) -> Result<bool>;
+}
+
+/// A stored credential's hash with its metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashedCredential {
+    pub meta: CredentialMeta,
+    pub secret_hash: Vec<u8>,
+}
+
+/// An issued OAuth access token, found by its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub project: Option<String>,
+    pub expires_at: i64,
+}
+
+/// What a revocation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    Done,
+    NotFound,
+    /// Refused: it is the last unrestricted admin credential.
+    LastAdmin,
+}
+
+/// Projects, API keys, OAuth clients and tokens (hashed), and the audit log.
+#[async_trait]
+pub trait PlatformRepo {
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<()>;
+
+    async fn insert_project(&self, name: &str, now: i64) -> Result<bool>;
+    async fn list_projects(&self) -> Result<Vec<Project>>;
+    async fn get_project(&self, name: &str) -> Result<Option<Project>>;
+
+    async fn insert_api_key(&self, key: &HashedCredential) -> Result<()>;
+    /// Creation order.
+    async fn list_api_keys(&self) -> Result<Vec<CredentialMeta>>;
+    async fn get_api_key(&self, id: &str) -> Result<Option<HashedCredential>>;
+    /// Deletes the key unless it is the last unrestricted admin credential
+    /// (keys and clients together), checked and deleted atomically.
+    async fn delete_api_key(&self, id: &str) -> Result<Revoked>;
+
+    async fn insert_client(&self, client: &HashedCredential) -> Result<()>;
+    async fn list_clients(&self) -> Result<Vec<CredentialMeta>>;
+    async fn get_client(&self, id: &str) -> Result<Option<HashedCredential>>;
+    /// Replaces the secret hash and deletes every token of the client, in
+    /// one transaction; `false` when there is no such client.
+    async fn rotate_client_secret(&self, id: &str, secret_hash: &[u8]) -> Result<bool>;
+    /// Deletes the client and its tokens, unless it is the last unrestricted
+    /// admin credential.
+    async fn delete_client(&self, id: &str) -> Result<Revoked>;
+
+    async fn insert_token(&self, token_hash: &[u8], token: &TokenRow) -> Result<()>;
+    async fn get_token(&self, token_hash: &[u8]) -> Result<Option<TokenRow>>;
+    async fn delete_tokens_expired_before(&self, cutoff: i64) -> Result<u64>;
+
+    async fn insert_audit(
+        &self,
+        at: i64,
+        method: &str,
+        route: &str,
+        key_id: Option<&str>,
+        reason: &str,
+    ) -> Result<()>;
+    /// Newest first.
+    async fn list_audit(&self, limit: u32) -> Result<Vec<AuditEntry>>;
+}
+
+/// A new step version.
+#[derive(Debug, Clone, Copy)]
+pub struct NewVersion<'a> {
+    pub project: &'a str,
+    pub step: &'a str,
+    pub digest: &'a str,
+    pub component_digest: &'a str,
+    pub component: &'a [u8],
+    pub manifest: &'a str,
+}
+
+/// Step versions (components kept apart from the metadata read per run).
+#[async_trait]
+pub trait StepRepo {
+    /// Stores the version (if new) and makes it current, in one
+    /// transaction; `true` when the version was new.
+    async fn put_version(&self, version: NewVersion<'_>, now: i64) -> Result<bool>;
+    /// By name.
+    async fn list_steps(&self, project: &str) -> Result<Vec<StepMeta>>;
+    /// The step, its current manifest and its versions (newest first).
+    async fn get_step(
+        &self,
+        project: &str,
+        step: &str,
+    ) -> Result<Option<(StepMeta, String, Vec<VersionMeta>)>>;
+    /// The current version without its component bytes.
+    async fn current_version(&self, project: &str, step: &str) -> Result<Option<CurrentVersion>>;
+    async fn component(&self, project: &str, step: &str, digest: &str) -> Result<Option<Vec<u8>>>;
+    /// Deletes the step and all its versions; `false` when there was none.
+    async fn delete_step(&self, project: &str, step: &str) -> Result<bool>;
+}
+
+/// Run records.
+#[async_trait]
+pub trait RunRepo {
+    async fn insert_run(&self, run: &RunRecord) -> Result<()>;
+    async fn get_run(&self, project: &str, id: &str) -> Result<Option<RunRecord>>;
+    /// Newest first (`created_at`, then `id`, descending).
+    async fn list_runs(&self, project: &str, filter: &RunFilter) -> Result<Vec<RunRecord>>;
+    /// Deletes at most `batch` runs created before `cutoff_ms`; how many.
+    async fn delete_runs_before(&self, cutoff_ms: i64, batch: u32) -> Result<u64>;
+}
+
+/// HTTP triggers.
+#[async_trait]
+pub trait TriggerRepo {
+    async fn insert_trigger(&self, trigger: &TriggerRecord) -> Result<()>;
+    async fn get_trigger(&self, id: &str) -> Result<Option<TriggerRecord>>;
+    /// Creation order.
+    async fn list_triggers(&self, project: &str, step: &str) -> Result<Vec<TriggerRecord>>;
+    async fn delete_trigger(&self, project: &str, step: &str, id: &str) -> Result<bool>;
+    async fn delete_triggers_of_step(&self, project: &str, step: &str) -> Result<u64>;
+}
+
+/// Where a sealed value lives, for re-sealing under a new master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SealedOwner {
+    Secret { project: String, name: String },
+    /// An account's credentials; its metadata is the associated data.
+    Account(Box<AccountMeta>),
+}
+
+/// One sealed value of any table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedRecord {
+    pub owner: SealedOwner,
+    pub sealed: Sealed,
+}
+
+/// Every sealed value, across tables: what master-key rotation needs.
+#[async_trait]
+pub trait SealedRepo {
+    /// The distinct key ids values are sealed under.
+    async fn key_ids_in_use(&self) -> Result<Vec<String>>;
+    /// Up to `limit` values not sealed under `key_id`, in a stable order.
+    async fn sealed_not_under(&self, key_id: &str, limit: u32) -> Result<Vec<SealedRecord>>;
+    /// Replaces one value with `resealed`, only if it still holds the nonce
+    /// it was read with (a concurrent write wins; `false`).
+    async fn reseal(&self, record: &SealedRecord, resealed: &Sealed) -> Result<bool>;
+}
+
+/// A held lock; dropping it releases the lock (on PostgreSQL, the
+/// transaction holding the advisory lock rolls back, so a node that dies
+/// frees it with its session).
+pub type LockGuard = Box<dyn Send + Sync>;
+
+/// What several nodes on one database coordinate through. On SQLite (one
+/// node) locks are taken in the process and shared rate limits are kept in
+/// the database like everything else.
+#[async_trait]
+pub trait CoordinationRepo {
+    /// Waits for the lock `key` (e.g. one account's token refresh) and
+    /// holds it until the guard is dropped.
+    async fn lock(&self, key: &str) -> Result<LockGuard>;
+
+    /// Claims the tick starting at `tick` (Unix ms) of the periodic job
+    /// `job`: `true` for exactly one caller per job and tick, across every
+    /// node (one conditional upsert, no lock held).
+    async fn claim_tick(&self, job: &str, tick: i64) -> Result<bool>;
+
+    /// GCRA on a stored theoretical arrival time, in one statement: counts
+    /// one request for `key` if it conforms and returns `None`; otherwise
+    /// counts nothing and returns the milliseconds to wait. `interval_ms`
+    /// is the time one unit of capacity takes to return, `tolerance_ms`
+    /// the burst allowance (`interval × (max − 1)`).
+    async fn rate_acquire(
+        &self,
+        key: &str,
+        interval_ms: i64,
+        tolerance_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<i64>>;
+
+    /// The wait [`rate_acquire`](Self::rate_acquire) would answer, without
+    /// counting.
+    async fn rate_peek(&self, key: &str, tolerance_ms: i64, now_ms: i64) -> Result<Option<i64>>;
+
+    /// Forgets rate-limit keys whose arrival time is before `now_ms` (they
+    /// are indistinguishable from keys never seen).
+    async fn rate_sweep(&self, now_ms: i64) -> Result<u64>;
+}
