@@ -446,5 +446,5 @@ impl<'c> AsyncHttpClient<'c> for Http {
 }
 
 fn unix_now() -> i64 {
-    crate::store::sqlite::unix_now()
+    crate::store::unix_now()
 }

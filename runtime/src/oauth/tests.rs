@@ -268,7 +268,7 @@ impl Fixture {
 }
 
 fn unix_now() -> i64 {
-    crate::store::sqlite::unix_now()
+    crate::store::unix_now()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,9 +54,7 @@ use airlock_host_api::http::pipeline::Pipeline;
 
 use crate::engine::{Engine, EngineConfig};
 use crate::outbound::{self, OutboundConfig, StoredAccounts};
-use crate::store::{
-    MasterKey, PlatformStore, RunStore, SecretStore, StepStore, StoreError, TriggerStore,
-};
+use crate::store::{MasterKey, PlatformStore, RunStore, SecretStore, StepStore, TriggerStore};
 pub use config::{ServeArgs, ServeConfig};
 
 /// Largest request body, in bytes.
@@ -377,10 +375,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let secrets = SecretStore::open(&config.data_dir).await?;
     // A key that is not the one the stored values are sealed under would make
     // every read fail later: refuse now, naming both key ids.
-    {
-        let mut conn = secrets.pool().acquire().await.map_err(StoreError::from)?;
-        crate::store::sqlite::check_store_key(&mut conn, &master_key).await?;
-    }
+    secrets.check_keyring(&master_key).await?;
     let master_key = Arc::new(master_key);
     let pipeline = outbound_pipeline(&config.outbound, Arc::new(catalog), &secrets, &master_key)?;
     let engine = Engine::with_http(

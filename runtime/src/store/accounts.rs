@@ -17,33 +17,33 @@
 //!
 //! All credential fields of an account live in one `ciphertext` column. A
 //! token refresh that rotates the refresh token therefore writes the new
-//! access token and the new refresh token in one `UPDATE` of one column:
-//! SQLite applies a statement entirely or not at all, and
-//! [`AccountStore::save_refreshed`] additionally runs its read-decrypt-
-//! modify-seal-write inside one `BEGIN IMMEDIATE` transaction, so a
-//! concurrent writer cannot interleave and a failure before commit changes
-//! nothing. There is no state in which the new access token is stored with
-//! the old refresh token (which the provider may already have revoked).
+//! access token and the new refresh token in one `UPDATE` of one column, so
+//! there is no state in which the new access token is stored with the old
+//! refresh token (which the provider may already have revoked).
+//! [`AccountStore::save_refreshed`] reads, decrypts, modifies and re-seals,
+//! then writes with a compare-and-swap on the nonce it read: a concurrent
+//! writer (another node) makes the swap fail and the save starts over from
+//! a fresh read, on every backend, without holding a transaction open.
 //!
-//! # Why [`AccountStore`] shares the [`SecretStore`]'s pool
+//! # Why [`AccountStore`] shares the [`SecretStore`]'s database
 //!
-//! Accounts live in the same `airlock.db`, created by the same migration list
-//! (recorded in `PRAGMA user_version`), so one file holds all sealed state,
-//! one WAL, one set of permissions; and master-key rotation
-//! ([`SecretStore::rotate_key`]) re-seals secrets and accounts in a single
-//! transaction. A separate type keeps the secret API small and lets callers
-//! hold only what they need; [`AccountStore::new`] borrows the pool.
+//! One database holds all sealed state, and master-key rotation
+//! ([`SecretStore::rotate_to_current`]) re-seals secrets and accounts alike.
+//! A separate type keeps the secret API small and lets callers hold only
+//! what they need; [`AccountStore::new`] shares the handle.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use sqlx::Row as _;
-use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
 use zeroize::Zeroizing;
 
 use super::crypto::{self, CryptoError, MasterKey, Sealed};
-use super::sqlite::{check_store_key, unix_now};
-use super::{Result, SecretStore, StoreError, validate_project_name};
+use super::repo::AccountRow;
+use super::{Db, Result, SecretStore, StoreError, unix_now, validate_project_name};
+
+/// How often [`AccountStore::save_refreshed`] retries after losing a
+/// compare-and-swap to a concurrent writer.
+const SAVE_ATTEMPTS: usize = 5;
 
 /// Prefix of every account id.
 pub const ACCOUNT_ID_PREFIX: &str = "acc_";
@@ -76,7 +76,7 @@ impl AccountStatus {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         match s {
             "healthy" => Some(AccountStatus::Healthy),
             "needs_reauth" => Some(AccountStatus::NeedsReauth),
@@ -132,6 +132,50 @@ pub struct AccountMeta {
     pub updated_at: i64,
 }
 
+impl AccountMeta {
+    /// The custom fields as stored: JSON with sorted keys.
+    pub(crate) fn custom_fields_json(&self) -> String {
+        serde_json::to_string(&self.custom_fields).expect("a map of strings serialises to JSON")
+    }
+}
+
+/// An account's clear columns as every backend stores them.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct AccountColumns {
+    pub id: String,
+    pub project: String,
+    pub external_user_id: String,
+    pub app: String,
+    pub custom_fields: String,
+    pub expires_at: Option<i64>,
+    pub status: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl AccountColumns {
+    pub(crate) fn into_meta(self) -> Result<AccountMeta> {
+        let id = self.id;
+        let corrupt = |what: &str| {
+            StoreError::Database(sqlx::Error::Decode(
+                format!("{what} of account {id}").into(),
+            ))
+        };
+        Ok(AccountMeta {
+            custom_fields: serde_json::from_str(&self.custom_fields)
+                .map_err(|_| corrupt("custom_fields"))?,
+            status: AccountStatus::parse(&self.status).ok_or_else(|| corrupt("status"))?,
+            project: self.project,
+            external_user_id: self.external_user_id,
+            app: self.app,
+            expires_at: self.expires_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            id,
+        })
+    }
+}
+
 /// An account with its decrypted credentials. The values are zeroed on drop
 /// and `Debug` shows only the credential field names.
 pub struct Account {
@@ -178,19 +222,16 @@ pub struct AccountFilter {
 /// Connected accounts in the secret store's database.
 #[derive(Debug, Clone)]
 pub struct AccountStore {
-    pool: SqlitePool,
+    db: Db,
+    secrets: SecretStore,
 }
 
-const META_COLUMNS: &str =
-    "id, project, external_user_id, app, custom_fields, expires_at, status, created_at, updated_at";
-const ALL_COLUMNS: &str = "id, project, external_user_id, app, custom_fields, expires_at, status, \
-                           created_at, updated_at, key_id, nonce, ciphertext";
-
 impl AccountStore {
-    /// Accounts in the same database (and pool) as `secrets`.
+    /// Accounts in the same database as `secrets`.
     pub fn new(secrets: &SecretStore) -> Self {
         Self {
-            pool: secrets.pool().clone(),
+            db: secrets.db().clone(),
+            secrets: secrets.clone(),
         }
     }
 
@@ -212,52 +253,29 @@ impl AccountStore {
                 });
             }
         }
-        let id = new_account_id()?;
-        let aad = binding(
-            &new.project,
-            &id,
-            &new.app,
-            &new.external_user_id,
-            &new.custom_fields,
-        );
-        let sealed = seal_credentials(key, &new.project, &id, &aad, &new.credentials)?;
-        let custom_fields =
-            serde_json::to_string(&new.custom_fields).expect("a map of strings serialises to JSON");
+        self.secrets.check_keyring(key).await?;
         let now = unix_now();
-
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        check_store_key(&mut tx, key).await?;
-        sqlx::query(
-            "INSERT INTO accounts (id, project, external_user_id, app, key_id, nonce, ciphertext,
-                                   custom_fields, expires_at, status, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'healthy', ?10, ?10)",
-        )
-        .bind(&id)
-        .bind(&new.project)
-        .bind(&new.external_user_id)
-        .bind(&new.app)
-        .bind(&sealed.key_id)
-        .bind(sealed.nonce.as_slice())
-        .bind(&sealed.ciphertext)
-        .bind(&custom_fields)
-        .bind(new.expires_at)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        tracing::info!(project = %new.project, account_id = %id, app = %new.app, "account created");
+        let meta = AccountMeta {
+            id: new_account_id()?,
+            project: new.project,
+            external_user_id: new.external_user_id,
+            app: new.app,
+            custom_fields: new.custom_fields,
+            expires_at: new.expires_at,
+            status: AccountStatus::Healthy,
+            created_at: now,
+            updated_at: now,
+        };
+        let sealed = seal_credentials(key, &meta, &new.credentials)?;
+        self.db
+            .insert_account(&AccountRow {
+                meta: meta.clone(),
+                sealed,
+            })
+            .await?;
+        tracing::info!(project = %meta.project, account_id = %meta.id, app = %meta.app, "account created");
         Ok(Account {
-            meta: AccountMeta {
-                id,
-                project: new.project,
-                external_user_id: new.external_user_id,
-                app: new.app,
-                custom_fields: new.custom_fields,
-                expires_at: new.expires_at,
-                status: AccountStatus::Healthy,
-                created_at: now,
-                updated_at: now,
-            },
+            meta,
             credentials: new.credentials,
         })
     }
@@ -265,26 +283,15 @@ impl AccountStore {
     /// Account `id` of `project` with its credentials, or `None`.
     pub async fn get(&self, key: &MasterKey, project: &str, id: &str) -> Result<Option<Account>> {
         validate_project_name(project)?;
-        let sql = format!("SELECT {ALL_COLUMNS} FROM accounts WHERE project = ?1 AND id = ?2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(project)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| account_from_row(key, &row)).transpose()
+        let row = self.db.get_account(project, id).await?;
+        row.map(|row| open_account(key, row)).transpose()
     }
 
     /// Account `id` of `project` without its credentials (nothing is
     /// decrypted), or `None`.
     pub async fn get_meta(&self, project: &str, id: &str) -> Result<Option<AccountMeta>> {
         validate_project_name(project)?;
-        let sql = format!("SELECT {META_COLUMNS} FROM accounts WHERE project = ?1 AND id = ?2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(project)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(meta_from_row).transpose()
+        self.db.get_account_meta(project, id).await
     }
 
     /// The account a step names: `app_or_id` is either an account id (`acc_…`,
@@ -298,84 +305,41 @@ impl AccountStore {
         app_or_id: &str,
     ) -> Result<Option<Account>> {
         validate_project_name(project)?;
-        let row = if app_or_id.starts_with(ACCOUNT_ID_PREFIX) {
-            let sql = format!(
-                "SELECT {ALL_COLUMNS} FROM accounts
-                 WHERE project = ?1 AND external_user_id = ?2 AND id = ?3"
-            );
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(project)
-                .bind(external_user_id)
-                .bind(app_or_id)
-                .fetch_optional(&self.pool)
-                .await?
-        } else {
-            let sql = format!(
-                "SELECT {ALL_COLUMNS} FROM accounts
-                 WHERE project = ?1 AND external_user_id = ?2 AND app = ?3
-                 ORDER BY created_at DESC, rowid DESC LIMIT 1"
-            );
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(project)
-                .bind(external_user_id)
-                .bind(app_or_id)
-                .fetch_optional(&self.pool)
-                .await?
-        };
-        row.map(|row| account_from_row(key, &row)).transpose()
+        let row = self
+            .db
+            .find_account(project, external_user_id, app_or_id)
+            .await?;
+        row.map(|row| open_account(key, row)).transpose()
     }
 
     /// Accounts of `project` matching `filter`, newest first; never credentials.
     pub async fn list(&self, project: &str, filter: &AccountFilter) -> Result<Vec<AccountMeta>> {
         validate_project_name(project)?;
-        let sql = format!(
-            "SELECT {META_COLUMNS} FROM accounts
-             WHERE project = ?1 AND (?2 IS NULL OR app = ?2)
-               AND (?3 IS NULL OR external_user_id = ?3)
-             ORDER BY created_at DESC, rowid DESC"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(project)
-            .bind(filter.app.as_deref())
-            .bind(filter.external_user_id.as_deref())
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(meta_from_row).collect()
+        self.db.list_accounts(project, filter).await
     }
 
     /// Deletes account `id` of `project`; `false` when there was none.
     pub async fn delete(&self, project: &str, id: &str) -> Result<bool> {
         validate_project_name(project)?;
-        let deleted = sqlx::query("DELETE FROM accounts WHERE project = ?1 AND id = ?2")
-            .bind(project)
-            .bind(id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        if deleted > 0 {
+        let deleted = self.db.delete_account(project, id).await?;
+        if deleted {
             tracing::info!(project, account_id = id, "account deleted");
         }
-        Ok(deleted > 0)
+        Ok(deleted)
     }
 
     /// Marks account `id` as needing re-authorisation (its refresh was
     /// refused); `false` when there is no such account.
     pub async fn mark_needs_reauth(&self, project: &str, id: &str) -> Result<bool> {
         validate_project_name(project)?;
-        let updated = sqlx::query(
-            "UPDATE accounts SET status = 'needs_reauth', updated_at = ?1
-             WHERE project = ?2 AND id = ?3",
-        )
-        .bind(unix_now())
-        .bind(project)
-        .bind(id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if updated > 0 {
+        let updated = self
+            .db
+            .set_account_status(project, id, AccountStatus::NeedsReauth, unix_now())
+            .await?;
+        if updated {
             tracing::warn!(project, account_id = id, "account needs re-authorisation");
         }
-        Ok(updated > 0)
+        Ok(updated)
     }
 
     /// Saves the result of a token refresh: the new `access_token`, the
@@ -383,8 +347,8 @@ impl AccountStore {
     /// old one is kept), `expires_at`, and status `healthy`.
     ///
     /// Atomic: the credentials are one sealed column, rewritten by one
-    /// `UPDATE` inside one `BEGIN IMMEDIATE` transaction together with
-    /// `expires_at`. Either both tokens change or neither does.
+    /// compare-and-swap together with `expires_at`. Either both tokens
+    /// change or neither does.
     pub async fn save_refreshed(
         &self,
         key: &MasterKey,
@@ -407,8 +371,8 @@ impl AccountStore {
     }
 
     /// [`save_refreshed`](Self::save_refreshed) with a test hook: when
-    /// `fail_before_commit`, fails with [`StoreError::Injected`] after the
-    /// `UPDATE` ran but before the transaction commits.
+    /// `fail_before_write`, fails with [`StoreError::Injected`] after the new
+    /// credentials are sealed but before they are written.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn save_refreshed_inner(
         &self,
@@ -418,100 +382,75 @@ impl AccountStore {
         access_token: &str,
         refresh_token: Option<&str>,
         expires_at: Option<i64>,
-        fail_before_commit: bool,
+        fail_before_write: bool,
     ) -> Result<()> {
         validate_project_name(project)?;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let sql = format!("SELECT {ALL_COLUMNS} FROM accounts WHERE project = ?1 AND id = ?2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(project)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::AccountNotFound {
-                project: project.to_owned(),
-                id: id.to_owned(),
-            })?;
-        let mut account = account_from_row(key, &row)?;
-        account.credentials.insert(
-            ACCESS_TOKEN.to_owned(),
-            Zeroizing::new(access_token.to_owned()),
-        );
-        if let Some(refresh) = refresh_token {
-            account
-                .credentials
-                .insert(REFRESH_TOKEN.to_owned(), Zeroizing::new(refresh.to_owned()));
+        let not_found = || StoreError::AccountNotFound {
+            project: project.to_owned(),
+            id: id.to_owned(),
+        };
+        for _ in 0..SAVE_ATTEMPTS {
+            let row = self
+                .db
+                .get_account(project, id)
+                .await?
+                .ok_or_else(not_found)?;
+            let read_nonce = row.sealed.nonce;
+            let mut account = open_account(key, row)?;
+            account.credentials.insert(
+                ACCESS_TOKEN.to_owned(),
+                Zeroizing::new(access_token.to_owned()),
+            );
+            if let Some(refresh) = refresh_token {
+                account
+                    .credentials
+                    .insert(REFRESH_TOKEN.to_owned(), Zeroizing::new(refresh.to_owned()));
+            }
+            let sealed = seal_credentials(key, &account.meta, &account.credentials)?;
+            drop(account);
+            if fail_before_write {
+                return Err(StoreError::Injected(1));
+            }
+            let saved = self
+                .db
+                .replace_account_credentials(
+                    project,
+                    id,
+                    &read_nonce,
+                    &sealed,
+                    expires_at,
+                    AccountStatus::Healthy,
+                    unix_now(),
+                )
+                .await?;
+            if saved {
+                tracing::info!(
+                    project,
+                    account_id = id,
+                    rotated = refresh_token.is_some(),
+                    expires_at,
+                    "refreshed tokens saved"
+                );
+                return Ok(());
+            }
         }
-        let aad = meta_binding(&account.meta);
-        let sealed = seal_credentials(key, project, id, &aad, &account.credentials)?;
-        drop(account);
-        sqlx::query(
-            "UPDATE accounts SET key_id = ?1, nonce = ?2, ciphertext = ?3, expires_at = ?4,
-                                 status = 'healthy', updated_at = ?5
-             WHERE project = ?6 AND id = ?7",
-        )
-        .bind(&sealed.key_id)
-        .bind(sealed.nonce.as_slice())
-        .bind(&sealed.ciphertext)
-        .bind(expires_at)
-        .bind(unix_now())
-        .bind(project)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if fail_before_commit {
-            tx.rollback().await?;
-            return Err(StoreError::Injected(1));
-        }
-        tx.commit().await?;
-        tracing::info!(
-            project,
-            account_id = id,
-            rotated = refresh_token.is_some(),
-            expires_at,
-            "refreshed tokens saved"
-        );
-        Ok(())
+        Err(StoreError::Contended {
+            what: "account credentials",
+        })
     }
 }
 
-/// Re-seals every account's credentials from `old` to `new` inside the key
-/// rotation's transaction. `done` rows were re-sealed before (secrets), for
-/// the test hook's count. Returns how many accounts were re-sealed.
-pub(crate) async fn reseal_accounts(
-    conn: &mut SqliteConnection,
-    old: &MasterKey,
-    new: &MasterKey,
-    fail_after: Option<usize>,
-    done: usize,
-) -> Result<usize> {
-    let sql = format!("SELECT {ALL_COLUMNS} FROM accounts ORDER BY project, id");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .fetch_all(&mut *conn)
-        .await?;
-    let mut count = 0;
-    for row in &rows {
-        if fail_after == Some(done + count) {
-            return Err(StoreError::Injected(done + count));
-        }
-        let account = account_from_row(old, row)?;
-        let sealed = seal_credentials(
-            new,
-            &account.meta.project,
-            &account.meta.id,
-            &meta_binding(&account.meta),
-            &account.credentials,
-        )?;
-        sqlx::query("UPDATE accounts SET key_id = ?1, nonce = ?2, ciphertext = ?3 WHERE id = ?4")
-            .bind(&sealed.key_id)
-            .bind(sealed.nonce.as_slice())
-            .bind(&sealed.ciphertext)
-            .bind(&account.meta.id)
-            .execute(&mut *conn)
-            .await?;
-        count += 1;
-    }
-    Ok(count)
+/// An account's credentials opened with the ring and sealed again under
+/// its current key (for master-key rotation).
+pub(crate) fn reseal(ring: &MasterKey, meta: &AccountMeta, sealed: &Sealed) -> Result<Sealed> {
+    let account = open_account(
+        ring,
+        AccountRow {
+            meta: meta.clone(),
+            sealed: sealed.clone(),
+        },
+    )?;
+    seal_credentials(ring, &account.meta, &account.credentials)
 }
 
 /// The associated data of an account's ciphertext: project and id (as
@@ -551,9 +490,7 @@ fn meta_binding(meta: &AccountMeta) -> Vec<u8> {
 
 fn seal_credentials(
     key: &MasterKey,
-    project: &str,
-    id: &str,
-    aad: &[u8],
+    meta: &AccountMeta,
     credentials: &BTreeMap<String, Zeroizing<String>>,
 ) -> Result<Sealed> {
     let plain: BTreeMap<&str, &str> = credentials
@@ -562,49 +499,20 @@ fn seal_credentials(
         .collect();
     let json =
         Zeroizing::new(serde_json::to_vec(&plain).expect("a map of strings serialises to JSON"));
-    crypto::seal(key, aad, &json).map_err(|source| StoreError::AccountEncrypt {
-        project: project.to_owned(),
-        id: id.to_owned(),
+    crypto::seal(key, &meta_binding(meta), &json).map_err(|source| StoreError::AccountEncrypt {
+        project: meta.project.clone(),
+        id: meta.id.clone(),
         source,
     })
 }
 
-fn meta_from_row(row: &SqliteRow) -> Result<AccountMeta> {
-    let custom: String = row.try_get("custom_fields")?;
-    let status: String = row.try_get("status")?;
-    let id: String = row.try_get("id")?;
-    Ok(AccountMeta {
-        custom_fields: serde_json::from_str(&custom).map_err(|e| {
-            StoreError::Database(sqlx::Error::Decode(
-                format!("custom_fields of account {id}: {e}").into(),
-            ))
-        })?,
-        status: AccountStatus::parse(&status).ok_or_else(|| {
-            StoreError::Database(sqlx::Error::Decode(
-                format!("unknown status of account {id}").into(),
-            ))
-        })?,
-        project: row.try_get("project")?,
-        external_user_id: row.try_get("external_user_id")?,
-        app: row.try_get("app")?,
-        expires_at: row.try_get("expires_at")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        id,
-    })
-}
-
-fn account_from_row(key: &MasterKey, row: &SqliteRow) -> Result<Account> {
-    let meta = meta_from_row(row)?;
+fn open_account(key: &MasterKey, row: AccountRow) -> Result<Account> {
+    let AccountRow { meta, sealed } = row;
     let decrypt_err = |source| StoreError::AccountDecrypt {
         project: meta.project.clone(),
         id: meta.id.clone(),
         source,
     };
-    let key_id: String = row.try_get("key_id")?;
-    let nonce: Vec<u8> = row.try_get("nonce")?;
-    let ciphertext: Vec<u8> = row.try_get("ciphertext")?;
-    let sealed = Sealed::from_parts(key_id, &nonce, ciphertext).map_err(decrypt_err)?;
     let plaintext = crypto::open(key, &meta_binding(&meta), &sealed).map_err(|e| match e {
         CryptoError::KeyMismatch { current, stored } => StoreError::KeyMismatch { current, stored },
         other => decrypt_err(other),

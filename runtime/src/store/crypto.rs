@@ -1,5 +1,14 @@
 //! The master key and the AEAD that seals values at rest.
 //!
+//! A [`MasterKey`] is a keyring: the current key, which seals every new
+//! value, and any retired keys, which only open values sealed before a
+//! rotation. Why a keyring: nodes sharing one database cannot all switch
+//! keys at the same instant. During a rotation every node runs with the new
+//! key current and the old one retired (so it reads both and writes the new
+//! one), `airlock secrets rotate-key` re-seals what is left, and only then is
+//! the old key removed. Several keys are given as one text: base64 keys
+//! separated by whitespace or commas, the current one first.
+//!
 //! [`seal`] and [`open`] are deliberately small and storage-agnostic: the
 //! secret store uses them with [`secret_aad`], and connected-account
 //! credentials will use them with their own associated data.
@@ -84,6 +93,8 @@ pub enum CryptoError {
 pub struct MasterKey {
     bytes: Zeroizing<[u8; KEY_LEN]>,
     id: String,
+    /// Keys that open older values but seal nothing; see the module docs.
+    retired: Vec<MasterKey>,
 }
 
 impl MasterKey {
@@ -94,7 +105,67 @@ impl MasterKey {
         hasher.update(bytes.as_slice());
         let digest = hasher.finalize();
         let id = hex::encode(&digest[..8]);
-        Self { bytes, id }
+        Self {
+            bytes,
+            id,
+            retired: Vec::new(),
+        }
+    }
+
+    /// This key as the current one, with `retired` keys that only open
+    /// values (duplicates of the current key are dropped).
+    pub fn with_retired(mut self, retired: Vec<MasterKey>) -> Self {
+        for key in retired {
+            if key.id != self.id && !self.retired.iter().any(|k| k.id == key.id) {
+                self.retired.push(key.without_retired());
+            }
+        }
+        self
+    }
+
+    fn without_retired(mut self) -> Self {
+        self.retired.clear();
+        self
+    }
+
+    /// The ids of every key of the ring, the current one first.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.id.as_str()).chain(self.retired.iter().map(|k| k.id.as_str()))
+    }
+
+    /// The key of the ring with `id`, current or retired.
+    fn by_id(&self, id: &str) -> Option<&MasterKey> {
+        if self.id == id {
+            return Some(self);
+        }
+        self.retired.iter().find(|k| k.id == id)
+    }
+
+    /// Parses one or more keys (see the module docs): the first is current.
+    pub fn ring_from_text(text: &str, source_name: &str) -> Result<Self, KeyError> {
+        let mut keys = text
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|part| !part.is_empty())
+            .enumerate()
+            .map(|(i, part)| {
+                let source = if i == 0 {
+                    source_name.to_owned()
+                } else {
+                    format!("{source_name} (key {})", i + 1)
+                };
+                Self::from_base64(part, &source)
+            });
+        let current = match keys.next() {
+            Some(key) => key?,
+            None => {
+                return Err(KeyError::NotBase64 {
+                    source_name: source_name.to_owned(),
+                    reason: "it is empty".into(),
+                });
+            }
+        };
+        let retired = keys.collect::<Result<Vec<_>, _>>()?;
+        Ok(current.with_retired(retired))
     }
 
     /// A fresh random key from the operating system's RNG.
@@ -138,7 +209,7 @@ impl MasterKey {
                     source,
                 })?,
             );
-        Self::from_base64(&text, &format!("file {}", path.display()))
+        Self::ring_from_text(&text, &format!("file {}", path.display()))
     }
 
     /// The operator's key: from `file` when given (the `--master-key-file`
@@ -156,7 +227,7 @@ impl MasterKey {
             return Self::from_file(path);
         }
         match env_value {
-            Some(text) if !text.trim().is_empty() => Self::from_base64(text, MASTER_KEY_ENV),
+            Some(text) if !text.trim().is_empty() => Self::ring_from_text(text, MASTER_KEY_ENV),
             _ => Err(KeyError::Missing),
         }
     }
@@ -178,10 +249,22 @@ impl MasterKey {
     }
 }
 
+impl Clone for MasterKey {
+    fn clone(&self) -> Self {
+        Self {
+            bytes: self.bytes.clone(),
+            id: self.id.clone(),
+            retired: self.retired.clone(),
+        }
+    }
+}
+
 impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let retired: Vec<&str> = self.retired.iter().map(|k| k.id.as_str()).collect();
         f.debug_struct("MasterKey")
             .field("id", &self.id)
+            .field("retired", &retired)
             .finish_non_exhaustive()
     }
 }
@@ -236,20 +319,21 @@ pub fn seal(key: &MasterKey, aad: &[u8], plaintext: &[u8]) -> Result<Sealed, Cry
     })
 }
 
-/// Decrypts a sealed value. A value sealed under another key fails with
-/// [`CryptoError::KeyMismatch`] before any decryption is attempted; a
-/// tampered ciphertext or different `aad` fails with [`CryptoError::Decrypt`].
+/// Decrypts a sealed value with the key of the ring that sealed it. A value
+/// sealed under a key the ring lacks fails with [`CryptoError::KeyMismatch`]
+/// before any decryption is attempted; a tampered ciphertext or different
+/// `aad` fails with [`CryptoError::Decrypt`].
 pub fn open(
-    key: &MasterKey,
+    ring: &MasterKey,
     aad: &[u8],
     sealed: &Sealed,
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-    if sealed.key_id != key.id() {
+    let Some(key) = ring.by_id(&sealed.key_id) else {
         return Err(CryptoError::KeyMismatch {
-            current: key.id().to_owned(),
+            current: ring.id().to_owned(),
             stored: sealed.key_id.clone(),
         });
-    }
+    };
     key.cipher()
         .decrypt(
             Nonce::from_slice(&sealed.nonce),
@@ -343,6 +427,21 @@ mod tests {
         assert!(matches!(err, CryptoError::KeyMismatch { .. }));
         let msg = err.to_string();
         assert!(msg.contains(other.id()) && msg.contains(k.id()), "{msg}");
+    }
+
+    #[test]
+    fn a_ring_opens_what_any_of_its_keys_sealed_and_seals_with_the_first() {
+        let (old, new) = (key(1), key(2));
+        let by_old = seal(&old, b"a", b"v1").unwrap();
+        let text = format!("{}, {}", *new.to_base64(), *old.to_base64());
+        let ring = MasterKey::ring_from_text(&text, "test").unwrap();
+        assert_eq!(ring.id(), new.id());
+        assert_eq!(ring.ids().collect::<Vec<_>>(), [new.id(), old.id()]);
+        assert_eq!(open(&ring, b"a", &by_old).unwrap().as_slice(), b"v1");
+        assert_eq!(seal(&ring, b"a", b"v2").unwrap().key_id, new.id());
+        // A ring without the sealing key names both.
+        let err = open(&key(3), b"a", &by_old).unwrap_err().to_string();
+        assert!(err.contains(old.id()), "{err}");
     }
 
     #[test]

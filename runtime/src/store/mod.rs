@@ -1,20 +1,25 @@
-//! Encrypted local secret store (security invariant 5).
+//! The encrypted store (security invariant 5), on SQLite or PostgreSQL.
 //!
-//! Secret values are sealed with AES-256-GCM under the operator's
-//! [`MasterKey`] before they reach SQLite; the database holds only the key id,
-//! the nonce and the ciphertext. Without a master key nothing is stored or read.
+//! Secret values and account credentials are sealed with AES-256-GCM under
+//! the operator's [`MasterKey`] before they reach the database, which holds
+//! only the key id, the nonce and the ciphertext. Without a master key
+//! nothing is stored or read.
 //!
-//! - [`crypto`]: the master key and the reusable [`seal`]/[`open`] pair.
-//! - [`sqlite`]: [`SecretStore`], the SQLite-backed store.
-//! - [`accounts`]: [`AccountStore`], connected accounts in the same database.
-//! - [`platform`]: [`PlatformStore`], projects, API keys, OAuth clients and
-//!   tokens (hashed), and the audit log of `airlock serve`.
+//! Above the storage seam ([`repo`]), one store per concern holds the model,
+//! validation and sealing: [`SecretStore`], [`AccountStore`],
+//! [`PlatformStore`] (projects, API keys, OAuth clients and tokens, hashed,
+//! and the audit log), [`StepStore`], [`RunStore`], [`TriggerStore`]. Below
+//! it, one implementation per backend: [`sqlite`] (the embedded default) and
+//! [`postgres`] (many nodes). [`open`] picks one from the configuration.
+//!
+//! - [`crypto`]: the master key ring and the reusable [`seal`]/[`open`] pair.
 
 pub mod accounts;
 pub mod crypto;
 pub mod platform;
 pub mod repo;
 pub mod runs;
+pub mod secrets;
 pub mod sqlite;
 pub mod steps;
 pub mod triggers;
@@ -26,8 +31,9 @@ use zeroize::Zeroizing;
 pub use accounts::{Account, AccountFilter, AccountMeta, AccountStatus, AccountStore, NewAccount};
 pub use crypto::{CryptoError, KeyError, MasterKey, Sealed, account_aad, open, seal, secret_aad};
 pub use platform::PlatformStore;
+pub use repo::{Backend, Database};
 pub use runs::RunStore;
-pub use sqlite::SecretStore;
+pub use secrets::SecretStore;
 pub use steps::StepStore;
 pub use triggers::TriggerStore;
 
@@ -109,6 +115,8 @@ pub enum StoreError {
          ({supported}); upgrade airlock"
     )]
     SchemaTooNew { found: i64, supported: i64 },
+    #[error("{what} changed under this write too often; nothing was changed, try again")]
+    Contended { what: &'static str },
     #[error("secret store database error: {0}")]
     Database(#[from] sqlx::Error),
     #[doc(hidden)]
@@ -135,6 +143,17 @@ impl StoreError {
 
 /// Result of the store's operations.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A shared handle on one database, whichever the backend.
+pub type Db = std::sync::Arc<dyn Database>;
+
+/// Now, in Unix seconds (the unit of every store timestamp but runs').
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
 
 /// What [`SecretStore::set`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,21 +204,15 @@ fn validate_name(kind: &'static str, name: &str) -> Result<()> {
 }
 
 /// The values stored in `project` for the secret `names` a step is granted,
-/// in the order of `names`. Names without a stored value are left out; the
-/// caller decides whether a missing grant is an error.
+/// in the order of `names`, read in one query. Names without a stored value
+/// are left out; the caller decides whether a missing grant is an error.
 pub async fn load_granted(
     store: &SecretStore,
     key: &MasterKey,
     project: &str,
     names: &[String],
 ) -> Result<Vec<(String, Zeroizing<String>)>> {
-    let mut out = Vec::with_capacity(names.len());
-    for name in names {
-        if let Some(value) = store.get(key, project, name).await? {
-            out.push((name.clone(), value));
-        }
-    }
-    Ok(out)
+    store.get_many(key, project, names).await
 }
 
 #[cfg(test)]

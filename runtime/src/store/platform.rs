@@ -1,6 +1,6 @@
 //! [`PlatformStore`]: what `airlock serve` authenticates callers with —
 //! projects, API keys, OAuth clients and access tokens — and the audit log of
-//! failed authentication. Same database and pool as the [`SecretStore`].
+//! failed authentication. Same database as the [`SecretStore`].
 //!
 //! Every credential is random (32 bytes from the OS) and stored only as its
 //! SHA-256 hash. A slow password hash (argon2, bcrypt) protects low-entropy
@@ -15,16 +15,12 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
-use sqlx::Row as _;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
-use super::sqlite::unix_now;
-use super::{Result, SecretStore, StoreError};
-
-mod revoke;
-pub use revoke::Revocation;
+pub use super::repo::Revocation;
+use super::repo::{HashedCredential, TokenRow};
+use super::{Db, Result, SecretStore, StoreError, unix_now};
 
 /// Every scope a key, client or token may hold. `admin` implies all others.
 pub const SCOPES: &[&str] = &[
@@ -80,14 +76,14 @@ pub struct CredentialMeta {
 }
 
 /// A project.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Project {
     pub name: String,
     pub created_at: i64,
 }
 
 /// One failed authentication.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditEntry {
     pub id: i64,
     pub at: i64,
@@ -130,10 +126,6 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
-fn join_scopes(scopes: &[String]) -> String {
-    scopes.join(" ")
-}
-
 fn split_scopes(text: &str) -> Vec<String> {
     text.split_whitespace().map(str::to_owned).collect()
 }
@@ -152,34 +144,46 @@ pub fn is_client_id(id: &str) -> bool {
         .is_some_and(|h| h.len() == ID_HEX_LEN && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-fn meta_from_row(row: &SqliteRow) -> Result<CredentialMeta> {
-    Ok(CredentialMeta {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        scopes: split_scopes(&row.try_get::<String, _>("scopes")?),
-        project: row.try_get("project")?,
-        created_at: row.try_get("created_at")?,
-    })
+/// A key's or client's clear columns as every backend stores them.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct CredentialColumns {
+    pub id: String,
+    pub name: String,
+    /// Space-separated.
+    pub scopes: String,
+    pub project: Option<String>,
+    pub created_at: i64,
+}
+
+impl From<CredentialColumns> for CredentialMeta {
+    fn from(c: CredentialColumns) -> Self {
+        CredentialMeta {
+            id: c.id,
+            name: c.name,
+            scopes: split_scopes(&c.scopes),
+            project: c.project,
+            created_at: c.created_at,
+        }
+    }
 }
 
 /// Projects, API keys, OAuth clients, tokens and the audit log.
 #[derive(Debug, Clone)]
 pub struct PlatformStore {
-    pool: SqlitePool,
+    db: Db,
 }
 
 impl PlatformStore {
-    /// The platform tables of `secrets`' database (same pool).
+    /// The platform tables of `secrets`' database.
     pub fn new(secrets: &SecretStore) -> Self {
         Self {
-            pool: secrets.pool().clone(),
+            db: secrets.db().clone(),
         }
     }
 
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        self.db.ping().await
     }
 
     // --- projects ---
@@ -187,45 +191,17 @@ impl PlatformStore {
     /// Creates a project; `false` when it already exists.
     pub async fn create_project(&self, name: &str) -> Result<bool> {
         super::validate_project_name(name)?;
-        let done = sqlx::query(
-            "INSERT INTO projects (name, created_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-        )
-        .bind(name)
-        .bind(unix_now())
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(done > 0)
+        self.db.insert_project(name, unix_now()).await
     }
 
     /// Every project, by name.
     pub async fn list_projects(&self) -> Result<Vec<Project>> {
-        let rows = sqlx::query("SELECT name, created_at FROM projects ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Project {
-                    name: r.try_get("name")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect()
+        self.db.list_projects().await
     }
 
     /// One project.
     pub async fn get_project(&self, name: &str) -> Result<Option<Project>> {
-        let row = sqlx::query("SELECT name, created_at FROM projects WHERE name = ?1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| {
-            Ok(Project {
-                name: r.try_get("name")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .transpose()
+        self.db.get_project(name).await
     }
 
     // --- API keys ---
@@ -244,48 +220,42 @@ impl PlatformStore {
         let id = random_hex_id()?;
         let secret = random_b64()?;
         let key = Zeroizing::new(format!("{API_KEY_PREFIX}{id}_{}", secret.as_str()));
-        let now = unix_now();
-        sqlx::query(
-            "INSERT INTO api_keys (id, name, secret_hash, scopes, project, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .bind(&id)
-        .bind(name)
-        .bind(sha256(&key))
-        .bind(join_scopes(scopes))
-        .bind(project)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        tracing::info!(key_id = %id, "API key created");
         let meta = CredentialMeta {
             id,
             name: name.to_owned(),
             scopes: scopes.to_vec(),
             project: project.map(str::to_owned),
-            created_at: now,
+            created_at: unix_now(),
         };
+        self.db
+            .insert_api_key(&HashedCredential {
+                meta: meta.clone(),
+                secret_hash: sha256(&key),
+            })
+            .await?;
+        tracing::info!(key_id = %meta.id, "API key created");
         Ok((meta, key))
     }
 
-    /// API keys (metadata only), all or those of one project.
+    /// Every API key's metadata, in creation order.
     pub async fn list_api_keys(&self) -> Result<Vec<CredentialMeta>> {
-        let rows = sqlx::query(
-            "SELECT id, name, scopes, project, created_at FROM api_keys ORDER BY created_at, id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(meta_from_row).collect()
+        self.db.list_api_keys().await
     }
 
     /// One API key's metadata.
     pub async fn get_api_key(&self, id: &str) -> Result<Option<CredentialMeta>> {
-        let row =
-            sqlx::query("SELECT id, name, scopes, project, created_at FROM api_keys WHERE id = ?1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        row.as_ref().map(meta_from_row).transpose()
+        Ok(self.db.get_api_key(id).await?.map(|k| k.meta))
+    }
+
+    /// Revokes (deletes) an API key, unless it is the last unrestricted
+    /// admin credential: that one is the only way to manage the server
+    /// without a shell on its machine.
+    pub async fn revoke_api_key(&self, id: &str) -> Result<Revocation> {
+        let outcome = self.db.delete_api_key(id).await?;
+        if outcome == Revocation::Revoked {
+            tracing::info!(key_id = %id, "API key revoked");
+        }
+        Ok(outcome)
     }
 
     /// Checks a presented bearer credential: an API key or an access token.
@@ -312,28 +282,23 @@ impl PlatformStore {
                 reason: "malformed API key",
             }));
         };
-        let row = sqlx::query("SELECT secret_hash, scopes, project FROM api_keys WHERE id = ?1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
         let refusal = |reason| {
             Ok(Err(Refusal {
                 key_id: Some(id.to_owned()),
                 reason,
             }))
         };
-        let Some(row) = row else {
+        let Some(key) = self.db.get_api_key(id).await? else {
             return refusal("unknown or revoked API key");
         };
-        let stored: Vec<u8> = row.try_get("secret_hash")?;
-        if !ct_eq(&stored, &sha256(presented)) {
+        if !ct_eq(&key.secret_hash, &sha256(presented)) {
             return refusal("wrong API key secret");
         }
         Ok(Ok(Grant {
             kind: "api_key",
             id: id.to_owned(),
-            scopes: split_scopes(&row.try_get::<String, _>("scopes")?),
-            project: row.try_get("project")?,
+            scopes: key.meta.scopes,
+            project: key.meta.project,
         }))
     }
 
@@ -341,31 +306,23 @@ impl PlatformStore {
         &self,
         presented: &str,
     ) -> Result<std::result::Result<Grant, Refusal>> {
-        let row = sqlx::query(
-            "SELECT client_id, scopes, project, expires_at FROM oauth_tokens WHERE token_hash = ?1",
-        )
-        .bind(sha256(presented))
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else {
+        let Some(token) = self.db.get_token(&sha256(presented)).await? else {
             return Ok(Err(Refusal {
                 key_id: None,
                 reason: "unknown or revoked access token",
             }));
         };
-        let client_id: String = row.try_get("client_id")?;
-        let expires_at: i64 = row.try_get("expires_at")?;
-        if expires_at <= unix_now() {
+        if token.expires_at <= unix_now() {
             return Ok(Err(Refusal {
-                key_id: Some(client_id),
+                key_id: Some(token.client_id),
                 reason: "expired access token",
             }));
         }
         Ok(Ok(Grant {
             kind: "oauth_token",
-            id: client_id,
-            scopes: split_scopes(&row.try_get::<String, _>("scopes")?),
-            project: row.try_get("project")?,
+            id: token.client_id,
+            scopes: token.scopes,
+            project: token.project,
         }))
     }
 
@@ -382,75 +339,53 @@ impl PlatformStore {
         if let Some(p) = project {
             super::validate_project_name(p)?;
         }
-        let id = format!("{CLIENT_ID_PREFIX}{}", random_hex_id()?);
         let secret = random_b64()?;
-        let now = unix_now();
-        sqlx::query(
-            "INSERT INTO oauth_clients (id, name, secret_hash, scopes, project, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .bind(&id)
-        .bind(name)
-        .bind(sha256(&secret))
-        .bind(join_scopes(scopes))
-        .bind(project)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        tracing::info!(client_id = %id, "OAuth client created");
         let meta = CredentialMeta {
-            id,
+            id: format!("{CLIENT_ID_PREFIX}{}", random_hex_id()?),
             name: name.to_owned(),
             scopes: scopes.to_vec(),
             project: project.map(str::to_owned),
-            created_at: now,
+            created_at: unix_now(),
         };
+        self.db
+            .insert_client(&HashedCredential {
+                meta: meta.clone(),
+                secret_hash: sha256(&secret),
+            })
+            .await?;
+        tracing::info!(client_id = %meta.id, "OAuth client created");
         Ok((meta, secret))
     }
 
     /// Every OAuth client's metadata (never a secret), in creation order.
     pub async fn list_clients(&self) -> Result<Vec<CredentialMeta>> {
-        let rows = sqlx::query(
-            "SELECT id, name, scopes, project, created_at FROM oauth_clients
-             ORDER BY created_at, rowid",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(meta_from_row).collect()
+        self.db.list_clients().await
     }
 
     /// One OAuth client's metadata.
     pub async fn get_client(&self, id: &str) -> Result<Option<CredentialMeta>> {
-        let row = sqlx::query(
-            "SELECT id, name, scopes, project, created_at FROM oauth_clients WHERE id = ?1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(meta_from_row).transpose()
+        Ok(self.db.get_client(id).await?.map(|c| c.meta))
     }
 
     /// Replaces a client's secret and revokes every token issued to it, in one
     /// transaction. `None` when there is no such client.
     pub async fn rotate_client_secret(&self, id: &str) -> Result<Option<Zeroizing<String>>> {
         let secret = random_b64()?;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let n = sqlx::query("UPDATE oauth_clients SET secret_hash = ?1 WHERE id = ?2")
-            .bind(sha256(&secret))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
+        if !self.db.rotate_client_secret(id, &sha256(&secret)).await? {
             return Ok(None);
         }
-        sqlx::query("DELETE FROM oauth_tokens WHERE client_id = ?1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
         tracing::info!(client_id = %id, "OAuth client secret rotated; its tokens revoked");
         Ok(Some(secret))
+    }
+
+    /// Deletes an OAuth client and its tokens, unless it is the last
+    /// unrestricted admin credential.
+    pub async fn delete_client(&self, id: &str) -> Result<Revocation> {
+        let outcome = self.db.delete_client(id).await?;
+        if outcome == Revocation::Revoked {
+            tracing::info!(client_id = %id, "OAuth client deleted; its tokens revoked");
+        }
+        Ok(outcome)
     }
 
     /// Checks a client's id and secret (constant-time on the hash).
@@ -459,30 +394,22 @@ impl PlatformStore {
         id: &str,
         secret: &str,
     ) -> Result<std::result::Result<CredentialMeta, Refusal>> {
-        let row = sqlx::query(
-            "SELECT id, name, secret_hash, scopes, project, created_at FROM oauth_clients
-             WHERE id = ?1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
         // Only a well-formed id goes to the audit log: a secret pasted into
         // `client_id` by mistake must not be recorded.
         let key_id = is_client_id(id).then(|| id.to_owned());
-        let Some(row) = row else {
+        let Some(client) = self.db.get_client(id).await? else {
             return Ok(Err(Refusal {
                 key_id,
                 reason: "unknown OAuth client",
             }));
         };
-        let stored: Vec<u8> = row.try_get("secret_hash")?;
-        if !ct_eq(&stored, &sha256(secret)) {
+        if !ct_eq(&client.secret_hash, &sha256(secret)) {
             return Ok(Err(Refusal {
                 key_id,
                 reason: "wrong client secret",
             }));
         }
-        Ok(Ok(meta_from_row(&row)?))
+        Ok(Ok(client.meta))
     }
 
     /// Issues an access token for `client`, valid `ttl_secs`.
@@ -493,23 +420,16 @@ impl PlatformStore {
         ttl_secs: u64,
     ) -> Result<Zeroizing<String>> {
         let token = Zeroizing::new(format!("{ACCESS_TOKEN_PREFIX}{}", random_b64()?.as_str()));
-        let expires_at = unix_now().saturating_add(i64::try_from(ttl_secs).unwrap_or(i64::MAX));
-        sqlx::query(
-            "INSERT INTO oauth_tokens (token_hash, client_id, scopes, project, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .bind(sha256(&token))
-        .bind(&client.id)
-        .bind(join_scopes(scopes))
-        .bind(&client.project)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
+        let now = unix_now();
+        let row = TokenRow {
+            client_id: client.id.clone(),
+            scopes: scopes.to_vec(),
+            project: client.project.clone(),
+            expires_at: now.saturating_add(i64::try_from(ttl_secs).unwrap_or(i64::MAX)),
+        };
+        self.db.insert_token(&sha256(&token), &row).await?;
         // Expired tokens are useless; drop them as new ones are issued.
-        sqlx::query("DELETE FROM oauth_tokens WHERE expires_at <= ?1")
-            .bind(unix_now() - 3600)
-            .execute(&self.pool)
-            .await?;
+        self.db.delete_tokens_expired_before(now - 3600).await?;
         Ok(token)
     }
 
@@ -517,39 +437,20 @@ impl PlatformStore {
 
     /// Records one failed authentication. Never pass a credential here.
     pub async fn record_failure(&self, method: &str, route: &str, refusal: &Refusal) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO auth_audit (at, method, route, key_id, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .bind(unix_now())
-        .bind(method)
-        .bind(route)
-        .bind(&refusal.key_id)
-        .bind(refusal.reason)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.db
+            .insert_audit(
+                unix_now(),
+                method,
+                route,
+                refusal.key_id.as_deref(),
+                refusal.reason,
+            )
+            .await
     }
 
     /// The newest `limit` audit entries, newest first.
     pub async fn list_audit(&self, limit: u32) -> Result<Vec<AuditEntry>> {
-        let rows = sqlx::query(
-            "SELECT id, at, method, route, key_id, reason FROM auth_audit ORDER BY id DESC LIMIT ?1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditEntry {
-                    id: r.try_get("id")?,
-                    at: r.try_get("at")?,
-                    method: r.try_get("method")?,
-                    route: r.try_get("route")?,
-                    key_id: r.try_get("key_id")?,
-                    reason: r.try_get("reason")?,
-                })
-            })
-            .collect()
+        self.db.list_audit(limit).await
     }
 }
 

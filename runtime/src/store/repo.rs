@@ -44,6 +44,8 @@ pub trait Database:
     fn backend(&self) -> Backend;
     /// Closes every connection.
     fn close(&self) -> futures_util::future::BoxFuture<'_, ()>;
+    /// The concrete backend, for tests that look at its rows.
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 /// Which backend a [`Database`] is.
@@ -104,8 +106,11 @@ pub trait AccountRepo {
         app_or_id: &str,
     ) -> Result<Option<AccountRow>>;
     /// Newest first.
-    async fn list_accounts(&self, project: &str, filter: &AccountFilter)
-    -> Result<Vec<AccountMeta>>;
+    async fn list_accounts(
+        &self,
+        project: &str,
+        filter: &AccountFilter,
+    ) -> Result<Vec<AccountMeta>>;
     async fn delete_account(&self, project: &str, id: &str) -> Result<bool>;
     async fn set_account_status(
         &self,
@@ -149,8 +154,9 @@ pub struct TokenRow {
 
 /// What a revocation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Revoked {
-    Done,
+pub enum Revocation {
+    Revoked,
+    /// There was no such key or client.
     NotFound,
     /// Refused: it is the last unrestricted admin credential.
     LastAdmin,
@@ -172,7 +178,7 @@ pub trait PlatformRepo {
     async fn get_api_key(&self, id: &str) -> Result<Option<HashedCredential>>;
     /// Deletes the key unless it is the last unrestricted admin credential
     /// (keys and clients together), checked and deleted atomically.
-    async fn delete_api_key(&self, id: &str) -> Result<Revoked>;
+    async fn delete_api_key(&self, id: &str) -> Result<Revocation>;
 
     async fn insert_client(&self, client: &HashedCredential) -> Result<()>;
     async fn list_clients(&self) -> Result<Vec<CredentialMeta>>;
@@ -182,7 +188,7 @@ pub trait PlatformRepo {
     async fn rotate_client_secret(&self, id: &str, secret_hash: &[u8]) -> Result<bool>;
     /// Deletes the client and its tokens, unless it is the last unrestricted
     /// admin credential.
-    async fn delete_client(&self, id: &str) -> Result<Revoked>;
+    async fn delete_client(&self, id: &str) -> Result<Revocation>;
 
     async fn insert_token(&self, token_hash: &[u8], token: &TokenRow) -> Result<()>;
     async fn get_token(&self, token_hash: &[u8]) -> Result<Option<TokenRow>>;
@@ -257,7 +263,10 @@ pub trait TriggerRepo {
 /// Where a sealed value lives, for re-sealing under a new master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SealedOwner {
-    Secret { project: String, name: String },
+    Secret {
+        project: String,
+        name: String,
+    },
     /// An account's credentials; its metadata is the associated data.
     Account(Box<AccountMeta>),
 }

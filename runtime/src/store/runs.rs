@@ -1,15 +1,11 @@
-//! Run records of `airlock serve`. Same database and pool as the
-//! [`SecretStore`]. Everything stored here was masked by the engine before it
+//! Run records of `airlock serve`. Same database as the [`SecretStore`]. Everything stored here was masked by the engine before it
 //! arrived, except the input, which is the caller's own data; a `nostore` run
 //! keeps metadata only.
 
-use sqlx::Row as _;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
-
-use super::{Result, SecretStore};
+use super::{Db, Result, SecretStore};
 
 /// One run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RunRecord {
     pub id: String,
     pub project: String,
@@ -27,7 +23,7 @@ pub struct RunRecord {
     pub input: Option<String>,
     /// JSON text; `None` for a failed or `nostore` run.
     pub output: Option<String>,
-    /// JSON text `{kind, message}`; `None` for a succeeded or `nostore` run.
+    /// JSON text `{kind, message, code?, details?}`; `None` for a succeeded or `nostore` run.
     pub error: Option<String>,
     /// JSON array of log lines; `None` for a `nostore` run.
     pub logs: Option<String>,
@@ -52,119 +48,43 @@ pub const DELETE_BATCH: u32 = 500;
 /// The run table.
 #[derive(Debug, Clone)]
 pub struct RunStore {
-    pool: SqlitePool,
-}
-
-fn record_from_row(r: &SqliteRow) -> Result<RunRecord> {
-    Ok(RunRecord {
-        id: r.try_get("id")?,
-        project: r.try_get("project")?,
-        step: r.try_get("step")?,
-        digest: r.try_get("digest")?,
-        status: r.try_get("status")?,
-        created_at: r.try_get("created_at")?,
-        duration_ms: r.try_get("duration_ms")?,
-        cpu_ticks: r.try_get("cpu_ticks")?,
-        memory_peak_bytes: r.try_get("memory_peak_bytes")?,
-        log_bytes: r.try_get("log_bytes")?,
-        input: r.try_get("input")?,
-        output: r.try_get("output")?,
-        error: r.try_get("error")?,
-        logs: r.try_get("logs")?,
-        http_calls: r.try_get("http_calls")?,
-    })
+    db: Db,
 }
 
 impl RunStore {
-    /// The run table of `secrets`' database (same pool).
+    /// The run table of `secrets`' database.
     pub fn new(secrets: &SecretStore) -> Self {
         Self {
-            pool: secrets.pool().clone(),
+            db: secrets.db().clone(),
         }
     }
 
+    /// Records one run.
     pub async fn insert(&self, run: &RunRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO runs (id, project, step, digest, status, created_at, duration_ms,
-                 cpu_ticks, memory_peak_bytes, log_bytes, input, output, error, logs,
-                 http_calls)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-        )
-        .bind(&run.id)
-        .bind(&run.project)
-        .bind(&run.step)
-        .bind(&run.digest)
-        .bind(&run.status)
-        .bind(run.created_at)
-        .bind(run.duration_ms)
-        .bind(run.cpu_ticks)
-        .bind(run.memory_peak_bytes)
-        .bind(run.log_bytes)
-        .bind(&run.input)
-        .bind(&run.output)
-        .bind(&run.error)
-        .bind(&run.logs)
-        .bind(&run.http_calls)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.db.insert_run(run).await
     }
 
+    /// Run `id` of `project`, or `None`.
     pub async fn get(&self, project: &str, id: &str) -> Result<Option<RunRecord>> {
-        sqlx::query("SELECT * FROM runs WHERE project = ?1 AND id = ?2")
-            .bind(project)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(record_from_row)
-            .transpose()
+        self.db.get_run(project, id).await
     }
 
     /// Runs of `project`, newest first (`created_at`, then `id`, descending).
     pub async fn list(&self, project: &str, filter: &RunFilter) -> Result<Vec<RunRecord>> {
-        let (before_at, before_id) = match &filter.before {
-            Some((at, id)) => (Some(*at), Some(id.as_str())),
-            None => (None, None),
-        };
-        let rows = sqlx::query(
-            "SELECT * FROM runs WHERE project = ?1
-                 AND (?2 IS NULL OR step = ?2)
-                 AND (?3 IS NULL OR status = ?3)
-                 AND (?4 IS NULL OR created_at < ?4 OR (created_at = ?4 AND id < ?5))
-             ORDER BY created_at DESC, id DESC LIMIT ?6",
-        )
-        .bind(project)
-        .bind(filter.step.as_deref())
-        .bind(filter.status.as_deref())
-        .bind(before_at)
-        .bind(before_id)
-        .bind(i64::from(filter.limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(record_from_row).collect()
+        self.db.list_runs(project, filter).await
     }
 
     /// Deletes every run created before `cutoff_ms` (Unix milliseconds), in
-    /// batches of [`DELETE_BATCH`]; returns how many were deleted.
+    /// batches of [`DELETE_BATCH`] (so runs being recorded meanwhile wait
+    /// little); returns how many were deleted.
     pub async fn delete_created_before(&self, cutoff_ms: i64) -> Result<u64> {
         let mut total = 0;
         loop {
-            let n = sqlx::query(
-                "DELETE FROM runs WHERE rowid IN
-                     (SELECT rowid FROM runs WHERE created_at < ?1 LIMIT ?2)",
-            )
-            .bind(cutoff_ms)
-            .bind(i64::from(DELETE_BATCH))
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+            let n = self.db.delete_runs_before(cutoff_ms, DELETE_BATCH).await?;
             total += n;
             if n < u64::from(DELETE_BATCH) {
                 return Ok(total);
             }
-            // Let other writers in between batches.
-            tokio::task::yield_now().await;
         }
     }
 }

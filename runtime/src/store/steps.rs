@@ -4,11 +4,9 @@
 //! [`SecretStore`].
 
 use sha2::{Digest as _, Sha256};
-use sqlx::Row as _;
-use sqlx::sqlite::SqlitePool;
 
-use super::sqlite::unix_now;
-use super::{Result, SecretStore};
+use super::repo::NewVersion;
+use super::{Db, Result, SecretStore, unix_now};
 
 /// The digest naming a version: `sha256:<hex>` over the component's digest
 /// and the manifest text, so a changed manifest is a new version (a grant
@@ -23,7 +21,7 @@ pub fn version_digest(component_digest: &str, manifest: &str) -> String {
 }
 
 /// A step and its current version.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StepMeta {
     pub step: String,
     pub current_digest: String,
@@ -31,7 +29,7 @@ pub struct StepMeta {
 }
 
 /// One stored version of a step.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct VersionMeta {
     pub digest: String,
     /// `sha256:<hex>` of the component bytes.
@@ -50,7 +48,7 @@ pub struct StepDetail {
 }
 
 /// What a run needs of the current version.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, sqlx::FromRow)]
 pub struct CurrentVersion {
     pub digest: String,
     /// `sha256:<hex>` of the component bytes.
@@ -61,19 +59,19 @@ pub struct CurrentVersion {
 /// The step tables.
 #[derive(Debug, Clone)]
 pub struct StepStore {
-    pool: SqlitePool,
+    db: Db,
 }
 
 impl StepStore {
-    /// The step tables of `secrets`' database (same pool).
+    /// The step tables of `secrets`' database.
     pub fn new(secrets: &SecretStore) -> Self {
         Self {
-            pool: secrets.pool().clone(),
+            db: secrets.db().clone(),
         }
     }
 
-    /// Stores a version (unless that digest is already stored) and makes it
-    /// current. `true` when the version is new.
+    /// Stores a version (if new) and makes it the step's current one, in
+    /// one transaction; `true` when the version was new.
     pub async fn put_version(
         &self,
         project: &str,
@@ -83,123 +81,39 @@ impl StepStore {
         component: &[u8],
         manifest: &str,
     ) -> Result<bool> {
-        let now = unix_now();
-        let mut tx = self.pool.begin().await?;
-        let created = sqlx::query(
-            "INSERT INTO step_versions
-                 (project, step, digest, component_digest, component, manifest, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
-        )
-        .bind(project)
-        .bind(step)
-        .bind(digest)
-        .bind(component_digest)
-        .bind(component)
-        .bind(manifest)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            > 0;
-        sqlx::query(
-            "INSERT INTO steps (project, step, current_digest, updated_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (project, step) DO UPDATE SET
-                 current_digest = excluded.current_digest,
-                 updated_at = CASE WHEN steps.current_digest = excluded.current_digest
-                     THEN steps.updated_at ELSE excluded.updated_at END",
-        )
-        .bind(project)
-        .bind(step)
-        .bind(digest)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(created)
+        let version = NewVersion {
+            project,
+            step,
+            digest,
+            component_digest,
+            component,
+            manifest,
+        };
+        self.db.put_version(version, unix_now()).await
     }
 
     /// The steps of `project`, by name.
     pub async fn list(&self, project: &str) -> Result<Vec<StepMeta>> {
-        let rows = sqlx::query(
-            "SELECT step, current_digest, updated_at FROM steps WHERE project = ?1 ORDER BY step",
-        )
-        .bind(project)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StepMeta {
-                    step: r.try_get("step")?,
-                    current_digest: r.try_get("current_digest")?,
-                    updated_at: r.try_get("updated_at")?,
-                })
-            })
-            .collect()
+        self.db.list_steps(project).await
     }
 
-    /// A step with its versions, or `None`.
+    /// A step with its versions (newest first), or `None`.
     pub async fn get(&self, project: &str, step: &str) -> Result<Option<StepDetail>> {
-        let Some(row) = sqlx::query(
-            "SELECT s.current_digest, s.updated_at, v.manifest FROM steps s
-             JOIN step_versions v ON v.project = s.project AND v.step = s.step
-                 AND v.digest = s.current_digest
-             WHERE s.project = ?1 AND s.step = ?2",
-        )
-        .bind(project)
-        .bind(step)
-        .fetch_optional(&self.pool)
-        .await?
-        else {
-            return Ok(None);
-        };
-        let versions = sqlx::query(
-            "SELECT digest, component_digest, created_at FROM step_versions WHERE project = ?1 AND step = ?2
-             ORDER BY created_at DESC, rowid DESC",
-        )
-        .bind(project)
-        .bind(step)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(VersionMeta {
-                digest: r.try_get("digest")?,
-                component_digest: r.try_get("component_digest")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-        Ok(Some(StepDetail {
-            meta: StepMeta {
-                step: step.to_owned(),
-                current_digest: row.try_get("current_digest")?,
-                updated_at: row.try_get("updated_at")?,
-            },
-            manifest: row.try_get("manifest")?,
-            versions,
-        }))
+        Ok(self
+            .db
+            .get_step(project, step)
+            .await?
+            .map(|(meta, manifest, versions)| StepDetail {
+                meta,
+                manifest,
+                versions,
+            }))
     }
 
-    /// The current version's component and manifest, or `None`.
+    /// The current version's digests and manifest (never its component
+    /// bytes), or `None`.
     pub async fn current(&self, project: &str, step: &str) -> Result<Option<CurrentVersion>> {
-        let row = sqlx::query(
-            "SELECT v.digest, v.component_digest, v.manifest FROM steps s
-             JOIN step_versions v ON v.project = s.project AND v.step = s.step
-                 AND v.digest = s.current_digest
-             WHERE s.project = ?1 AND s.step = ?2",
-        )
-        .bind(project)
-        .bind(step)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            Ok(CurrentVersion {
-                digest: r.try_get("digest")?,
-                component_digest: r.try_get("component_digest")?,
-                manifest: r.try_get("manifest")?,
-            })
-        })
-        .transpose()
+        self.db.current_version(project, step).await
     }
 
     /// The component bytes of one version: read only when the engine does
@@ -210,33 +124,12 @@ impl StepStore {
         step: &str,
         digest: &str,
     ) -> Result<Option<Vec<u8>>> {
-        let row = sqlx::query(
-            "SELECT component FROM step_versions WHERE project = ?1 AND step = ?2 AND digest = ?3",
-        )
-        .bind(project)
-        .bind(step)
-        .bind(digest)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| Ok(r.try_get("component")?)).transpose()
+        self.db.component(project, step, digest).await
     }
 
     /// Deletes a step and all its versions (its runs stay); `false` when
     /// there was no such step.
     pub async fn delete(&self, project: &str, step: &str) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query("DELETE FROM steps WHERE project = ?1 AND step = ?2")
-            .bind(project)
-            .bind(step)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        sqlx::query("DELETE FROM step_versions WHERE project = ?1 AND step = ?2")
-            .bind(project)
-            .bind(step)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(done > 0)
+        self.db.delete_step(project, step).await
     }
 }

@@ -274,51 +274,56 @@ async fn rotation_reencrypts_everything_under_the_new_key() {
 }
 
 #[tokio::test]
-async fn interrupted_rotation_changes_nothing() {
+async fn an_interrupted_rotation_leaves_everything_readable_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(dir.path()).await;
     let old = key(8);
     let new = key(9);
     let all = seed_many(&store, &old).await;
+    let ring = new.clone().with_retired(vec![old.clone()]);
 
-    // Fail after a few rows, and after the last row just before commit.
-    for fail_after in [0, 3, all.len()] {
+    // Interrupted before anything, then after three values.
+    for fail_after in [0, 3] {
         let err = store
-            .rotate_key_inner(&old, &new, Some(fail_after))
+            .rotate_inner(&ring, Some(fail_after))
             .await
             .unwrap_err();
         assert!(
             matches!(err, StoreError::Injected(n) if n == fail_after),
             "{err:?}"
         );
-
+        // Every value opens with the ring throughout: nodes keep serving.
         for (project, name, value) in &all {
             assert_eq!(
-                get(&store, &old, project, name).await.as_deref(),
+                get(&store, &ring, project, name).await.as_deref(),
                 Some(value.as_str()),
-                "after failing at {fail_after}: {project}/{name} still opens with the old key"
-            );
-            assert!(
-                store.get(&new, project, name).await.is_err(),
-                "after failing at {fail_after}: {project}/{name} does not open with the new key"
+                "after failing at {fail_after}: {project}/{name}"
             );
         }
     }
-    // Reopened from disk, still all under the old key.
+    let under_new = |store: &SecretStore| {
+        let store = store.clone();
+        let new = new.clone();
+        let all = all.clone();
+        async move {
+            let mut n = 0;
+            for (project, name, _) in &all {
+                n += usize::from(store.get(&new, project, name).await.is_ok());
+            }
+            n
+        }
+    };
+    assert_eq!(under_new(&store).await, 3, "three values moved");
+    // Reopened from disk, resumed: the rest move, and the new key alone opens all.
     store.close().await;
     let store = open_store(dir.path()).await;
-    for (project, name, value) in &all {
-        assert_eq!(
-            get(&store, &old, project, name).await.as_deref(),
-            Some(value.as_str())
-        );
-    }
-    // And an uninterrupted rotation still works afterwards.
-    assert_eq!(store.rotate_key(&old, &new).await.unwrap(), all.len());
+    assert_eq!(store.rotate_to_current(&ring).await.unwrap(), all.len() - 3);
+    assert_eq!(under_new(&store).await, all.len());
+    assert_eq!(store.rotate_to_current(&ring).await.unwrap(), 0, "nothing left");
 }
 
 #[tokio::test]
-async fn rotation_with_an_undecryptable_row_changes_nothing() {
+async fn rotation_stops_at_an_undecryptable_row_and_the_rest_stays_readable() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(dir.path()).await;
     let old = key(10);
@@ -333,9 +338,11 @@ async fn rotation_with_an_undecryptable_row_changes_nothing() {
     .await;
     let err = store.rotate_key(&old, &new).await.unwrap_err();
     assert!(matches!(err, StoreError::Decrypt { .. }), "{err:?}");
+    assert!(err.to_string().contains("SECRET_4"), "names the row: {err}");
+    let ring = new.clone().with_retired(vec![old.clone()]);
     for (project, name, value) in all.iter().filter(|(_, n, _)| n != "SECRET_4") {
         assert_eq!(
-            get(&store, &old, project, name).await.as_deref(),
+            get(&store, &ring, project, name).await.as_deref(),
             Some(value.as_str())
         );
     }

@@ -53,9 +53,63 @@ async fn credentials_are_stored_hashed_and_verified() {
         .unwrap();
     let token = store.issue_token(&client, &scopes, 1).await.unwrap();
     sqlx::query("UPDATE oauth_tokens SET expires_at = 0")
-        .execute(&store.pool)
+        .execute(&secrets.pool_for_tests())
         .await
         .unwrap();
     let refusal = store.verify_bearer(&token).await.unwrap().unwrap_err();
     assert_eq!(refusal.reason, "expired access token");
+}
+
+fn scopes(s: &[&str]) -> Vec<String> {
+    s.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[tokio::test]
+async fn the_last_unrestricted_admin_key_or_client_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = SecretStore::open(dir.path()).await.unwrap();
+    let store = PlatformStore::new(&secrets);
+    store.create_project("alpha").await.unwrap();
+    let admin = scopes(&["runs:read", "admin"]);
+    let (key, _) = store.create_api_key("k", &admin, None).await.unwrap();
+    // Neither a restricted admin nor a non-admin counts as a way in.
+    let (restricted, _) = store
+        .create_api_key("r", &scopes(&["admin"]), Some("alpha"))
+        .await
+        .unwrap();
+    let (reader, _) = store
+        .create_client("c", &scopes(&["runs:read"]), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.revoke_api_key(&key.id).await.unwrap(),
+        Revocation::LastAdmin
+    );
+    // A second admin, as a client: now the key may go, then not the client.
+    let (client, _) = store.create_client("a", &admin, None).await.unwrap();
+    assert_eq!(
+        store.revoke_api_key(&key.id).await.unwrap(),
+        Revocation::Revoked
+    );
+    assert_eq!(
+        store.delete_client(&client.id).await.unwrap(),
+        Revocation::LastAdmin
+    );
+    assert!(store.get_client(&client.id).await.unwrap().is_some());
+    for (what, outcome) in [
+        ("restricted", store.revoke_api_key(&restricted.id).await),
+        ("reader", store.delete_client(&reader.id).await),
+        ("missing key", store.revoke_api_key(&key.id).await),
+        (
+            "missing client",
+            store.delete_client("ac_0000000000000000").await,
+        ),
+    ] {
+        let want = if what.starts_with("missing") {
+            Revocation::NotFound
+        } else {
+            Revocation::Revoked
+        };
+        assert_eq!(outcome.unwrap(), want, "{what}");
+    }
 }

@@ -1,0 +1,152 @@
+//! The SQLite schema: an ordered list of migrations embedded in the binary,
+//! applied at open inside one `BEGIN IMMEDIATE` transaction and recorded in
+//! SQLite's `PRAGMA user_version`. That keeps the binary self-contained (no
+//! migrations directory at run time, no sqlx macros) and is safe to run on
+//! every open, by several processes at once.
+
+/// Schema migrations, in order; migration `i` brings `user_version` to `i + 1`.
+/// Append only: never edit one that has shipped.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: the secrets table.
+    "CREATE TABLE secrets (
+        project    TEXT    NOT NULL,
+        name       TEXT    NOT NULL,
+        key_id     TEXT    NOT NULL,
+        nonce      BLOB    NOT NULL,
+        ciphertext BLOB    NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (project, name)
+    )",
+    // 2: connected accounts (see `accounts.rs`). Credentials are one sealed
+    // JSON object, so every change to them (a rotated refresh token with its
+    // access token) is a single-column write. `rowid` orders accounts created
+    // in the same second, so "newest" is well defined.
+    "CREATE TABLE accounts (
+        id               TEXT    NOT NULL PRIMARY KEY,
+        project          TEXT    NOT NULL,
+        external_user_id TEXT    NOT NULL,
+        app              TEXT    NOT NULL,
+        key_id           TEXT    NOT NULL,
+        nonce            BLOB    NOT NULL,
+        ciphertext       BLOB    NOT NULL,
+        custom_fields    TEXT    NOT NULL,
+        expires_at       INTEGER,
+        status           TEXT    NOT NULL CHECK (status IN ('healthy', 'needs_reauth')),
+        created_at       INTEGER NOT NULL,
+        updated_at       INTEGER NOT NULL
+    );
+    CREATE INDEX accounts_by_user_app ON accounts (project, external_user_id, app);",
+    // 3: platform auth for `airlock serve` (see `platform.rs`): projects, API
+    // keys, OAuth clients and their access tokens (all credentials stored as
+    // SHA-256 hashes only), and the audit log of failed authentication.
+    "CREATE TABLE projects (
+        name       TEXT    NOT NULL PRIMARY KEY,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE api_keys (
+        id          TEXT    NOT NULL PRIMARY KEY,
+        name        TEXT    NOT NULL,
+        secret_hash BLOB    NOT NULL,
+        scopes      TEXT    NOT NULL,
+        project     TEXT,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE oauth_clients (
+        id          TEXT    NOT NULL PRIMARY KEY,
+        name        TEXT    NOT NULL,
+        secret_hash BLOB    NOT NULL,
+        scopes      TEXT    NOT NULL,
+        project     TEXT,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE oauth_tokens (
+        token_hash BLOB    NOT NULL PRIMARY KEY,
+        client_id  TEXT    NOT NULL REFERENCES oauth_clients (id) ON DELETE CASCADE,
+        scopes     TEXT    NOT NULL,
+        project    TEXT,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX oauth_tokens_by_client ON oauth_tokens (client_id);
+    CREATE TABLE auth_audit (
+        id     INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+        at     INTEGER NOT NULL,
+        method TEXT    NOT NULL,
+        route  TEXT    NOT NULL,
+        key_id TEXT,
+        reason TEXT    NOT NULL
+    );",
+    // 4: steps and runs of `airlock serve` (see `steps.rs` and `runs.rs`).
+    // A step version is immutable and named by a digest of its component and
+    // manifest (`component_digest` is the component's own); `steps` points at
+    // the current one. Run records hold only what the
+    // engine already masked; `nostore` runs leave input, output, error and
+    // logs NULL.
+    "CREATE TABLE step_versions (
+        project    TEXT    NOT NULL,
+        step       TEXT    NOT NULL,
+        digest           TEXT    NOT NULL,
+        component_digest TEXT    NOT NULL,
+        component        BLOB    NOT NULL,
+        manifest         TEXT    NOT NULL,
+        created_at       INTEGER NOT NULL,
+        PRIMARY KEY (project, step, digest)
+    );
+    CREATE TABLE steps (
+        project        TEXT    NOT NULL,
+        step           TEXT    NOT NULL,
+        current_digest TEXT    NOT NULL,
+        updated_at     INTEGER NOT NULL,
+        PRIMARY KEY (project, step)
+    );
+    CREATE TABLE runs (
+        id                TEXT    NOT NULL PRIMARY KEY,
+        project           TEXT    NOT NULL,
+        step              TEXT    NOT NULL,
+        digest            TEXT    NOT NULL,
+        status            TEXT    NOT NULL CHECK (status IN ('succeeded', 'failed')),
+        created_at        INTEGER NOT NULL,
+        duration_ms       INTEGER NOT NULL,
+        cpu_ticks         INTEGER NOT NULL,
+        memory_peak_bytes INTEGER NOT NULL,
+        log_bytes         INTEGER NOT NULL,
+        input             TEXT,
+        output            TEXT,
+        error             TEXT,
+        logs              TEXT
+    );
+    CREATE INDEX runs_by_project_newest ON runs (project, created_at DESC, id DESC);",
+    // 5: HTTP triggers of steps (see `triggers.rs`). `signature` is the JSON
+    // of how requests are verified; it names a secret, never holds its value.
+    "CREATE TABLE triggers (
+        id         TEXT    NOT NULL PRIMARY KEY,
+        project    TEXT    NOT NULL,
+        step       TEXT    NOT NULL,
+        signature  TEXT,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX triggers_by_step ON triggers (project, step);",
+    // 6: the retention sweep of `airlock serve` deletes runs by age.
+    "CREATE INDEX runs_by_created_at ON runs (created_at);",
+    // 7: the outbound calls of a run (JSON array of call summaries: method,
+    // URL without query (masked), status, timing, bytes, account id; never
+    // a header or credential). NULL for `nostore` runs.
+    "ALTER TABLE runs ADD COLUMN http_calls TEXT;",
+    // 8: a trigger created with `nostore` records every run it starts as
+    // metadata only (see `triggers.rs`).
+    "ALTER TABLE triggers ADD COLUMN nostore INTEGER NOT NULL DEFAULT 0 CHECK (nostore IN (0, 1));",
+    // 9: component bytes in a table of their own. Why: a run reads its
+    // version's digest and manifest; with the BLOB in the same row SQLite
+    // walked the BLOB's overflow pages on every such read (a Python step's
+    // 18 MB, per run). Now only a cold load reads `step_components`.
+    "CREATE TABLE step_components (
+        project   TEXT NOT NULL,
+        step      TEXT NOT NULL,
+        digest    TEXT NOT NULL,
+        component BLOB NOT NULL,
+        PRIMARY KEY (project, step, digest)
+    );
+    INSERT INTO step_components (project, step, digest, component)
+        SELECT project, step, digest, component FROM step_versions;
+    ALTER TABLE step_versions DROP COLUMN component;",
+];
