@@ -19,7 +19,7 @@ use airlock_host_api::http::egress::EgressPolicy;
 use airlock_host_api::http::pipeline::{
     AccountError, AccountSource, HttpConfig, Pipeline, ResolvedAccount,
 };
-use airlock_host_api::http::ratelimit::{Quota, RateLimiter};
+use airlock_host_api::http::ratelimit::{MemoryStore, Quota, RateLimitStore, RateLimiter};
 use ipnet::IpNet;
 use zeroize::Zeroizing;
 
@@ -78,7 +78,8 @@ pub fn policy_and_client(
     Ok((policy, client))
 }
 
-/// The pipeline every run of this process shares.
+/// The pipeline every run of this process shares, its rate limit kept in
+/// this process.
 pub fn pipeline(
     config: &OutboundConfig,
     policy: Arc<EgressPolicy>,
@@ -86,14 +87,39 @@ pub fn pipeline(
     catalog: Arc<Catalog>,
     accounts: Arc<dyn AccountSource>,
 ) -> Arc<Pipeline> {
+    let limiter = RateLimiter::new(config.quota);
+    pipeline_with(config, policy, client, catalog, accounts, limiter)
+}
+
+/// The pipeline with the project rate limit in `limiter` (shared by every
+/// node when its store is the database).
+pub fn pipeline_with(
+    config: &OutboundConfig,
+    policy: Arc<EgressPolicy>,
+    client: reqwest::Client,
+    catalog: Arc<Catalog>,
+    accounts: Arc<dyn AccountSource>,
+    limiter: RateLimiter,
+) -> Arc<Pipeline> {
     Arc::new(Pipeline::new(
         client,
         policy,
-        Arc::new(RateLimiter::new(config.quota)),
+        Arc::new(limiter),
         catalog,
         accounts,
         config.http.clone(),
     ))
+}
+
+/// Where the rate limits of `family` live: this process for SQLite (one
+/// node), the database for PostgreSQL (every node counts together).
+pub fn rate_limit_store(db: &crate::store::Db, family: &'static str) -> Arc<dyn RateLimitStore> {
+    match db.backend() {
+        crate::store::Backend::Sqlite => Arc::new(MemoryStore::new()),
+        crate::store::Backend::Postgres => Arc::new(
+            crate::store::shared_limits::DbRateLimits::new(db.clone(), family),
+        ),
+    }
 }
 
 /// The secret names holding an app's OAuth client credentials.
@@ -124,7 +150,13 @@ impl StoredAccounts {
         policy: Arc<EgressPolicy>,
     ) -> Self {
         let accounts = AccountStore::new(&secrets);
-        let refresher = TokenRefresher::new(accounts.clone(), key.clone(), client, REFRESH_MARGIN);
+        let mut refresher =
+            TokenRefresher::new(accounts.clone(), key.clone(), client, REFRESH_MARGIN);
+        if secrets.db().backend() == crate::store::Backend::Postgres {
+            refresher = refresher.with_lock(Arc::new(crate::oauth::SharedRefreshLock::new(
+                secrets.db().clone(),
+            )));
+        }
         Self {
             accounts,
             secrets,

@@ -396,6 +396,7 @@ impl Pipeline {
         }
         self.limiter
             .check(caller.project)
+            .await
             .map_err(|e| HttpError::RateLimited(e.retry_after))?;
         let timeout = self.timeout_for(caller, request.timeout)?;
         let deadline = Instant::now() + timeout;

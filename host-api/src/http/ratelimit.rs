@@ -10,11 +10,10 @@
 //! sustained rate is exactly `max / period`.
 //!
 //! Why a trait: one process keeps state in memory ([`MemoryStore`]); many
-//! `airlock serve` nodes need a shared store (PostgreSQL), which can
-//! implement [`RateLimitStore`] with the same GCRA arithmetic on a stored
-//! timestamp. The trait is synchronous; a database store would keep a local
-//! lease of tokens and refill it in the background, or the trait grows an
-//! async method when that store is written.
+//! `airlock serve` nodes share a store in PostgreSQL (the runtime's
+//! database-backed store), with the same GCRA arithmetic on a stored
+//! timestamp updated in one statement, so a limit holds across nodes. The
+//! trait is async for that store; the memory store answers at once.
 //!
 //! Why memory stays bounded: a key whose arrival time is in the past is
 //! indistinguishable from a key never seen, so it is dropped. The map is
@@ -58,10 +57,27 @@ pub struct RateLimited {
 }
 
 /// Where limiter state lives.
+#[async_trait::async_trait]
 pub trait RateLimitStore: Send + Sync {
     /// Count one request for `key` under `quota`: `Ok` if it conforms (and
     /// is counted), `Err` with the wait until it would (and not counted).
-    fn acquire(&self, key: &str, quota: Quota) -> Result<(), RateLimited>;
+    async fn acquire(&self, key: &str, quota: Quota) -> Result<(), RateLimited>;
+
+    /// How long until one more request for `key` would conform to `quota`,
+    /// without counting one: `None` when it would conform now. For limits
+    /// that count only some requests (failed ones) but refuse all of them.
+    async fn wait_time(&self, key: &str, quota: Quota) -> Option<Duration>;
+}
+
+impl Quota {
+    /// The GCRA parameters in milliseconds: the interval one unit of
+    /// capacity takes to return, and the burst tolerance (a fresh key
+    /// admits `max` requests at once).
+    pub fn gcra_ms(&self) -> (i64, i64) {
+        let period = i64::try_from(self.period.as_millis()).unwrap_or(i64::MAX);
+        let interval = period / i64::from(self.max.max(1));
+        (interval.max(1), period - interval.max(1))
+    }
 }
 
 type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
@@ -107,10 +123,8 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    /// How long until one more request for `key` would conform to `quota`,
-    /// without counting one: `None` when it would conform now. For limits
-    /// that count only some requests (failed ones) but refuse all of them.
-    pub fn wait_time(&self, key: &str, quota: Quota) -> Option<Duration> {
+    /// [`RateLimitStore::wait_time`], at once.
+    pub fn wait_now(&self, key: &str, quota: Quota) -> Option<Duration> {
         let now = (self.clock)();
         let inner = self.lock();
         let tat = inner.tat.get(key).copied().unwrap_or(now).max(now);
@@ -125,8 +139,20 @@ impl MemoryStore {
     }
 }
 
+#[async_trait::async_trait]
 impl RateLimitStore for MemoryStore {
-    fn acquire(&self, key: &str, quota: Quota) -> Result<(), RateLimited> {
+    async fn acquire(&self, key: &str, quota: Quota) -> Result<(), RateLimited> {
+        self.acquire_now(key, quota)
+    }
+
+    async fn wait_time(&self, key: &str, quota: Quota) -> Option<Duration> {
+        self.wait_now(key, quota)
+    }
+}
+
+impl MemoryStore {
+    /// [`RateLimitStore::acquire`], at once.
+    pub fn acquire_now(&self, key: &str, quota: Quota) -> Result<(), RateLimited> {
         let now = (self.clock)();
         let mut inner = self.lock();
         inner.calls_since_sweep += 1;
@@ -179,9 +205,10 @@ impl RateLimiter {
     }
 
     /// Count one outbound request for `project`.
-    pub fn check(&self, project: &str) -> Result<(), RateLimited> {
+    pub async fn check(&self, project: &str) -> Result<(), RateLimited> {
         self.store
             .acquire(project, self.quota)
+            .await
             .inspect_err(|limited| {
                 tracing::debug!(
                     project,
@@ -195,6 +222,7 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::future::Future as _;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     /// A clock that only moves when told to.
@@ -222,6 +250,17 @@ mod tests {
         }
     }
 
+    /// The limiter's check, at once (its store is in memory).
+    fn check(limiter: &RateLimiter, key: &str) -> Result<(), RateLimited> {
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let mut fut = std::pin::pin!(limiter.check(key));
+        match fut.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(r) => r,
+            std::task::Poll::Pending => unreachable!("the memory store answers at once"),
+        }
+    }
+
     fn limiter(max: u32, period: Duration) -> (RateLimiter, Arc<ManualClock>, Arc<MemoryStore>) {
         let clock = ManualClock::new();
         let store = clock.store();
@@ -234,16 +273,14 @@ mod tests {
         let (limiter, _clock, _) = limiter(1_000, Duration::from_secs(300));
         assert_eq!(limiter.quota(), Quota::DEFAULT);
         for i in 0..1_000 {
-            limiter
-                .check("p")
-                .unwrap_or_else(|e| panic!("request {i}: {e}"));
+            check(&limiter, "p").unwrap_or_else(|e| panic!("request {i}: {e}"));
         }
-        let limited = limiter.check("p").unwrap_err();
+        let limited = check(&limiter, "p").unwrap_err();
         // One unit of capacity returns every 300 ms.
         assert_eq!(limited.retry_after, Duration::from_millis(300));
         // Refused requests are not counted: still exactly one interval.
         assert_eq!(
-            limiter.check("p").unwrap_err().retry_after,
+            check(&limiter, "p").unwrap_err().retry_after,
             Duration::from_millis(300)
         );
     }
@@ -252,46 +289,46 @@ mod tests {
     fn egress_ratelimit_projects_are_independent() {
         let (limiter, _clock, _) = limiter(3, Duration::from_secs(60));
         for _ in 0..3 {
-            limiter.check("alpha").unwrap();
+            check(&limiter, "alpha").unwrap();
         }
-        assert!(limiter.check("alpha").is_err());
+        assert!(check(&limiter, "alpha").is_err());
         for _ in 0..3 {
-            limiter.check("beta").unwrap();
+            check(&limiter, "beta").unwrap();
         }
-        assert!(limiter.check("beta").is_err());
-        assert!(limiter.check("alpha").is_err());
+        assert!(check(&limiter, "beta").is_err());
+        assert!(check(&limiter, "alpha").is_err());
     }
 
     #[test]
     fn egress_ratelimit_window_slides() {
         let (limiter, clock, _) = limiter(10, Duration::from_secs(10));
         for _ in 0..10 {
-            limiter.check("p").unwrap();
+            check(&limiter, "p").unwrap();
         }
-        let limited = limiter.check("p").unwrap_err();
+        let limited = check(&limiter, "p").unwrap_err();
         assert_eq!(limited.retry_after, Duration::from_secs(1));
         // Just before the wait is over: still limited, with the rest to wait.
         clock.advance(Duration::from_millis(600));
         assert_eq!(
-            limiter.check("p").unwrap_err().retry_after,
+            check(&limiter, "p").unwrap_err().retry_after,
             Duration::from_millis(400)
         );
         // After it: exactly one more, then limited again.
         clock.advance(Duration::from_millis(400));
-        limiter.check("p").unwrap();
-        assert!(limiter.check("p").is_err());
+        check(&limiter, "p").unwrap();
+        assert!(check(&limiter, "p").is_err());
         // After half the period, half the capacity is back.
         clock.advance(Duration::from_secs(5));
         for _ in 0..5 {
-            limiter.check("p").unwrap();
+            check(&limiter, "p").unwrap();
         }
-        assert!(limiter.check("p").is_err());
+        assert!(check(&limiter, "p").is_err());
         // After a full idle period, the whole burst is back.
         clock.advance(Duration::from_secs(10));
         for _ in 0..10 {
-            limiter.check("p").unwrap();
+            check(&limiter, "p").unwrap();
         }
-        assert!(limiter.check("p").is_err());
+        assert!(check(&limiter, "p").is_err());
     }
 
     #[test]
@@ -302,34 +339,34 @@ mod tests {
             max: 2,
             period: Duration::from_secs(10),
         };
-        assert_eq!(store.wait_time("k", quota), None);
-        store.acquire("k", quota).unwrap();
+        assert_eq!(store.wait_now("k", quota), None);
+        store.acquire_now("k", quota).unwrap();
         // Peeking any number of times counts nothing.
         for _ in 0..5 {
-            assert_eq!(store.wait_time("k", quota), None);
+            assert_eq!(store.wait_now("k", quota), None);
         }
-        store.acquire("k", quota).unwrap();
-        assert_eq!(store.wait_time("k", quota), Some(Duration::from_secs(5)));
+        store.acquire_now("k", quota).unwrap();
+        assert_eq!(store.wait_now("k", quota), Some(Duration::from_secs(5)));
         assert_eq!(
-            store.acquire("k", quota).unwrap_err().retry_after,
+            store.acquire_now("k", quota).unwrap_err().retry_after,
             Duration::from_secs(5)
         );
         clock.advance(Duration::from_secs(5));
-        assert_eq!(store.wait_time("k", quota), None);
-        assert_eq!(store.wait_time("other", quota), None);
+        assert_eq!(store.wait_now("k", quota), None);
+        assert_eq!(store.wait_now("other", quota), None);
     }
 
     #[test]
     fn egress_ratelimit_idle_keys_are_evicted() {
         let (limiter, clock, store) = limiter(5, Duration::from_secs(1));
         for i in 0..2_000 {
-            limiter.check(&format!("project-{i}")).unwrap();
+            check(&limiter, &format!("project-{i}")).unwrap();
         }
         assert!(store.len() >= 1_000, "{}", store.len());
         // Once every key has been idle for a period, the next sweep drops them.
         clock.advance(Duration::from_secs(2));
         for _ in 0..2_000 {
-            limiter.check("active").unwrap_or(());
+            check(&limiter, "active").unwrap_or(());
         }
         assert_eq!(store.len(), 1, "only the active key is kept");
     }

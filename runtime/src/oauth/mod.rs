@@ -53,7 +53,7 @@ mod refresh;
 mod single_flight;
 
 pub use refresh::{HttpError, MAX_TOKEN_RESPONSE, OAuthClientConfig, RefreshError, TokenRefresher};
-pub use single_flight::{LocalRefreshLock, RefreshGuard, RefreshLock};
+pub use single_flight::{LocalRefreshLock, RefreshGuard, RefreshLock, SharedRefreshLock};
 
 #[cfg(test)]
 mod tests;

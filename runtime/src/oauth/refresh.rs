@@ -333,13 +333,9 @@ impl TokenRefresher {
             Ok(response) => response,
             Err(RequestTokenError::ServerResponse(err)) => {
                 if *err.error() == BasicErrorResponseType::InvalidGrant {
-                    self.inner
-                        .store
-                        .mark_needs_reauth(project, account_id)
-                        .await?;
-                    return Err(RefreshError::NeedsReauth {
-                        account_id: account_id.to_owned(),
-                    });
+                    return self
+                        .after_invalid_grant(project, account_id, refresh_token.secret())
+                        .await;
                 }
                 let error_code: String = err
                     .error()
@@ -398,6 +394,41 @@ impl TokenRefresher {
             "access token refreshed"
         );
         Ok(access)
+    }
+}
+
+impl TokenRefresher {
+    /// The provider refused `used` as a refresh token. If the stored one
+    /// changed meanwhile, a sibling (another node, without the shared lock)
+    /// rotated it and saved fresh tokens: use those. Only a refusal of the
+    /// refresh token still stored marks the account as needing
+    /// re-authorisation.
+    async fn after_invalid_grant(
+        &self,
+        project: &str,
+        account_id: &str,
+        used: &str,
+    ) -> Result<Zeroizing<String>, RefreshError> {
+        let account = self.load(project, account_id).await?;
+        let stored = account.credential(REFRESH_TOKEN).unwrap_or_default();
+        if stored != used
+            && let Some(token) = self.usable(&account, &Want::Fresh)
+        {
+            tracing::info!(
+                project,
+                account_id,
+                "refresh token rotated by another node; using its tokens"
+            );
+            return Ok(token);
+        }
+        drop(account);
+        self.inner
+            .store
+            .mark_needs_reauth(project, account_id)
+            .await?;
+        Err(RefreshError::NeedsReauth {
+            account_id: account_id.to_owned(),
+        })
     }
 }
 

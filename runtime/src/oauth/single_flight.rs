@@ -2,13 +2,14 @@
 //!
 //! [`RefreshLock`] is the seam: [`LocalRefreshLock`] serialises refreshes of
 //! one account inside this process with a `tokio::sync::Mutex` per account.
-//! When several `airlock serve` nodes share a PostgreSQL database, a
-//! `PgAdvisoryRefreshLock` can implement the same trait with
-//! `pg_advisory_xact_lock(hashtext(key))` inside a transaction held by the
-//! guard: dropping the guard rolls the transaction back, which releases the
-//! lock even when the node dies (the session ends). Layering both (local
-//! mutex first, then the advisory lock) keeps a node from opening one
-//! database transaction per waiting caller.
+//! When several `airlock serve` nodes share a PostgreSQL database,
+//! [`SharedRefreshLock`] layers the database's lock on top
+//! ([`CoordinationRepo::lock`](crate::store::repo::CoordinationRepo::lock):
+//! `pg_advisory_xact_lock` inside a transaction held by the guard; dropping
+//! the guard ends the transaction, which releases the lock even when the node
+//! dies, since its session ends). The local mutex comes first, so a node
+//! opens one database transaction per account being refreshed, not one per
+//! waiting caller.
 //!
 //! The lock only orders refreshes; correctness comes from
 //! [`TokenRefresher`](super::TokenRefresher) re-reading the account after
@@ -85,6 +86,39 @@ impl Drop for LocalGuard {
         // by waiters whose futures were cancelled.
         drop(self.guard.take());
         lock_slots(&self.slots).retain(|_, m| Arc::strong_count(m) > 1);
+    }
+}
+
+/// The local lock, then the database's: one refresh per account across
+/// every node on the database.
+pub struct SharedRefreshLock {
+    local: LocalRefreshLock,
+    db: crate::store::Db,
+}
+
+impl SharedRefreshLock {
+    pub fn new(db: crate::store::Db) -> Self {
+        Self {
+            local: LocalRefreshLock::new(),
+            db,
+        }
+    }
+}
+
+#[async_trait]
+impl RefreshLock for SharedRefreshLock {
+    async fn acquire(&self, key: &str) -> RefreshGuard {
+        let local = self.local.acquire(key).await;
+        match self.db.lock(&format!("oauth-refresh:{key}")).await {
+            Ok(shared) => Box::new((shared, local)),
+            // Without the database lock two nodes may both refresh; the
+            // re-read after locking and the compare-and-swap save still
+            // keep the stored tokens consistent.
+            Err(e) => {
+                tracing::warn!(error = %e, "refresh lock not shared: the database failed");
+                local
+            }
+        }
     }
 }
 

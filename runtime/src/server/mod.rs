@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod oauth_clients;
 pub mod panic;
 pub mod params;
+pub mod periodic;
 pub mod projects;
 pub mod proxy;
 pub mod ratelimit;
@@ -51,6 +52,7 @@ use utoipa::OpenApi as _;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
 use airlock_host_api::http::pipeline::Pipeline;
+use airlock_host_api::http::ratelimit::RateLimiter;
 
 use crate::engine::{Engine, EngineConfig};
 use crate::outbound::{self, OutboundConfig, StoredAccounts};
@@ -80,6 +82,9 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     pub rate_limits: Arc<ratelimit::RateLimits>,
 }
+
+/// How often idle shared rate-limit keys are swept.
+const RATE_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Concurrent compiles of uploaded components.
 pub const COMPILE_PERMITS: usize = 2;
@@ -392,12 +397,17 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         engine,
         pipeline,
     );
-    state.rate_limits = Arc::new(ratelimit::RateLimits::new(config.trigger_rate_limit));
+    state.rate_limits = Arc::new(ratelimit::RateLimits::with_stores(
+        config.trigger_rate_limit,
+        outbound::rate_limit_store(secrets.db(), "trigger"),
+        outbound::rate_limit_store(secrets.db(), "token"),
+    ));
     // Old runs go before the server answers; then hourly in the background.
     let retention = match config.retention_days {
         Some(days) => {
             retention::sweep(&state.runs, &state.metrics, days).await?;
             Some(retention::spawn(
+                secrets.db().clone(),
                 state.runs.clone(),
                 state.metrics.clone(),
                 days,
@@ -405,6 +415,27 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             ))
         }
         None => None,
+    };
+    // Shared rate-limit keys idle for their period are forgotten.
+    let rate_sweep = {
+        let db = secrets.db().clone();
+        periodic::spawn(
+            db.clone(),
+            "rate-limit-sweep",
+            RATE_SWEEP_INTERVAL,
+            move || {
+                let db = db.clone();
+                async move {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis() as i64)
+                        .unwrap_or(0);
+                    if let Err(e) = db.rate_sweep(now).await {
+                        tracing::warn!(error = %e, "cannot sweep idle rate-limit keys");
+                    }
+                }
+            },
+        )
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -422,6 +453,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     if let Some(task) = retention {
         task.abort();
     }
+    rate_sweep.abort();
     tracing::info!("airlock serve stopped");
     secrets.close().await;
     Ok(())
@@ -442,8 +474,12 @@ fn outbound_pipeline(
         client.clone(),
         policy.clone(),
     ));
-    Ok(outbound::pipeline(
-        config, policy, client, catalog, accounts,
+    let limiter = RateLimiter::with_store(
+        config.quota,
+        outbound::rate_limit_store(secrets.db(), "outbound"),
+    );
+    Ok(outbound::pipeline_with(
+        config, policy, client, catalog, accounts, limiter,
     ))
 }
 

@@ -1,5 +1,7 @@
 //! Rate limits of `airlock serve`, on the GCRA limiter of
-//! [`airlock_host_api::http::ratelimit`] (in memory, per process):
+//! [`airlock_host_api::http::ratelimit`]: in memory on SQLite (one node), in
+//! the database on PostgreSQL, so every node counts together (a guesser
+//! cannot spread failed token requests over nodes):
 //!
 //! - the public trigger route `/t/{id}`: `--trigger-rate-limit` requests per
 //!   minute per trigger (default 600), counted after the trigger is found
@@ -25,13 +27,16 @@
 //! proxy's address, so there a client can still be locked out by a caller
 //! behind the same proxy.
 //!
-//! Keys (trigger ids, client ids, addresses) stay in memory only and are
-//! never logged; the limiter drops a key once it has been idle for a period.
+//! Keys (trigger ids, client ids, addresses) are never logged; a key idle
+//! for a period is dropped (the memory store sweeps as it goes, the
+//! database's is swept with the retention ticks).
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use airlock_host_api::http::ratelimit::{MemoryStore, Quota, RateLimitStore as _};
+use std::sync::Arc;
+
+use airlock_host_api::http::ratelimit::{MemoryStore, Quota, RateLimitStore};
 
 use crate::store::platform::is_client_id;
 
@@ -48,8 +53,8 @@ pub const TOKEN_FAILURE_PERIOD: Duration = Duration::from_secs(600);
 /// The limiters every handler shares.
 pub struct RateLimits {
     trigger_quota: Quota,
-    triggers: MemoryStore,
-    token_failures: MemoryStore,
+    triggers: Arc<dyn RateLimitStore>,
+    token_failures: Arc<dyn RateLimitStore>,
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -76,45 +81,74 @@ const ADDRESS_QUOTA: Quota = Quota {
 };
 
 impl RateLimits {
-    /// Limits with `trigger_per_minute` requests per minute per trigger.
+    /// Limits with `trigger_per_minute` requests per minute per trigger,
+    /// kept in this process.
     pub fn new(trigger_per_minute: u32) -> Self {
+        Self::with_stores(
+            trigger_per_minute,
+            Arc::new(MemoryStore::new()),
+            Arc::new(MemoryStore::new()),
+        )
+    }
+
+    /// Limits kept in `triggers` and `token_failures` (the database's, for
+    /// several nodes).
+    pub fn with_stores(
+        trigger_per_minute: u32,
+        triggers: Arc<dyn RateLimitStore>,
+        token_failures: Arc<dyn RateLimitStore>,
+    ) -> Self {
         Self {
             trigger_quota: Quota {
                 max: trigger_per_minute.max(1),
                 period: Duration::from_secs(60),
             },
-            triggers: MemoryStore::new(),
-            token_failures: MemoryStore::new(),
+            triggers,
+            token_failures,
         }
     }
 
     /// Counts one request for trigger `id`; `Err` with the wait when over.
-    pub fn trigger(&self, id: &str) -> Result<(), Duration> {
+    pub async fn trigger(&self, id: &str) -> Result<(), Duration> {
         self.triggers
             .acquire(id, self.trigger_quota)
+            .await
             .map_err(|limited| limited.retry_after)
     }
 
     /// The wait before a token request of `client_id` from `addr` may be
     /// checked at all, if either is over its failure limit.
-    pub fn token_blocked(&self, client_id: Option<&str>, addr: Option<IpAddr>) -> Option<Duration> {
-        let by_client = client_key(client_id, addr)
-            .and_then(|k| self.token_failures.wait_time(&k, CLIENT_QUOTA));
-        let by_addr = addr.and_then(|a| {
-            self.token_failures
-                .wait_time(&address_key(a), ADDRESS_QUOTA)
-        });
+    pub async fn token_blocked(
+        &self,
+        client_id: Option<&str>,
+        addr: Option<IpAddr>,
+    ) -> Option<Duration> {
+        let by_client = match client_key(client_id, addr) {
+            Some(k) => self.token_failures.wait_time(&k, CLIENT_QUOTA).await,
+            None => None,
+        };
+        let by_addr = match addr {
+            Some(a) => {
+                self.token_failures
+                    .wait_time(&address_key(a), ADDRESS_QUOTA)
+                    .await
+            }
+            None => None,
+        };
         by_client.max(by_addr)
     }
 
     /// Counts a failed token request of `client_id` from `addr`.
-    pub fn token_failed(&self, client_id: Option<&str>, addr: Option<IpAddr>) {
+    pub async fn token_failed(&self, client_id: Option<&str>, addr: Option<IpAddr>) {
         // Over the limit already: nothing more to count.
         if let Some(k) = client_key(client_id, addr) {
-            let _ = self.token_failures.acquire(&k, CLIENT_QUOTA);
+            let _ = self.token_failures.acquire(&k, CLIENT_QUOTA).await;
         }
         if let Some(a) = addr {
-            let _ = self.token_failures.acquire(&address_key(a), ADDRESS_QUOTA);
+            let _ = self
+                .token_failures
+                .acquire(&address_key(a), ADDRESS_QUOTA)
+                .await;
         }
     }
 }
@@ -146,36 +180,46 @@ fn address_key(addr: IpAddr) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn failures_block_the_client_and_the_address_without_peeks_counting() {
-        let limits = RateLimits::default();
+    #[tokio::test]
+    async fn failures_block_the_client_and_the_address_without_peeks_counting() {
+        let memory = Arc::new(MemoryStore::new());
+        let limits = RateLimits::with_stores(
+            DEFAULT_TRIGGER_RATE_LIMIT,
+            Arc::new(MemoryStore::new()),
+            memory.clone(),
+        );
         let client = "ac_0123456789abcdef";
         let addr: IpAddr = "192.0.2.7".parse().unwrap();
         for _ in 0..TOKEN_FAILURES_PER_CLIENT {
-            assert_eq!(limits.token_blocked(Some(client), Some(addr)), None);
-            limits.token_failed(Some(client), Some(addr));
+            assert_eq!(limits.token_blocked(Some(client), Some(addr)).await, None);
+            limits.token_failed(Some(client), Some(addr)).await;
         }
-        let wait = limits.token_blocked(Some(client), Some(addr)).unwrap();
+        let wait = limits
+            .token_blocked(Some(client), Some(addr))
+            .await
+            .unwrap();
         assert!(wait > Duration::ZERO && wait <= TOKEN_FAILURE_PERIOD);
         // Another client from the same address is not blocked yet, nor this
         // client from another address.
+        let other = limits
+            .token_blocked(Some("ac_fedcba9876543210"), Some(addr))
+            .await;
+        assert_eq!(other, None);
+        let elsewhere: IpAddr = "198.51.100.1".parse().unwrap();
         assert_eq!(
-            limits.token_blocked(Some("ac_fedcba9876543210"), Some(addr)),
+            limits.token_blocked(Some(client), Some(elsewhere)).await,
             None
         );
-        let elsewhere: IpAddr = "198.51.100.1".parse().unwrap();
-        assert_eq!(limits.token_blocked(Some(client), Some(elsewhere)), None);
         // Made-up ids count against the address only.
         for _ in TOKEN_FAILURES_PER_CLIENT..TOKEN_FAILURES_PER_ADDRESS {
-            limits.token_failed(Some("not-a-client-id"), Some(addr));
-        }
-        assert!(limits.token_failures.len() <= 2);
-        assert!(limits.token_blocked(None, Some(addr)).is_some());
-        assert!(
             limits
-                .token_blocked(None, Some("192.0.2.8".parse().unwrap()))
-                .is_none()
-        );
+                .token_failed(Some("not-a-client-id"), Some(addr))
+                .await;
+        }
+        assert!(memory.len() <= 2);
+        assert!(limits.token_blocked(None, Some(addr)).await.is_some());
+        let fresh: IpAddr = "192.0.2.8".parse().unwrap();
+        assert!(limits.token_blocked(None, Some(fresh)).await.is_none());
     }
 
     #[test]
@@ -191,13 +235,13 @@ mod tests {
         );
     }
 
-    #[test]
-    fn triggers_are_limited_each_on_their_own() {
+    #[tokio::test]
+    async fn triggers_are_limited_each_on_their_own() {
         let limits = RateLimits::new(2);
-        limits.trigger("a").unwrap();
-        limits.trigger("a").unwrap();
-        let wait = limits.trigger("a").unwrap_err();
+        limits.trigger("a").await.unwrap();
+        limits.trigger("a").await.unwrap();
+        let wait = limits.trigger("a").await.unwrap_err();
         assert!(wait > Duration::ZERO && wait <= Duration::from_secs(30));
-        limits.trigger("b").unwrap();
+        limits.trigger("b").await.unwrap();
     }
 }

@@ -1,13 +1,14 @@
 //! Retention of run records: with `--retention-days N`, runs created more
 //! than `N` days ago are deleted once at start (before the server listens)
-//! and then every hour by a background task, in short batches
-//! ([`RunStore::delete_created_before`]). Without it, runs are kept forever.
+//! and then every hour, in short batches ([`RunStore::delete_created_before`]),
+//! by one node per tick when several share the database
+//! ([`super::periodic`]). Without it, runs are kept forever.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::metrics::Metrics;
-use crate::store::{RunStore, StoreError};
+use crate::store::{Db, RunStore, StoreError};
 
 const MS_PER_DAY: i64 = 24 * 60 * 60 * 1000;
 
@@ -31,20 +32,19 @@ pub async fn sweep(runs: &RunStore, metrics: &Metrics, days: u32) -> Result<u64,
     Ok(deleted)
 }
 
-/// Sweeps every `interval` (the first one after `interval`: the start-up
-/// sweep is [`sweep`], awaited by the caller). A failed sweep is logged and
-/// tried again at the next tick.
+/// Sweeps every `interval` on the node that claims the tick (the first one
+/// after `interval`: the start-up sweep is [`sweep`], awaited by the
+/// caller). A failed sweep is logged and tried again at the next tick.
 pub fn spawn(
+    db: Db,
     runs: RunStore,
     metrics: Arc<Metrics>,
     days: u32,
     interval: Duration,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
+    super::periodic::spawn(db, "retention", interval, move || {
+        let (runs, metrics) = (runs.clone(), metrics.clone());
+        async move {
             if let Err(e) = sweep(&runs, &metrics, days).await {
                 tracing::error!(error = %e, "retention: cannot delete old run records");
             }

@@ -387,7 +387,7 @@ pub async fn token(
     // Over the failure limit, the secret is not even checked: a right guess
     // looks like a wrong one.
     let addr = peer.map(|axum::Extension(ConnectInfo(a))| a.ip());
-    if let Some(wait) = state.rate_limits.token_blocked(Some(client_id), addr) {
+    if let Some(wait) = state.rate_limits.token_blocked(Some(client_id), addr).await {
         let refusal = Refusal {
             key_id: is_client_id(client_id).then(|| client_id.to_owned()),
             reason: "too many failed attempts",
@@ -399,7 +399,7 @@ pub async fn token(
     let client = match state.platform.verify_client(client_id, &secret).await? {
         Ok(c) => c,
         Err(refusal) => {
-            state.rate_limits.token_failed(Some(client_id), addr);
+            state.rate_limits.token_failed(Some(client_id), addr).await;
             audit_failure(&state, "POST", PATH, &refusal).await;
             return Err(OAuthError::invalid_client());
         }

@@ -485,7 +485,7 @@ pub async fn fire(
     };
     // Over its rate limit, a trigger costs no signature check, no body read
     // and no run. (The id is never logged: it is the trigger's capability.)
-    if let Err(wait) = state.rate_limits.trigger(id) {
+    if let Err(wait) = state.rate_limits.trigger(id).await {
         state.metrics.rate_limited(LimitedRoute::Trigger);
         tracing::debug!(project = %trigger.project, step = %trigger.step,
             "trigger request refused: rate limit");

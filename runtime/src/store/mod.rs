@@ -20,6 +20,7 @@ pub mod platform;
 pub mod repo;
 pub mod runs;
 pub mod secrets;
+pub mod shared_limits;
 pub mod sqlite;
 pub mod steps;
 pub mod triggers;
@@ -115,6 +116,8 @@ pub enum StoreError {
          ({supported}); upgrade airlock"
     )]
     SchemaTooNew { found: i64, supported: i64 },
+    #[error("invalid database setting: {0}")]
+    DatabaseUrl(&'static str),
     #[error("{what} changed under this write too often; nothing was changed, try again")]
     Contended { what: &'static str },
     #[error("secret store database error: {0}")]
@@ -137,6 +140,7 @@ impl StoreError {
                 | StoreError::KeyMismatch { .. }
                 | StoreError::StoreKeyMismatch { .. }
                 | StoreError::SameKey(_)
+                | StoreError::DatabaseUrl(_)
         )
     }
 }

@@ -319,7 +319,11 @@ async fn an_interrupted_rotation_leaves_everything_readable_and_resumes() {
     let store = open_store(dir.path()).await;
     assert_eq!(store.rotate_to_current(&ring).await.unwrap(), all.len() - 3);
     assert_eq!(under_new(&store).await, all.len());
-    assert_eq!(store.rotate_to_current(&ring).await.unwrap(), 0, "nothing left");
+    assert_eq!(
+        store.rotate_to_current(&ring).await.unwrap(),
+        0,
+        "nothing left"
+    );
 }
 
 #[tokio::test]
