@@ -179,7 +179,12 @@ pub async fn run(args: RunArgs) -> u8 {
     let report = engine.run(&step, &input, options).await;
     let mut stderr = std::io::stderr().lock();
     for line in &report.logs {
-        let _ = writeln!(stderr, "[{}] {}", line.source, crate::cli::output::escape(&line.text));
+        let _ = writeln!(
+            stderr,
+            "[{}] {}",
+            line.source,
+            crate::cli::output::escape(&line.text)
+        );
     }
     drop(stderr);
     match report.outcome {

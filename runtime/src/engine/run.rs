@@ -345,7 +345,7 @@ fn classify_trap(
 /// Bytes as MiB (`32 MiB`, `1.1 MiB`), or KiB below one MiB.
 fn size(bytes: u64) -> String {
     const MIB: u64 = 1024 * 1024;
-    if bytes % MIB == 0 {
+    if bytes.is_multiple_of(MIB) {
         format!("{} MiB", bytes / MIB)
     } else if bytes >= MIB {
         format!("{:.1} MiB", bytes as f64 / MIB as f64)

@@ -104,8 +104,11 @@ pub trait AccountRepo {
         app_or_id: &str,
     ) -> Result<Option<AccountRow>>;
     /// Newest first.
-    async fn list_accounts(&self, project: &str, filter: &AccountFilter)
-    -> Result<Vec<AccountMeta>>;
+    async fn list_accounts(
+        &self,
+        project: &str,
+        filter: &AccountFilter,
+    ) -> Result<Vec<AccountMeta>>;
     async fn delete_account(&self, project: &str, id: &str) -> Result<bool>;
     async fn set_account_status(
         &self,
@@ -257,7 +260,10 @@ pub trait TriggerRepo {
 /// Where a sealed value lives, for re-sealing under a new master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SealedOwner {
-    Secret { project: String, name: String },
+    Secret {
+        project: String,
+        name: String,
+    },
     /// An account's credentials; its metadata is the associated data.
     Account(Box<AccountMeta>),
 }
