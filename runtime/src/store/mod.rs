@@ -13,6 +13,7 @@
 pub mod accounts;
 pub mod crypto;
 pub mod platform;
+pub mod postgres;
 pub mod repo;
 pub mod runs;
 pub mod sqlite;
