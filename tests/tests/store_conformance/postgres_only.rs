@@ -97,7 +97,7 @@ async fn the_statement_timeout_bounds_a_lock_wait() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connect_failure_names_no_password() {
     let options = PgOptions {
-        acquire_timeout: Duration::from_secs(2),
+        acquire_timeout: Duration::from_secs(1),
         ..pg_options()
     };
     // Port 1 on loopback: nothing listens there.

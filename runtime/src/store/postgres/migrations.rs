@@ -170,15 +170,21 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 pub(super) async fn migrate(pool: &PgPool) -> Result<()> {
     let mut tx = pool.begin().await?;
     InternalLock::SchemaMigration.take(&mut tx).await?;
-    // Under the lock, so two nodes never race to create it.
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS schema_version (
-            version    BIGINT NOT NULL PRIMARY KEY,
-            applied_at BIGINT NOT NULL
-        )",
-    )
-    .execute(&mut *tx)
-    .await?;
+    // Under the lock, so two nodes never race to create it. Checked first
+    // rather than `IF NOT EXISTS`, whose notice would be logged every start.
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('schema_version') IS NOT NULL")
+        .fetch_one(&mut *tx)
+        .await?;
+    if !exists {
+        sqlx::raw_sql(
+            "CREATE TABLE schema_version (
+                version    BIGINT NOT NULL PRIMARY KEY,
+                applied_at BIGINT NOT NULL
+            )",
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
     let found: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version")
         .fetch_one(&mut *tx)
         .await?;
