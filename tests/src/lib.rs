@@ -7,6 +7,7 @@ include!(concat!(env!("OUT_DIR"), "/components.rs"));
 
 pub mod cli;
 pub mod fakes;
+pub mod postgres;
 pub mod serve;
 
 use std::path::PathBuf;

@@ -15,8 +15,10 @@
 //! - [`crypto`]: the master key ring and the reusable [`seal`]/[`open`] pair.
 
 pub mod accounts;
+pub mod config;
 pub mod crypto;
 pub mod platform;
+pub mod postgres;
 pub mod repo;
 pub mod runs;
 pub mod secrets;

@@ -17,12 +17,36 @@ use crate::store::Result;
 use crate::store::repo::{CoordinationRepo, LockGuard};
 
 /// In-process state: one async mutex per lock key (kept while held or
-/// awaited), the last claimed tick per job, and GCRA arrival times.
+/// awaited), the last claimed tick per job, and GCRA arrival times. One per
+/// database file in a process ([`Local::for_path`]), so every handle on the
+/// file shares it, as one node should.
 #[derive(Debug, Default)]
 pub(super) struct Local {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     ticks: Mutex<HashMap<String, i64>>,
     rates: Mutex<HashMap<String, i64>>,
+}
+
+impl Local {
+    /// The state of the database file at `path`, shared by every handle on
+    /// it in this process.
+    pub(super) fn for_path(path: &std::path::Path) -> Arc<Local> {
+        static ALL: Mutex<Vec<(std::path::PathBuf, std::sync::Weak<Local>)>> =
+            Mutex::new(Vec::new());
+        let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        let mut all = lock(&ALL);
+        all.retain(|(_, weak)| weak.strong_count() > 0);
+        if let Some(local) = all
+            .iter()
+            .find(|(p, _)| *p == key)
+            .and_then(|(_, w)| w.upgrade())
+        {
+            return local;
+        }
+        let local = Arc::new(Local::default());
+        all.push((key, Arc::downgrade(&local)));
+        local
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -36,7 +36,7 @@ use super::{DB_FILE, Result, StoreError};
 pub struct SqliteDatabase {
     pool: SqlitePool,
     path: PathBuf,
-    local: coordination::Local,
+    local: Arc<coordination::Local>,
 }
 
 impl SqliteDatabase {
@@ -58,9 +58,9 @@ impl SqliteDatabase {
             .await?;
         restrict_file_permissions(&path);
         let db = Self {
+            local: coordination::Local::for_path(&path),
             pool,
             path,
-            local: coordination::Local::default(),
         };
         db.migrate().await?;
         tracing::debug!(path = %db.path.display(), "SQLite store opened");

@@ -117,9 +117,12 @@ impl SqliteDatabase {
         Ok(())
     }
 
+    /// Creation order: keys by time then id, clients by time then insertion
+    /// (as every backend orders them).
     async fn list_credentials(&self, table: &'static str) -> Result<Vec<CredentialMeta>> {
+        let tie = if table == "api_keys" { "id" } else { "rowid" };
         let sql = format!(
-            "SELECT id, name, scopes, project, created_at FROM {table} ORDER BY created_at, rowid"
+            "SELECT id, name, scopes, project, created_at FROM {table} ORDER BY created_at, {tie}"
         );
         let rows: Vec<CredentialColumns> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .fetch_all(&self.pool)

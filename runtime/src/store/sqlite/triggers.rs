@@ -38,7 +38,7 @@ impl TriggerRepo for SqliteDatabase {
     async fn list_triggers(&self, project: &str, step: &str) -> Result<Vec<TriggerRecord>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM triggers WHERE project = ?1 AND step = ?2
-             ORDER BY created_at, rowid"
+             ORDER BY created_at, id"
         );
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(project)

@@ -1,0 +1,212 @@
+//! The PostgreSQL schema: its own ordered migrations, embedded in the
+//! binary, applied at connect and recorded in `schema_version` (one row per
+//! applied migration; the version is the highest). Versions count
+//! PostgreSQL's list only; they have nothing to do with SQLite's
+//! `user_version`.
+//!
+//! Why an advisory lock: several nodes may start at once against one
+//! database. Each runs its migrations in one transaction that first takes
+//! `pg_advisory_xact_lock` on a fixed key, so exactly one node migrates
+//! while the others wait and then find nothing left to do. DDL is
+//! transactional in PostgreSQL: a failed migration leaves nothing
+//! half-applied, and the lock ends with the transaction, also when the node
+//! dies.
+//!
+//! Types: every integer is `BIGINT` and keeps the unit of the SQLite column
+//! (Unix seconds, or milliseconds for runs); blobs are `BYTEA`; JSON stays
+//! `TEXT` (the stores hand JSON text through); where SQLite orders by
+//! `rowid` for insertion order, a `seq` identity column does.
+//! `rate_limits` has no index beyond its key, so a GCRA update stays a HOT
+//! update of one small row.
+
+use sqlx::postgres::PgPool;
+
+use super::InternalLock;
+use crate::store::{Result, StoreError};
+
+/// Migrations in order; migration `i` brings the schema to version `i + 1`.
+/// Append only: never edit one that has shipped.
+const MIGRATIONS: &[&str] = &[
+    // 1: secrets and connected accounts, sealed by the stores above.
+    r#"CREATE TABLE secrets (
+        project    TEXT COLLATE "C" NOT NULL,
+        name       TEXT COLLATE "C" NOT NULL,
+        key_id     TEXT COLLATE "C" NOT NULL,
+        nonce      BYTEA  NOT NULL,
+        ciphertext BYTEA  NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (project, name)
+    );
+    CREATE TABLE accounts (
+        id               TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+        seq              BIGINT GENERATED ALWAYS AS IDENTITY,
+        project          TEXT COLLATE "C" NOT NULL,
+        external_user_id TEXT COLLATE "C" NOT NULL,
+        app              TEXT COLLATE "C" NOT NULL,
+        key_id           TEXT COLLATE "C" NOT NULL,
+        nonce            BYTEA  NOT NULL,
+        ciphertext       BYTEA  NOT NULL,
+        custom_fields    TEXT   NOT NULL,
+        expires_at       BIGINT,
+        status           TEXT   NOT NULL CHECK (status IN ('healthy', 'needs_reauth')),
+        created_at       BIGINT NOT NULL,
+        updated_at       BIGINT NOT NULL
+    );
+    CREATE INDEX accounts_by_user_app ON accounts (project, external_user_id, app);"#,
+    // 2: platform auth: projects, API keys, OAuth clients and tokens (hashes
+    // only), and the audit log of failed authentication.
+    r#"CREATE TABLE projects (
+        name       TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE api_keys (
+        id          TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+        name        TEXT   NOT NULL,
+        secret_hash BYTEA  NOT NULL,
+        scopes      TEXT   NOT NULL,
+        project     TEXT COLLATE "C",
+        created_at  BIGINT NOT NULL
+    );
+    CREATE TABLE oauth_clients (
+        id          TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+        seq         BIGINT GENERATED ALWAYS AS IDENTITY,
+        name        TEXT   NOT NULL,
+        secret_hash BYTEA  NOT NULL,
+        scopes      TEXT   NOT NULL,
+        project     TEXT COLLATE "C",
+        created_at  BIGINT NOT NULL
+    );
+    CREATE TABLE oauth_tokens (
+        token_hash BYTEA  NOT NULL PRIMARY KEY,
+        client_id  TEXT COLLATE "C" NOT NULL REFERENCES oauth_clients (id) ON DELETE CASCADE,
+        scopes     TEXT   NOT NULL,
+        project    TEXT COLLATE "C",
+        expires_at BIGINT NOT NULL
+    );
+    CREATE INDEX oauth_tokens_by_client ON oauth_tokens (client_id);
+    CREATE INDEX oauth_tokens_by_expiry ON oauth_tokens (expires_at);
+    CREATE TABLE auth_audit (
+        id     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at     BIGINT NOT NULL,
+        method TEXT   NOT NULL,
+        route  TEXT   NOT NULL,
+        key_id TEXT,
+        reason TEXT   NOT NULL
+    );"#,
+    // 3: steps and runs. A version's metadata and its component live in two
+    // tables, so reading a version for a run never touches component bytes.
+    r#"CREATE TABLE step_versions (
+        project          TEXT COLLATE "C" NOT NULL,
+        step             TEXT COLLATE "C" NOT NULL,
+        digest           TEXT COLLATE "C" NOT NULL,
+        seq              BIGINT GENERATED ALWAYS AS IDENTITY,
+        component_digest TEXT   NOT NULL,
+        manifest         TEXT   NOT NULL,
+        created_at       BIGINT NOT NULL,
+        PRIMARY KEY (project, step, digest)
+    );
+    CREATE TABLE step_components (
+        project   TEXT COLLATE "C" NOT NULL,
+        step      TEXT COLLATE "C" NOT NULL,
+        digest    TEXT COLLATE "C" NOT NULL,
+        component BYTEA NOT NULL,
+        PRIMARY KEY (project, step, digest),
+        FOREIGN KEY (project, step, digest)
+            REFERENCES step_versions (project, step, digest) ON DELETE CASCADE
+    );
+    CREATE TABLE steps (
+        project        TEXT COLLATE "C" NOT NULL,
+        step           TEXT COLLATE "C" NOT NULL,
+        current_digest TEXT COLLATE "C" NOT NULL,
+        updated_at     BIGINT NOT NULL,
+        PRIMARY KEY (project, step)
+    );
+    CREATE TABLE runs (
+        id                TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+        project           TEXT COLLATE "C" NOT NULL,
+        step              TEXT COLLATE "C" NOT NULL,
+        digest            TEXT   NOT NULL,
+        status            TEXT   NOT NULL CHECK (status IN ('succeeded', 'failed')),
+        created_at        BIGINT NOT NULL,
+        duration_ms       BIGINT NOT NULL,
+        cpu_ticks         BIGINT NOT NULL,
+        memory_peak_bytes BIGINT NOT NULL,
+        log_bytes         BIGINT NOT NULL,
+        input             TEXT,
+        output            TEXT,
+        error             TEXT,
+        logs              TEXT,
+        http_calls        TEXT
+    );
+    CREATE INDEX runs_by_project_newest ON runs (project, created_at DESC, id DESC);
+    CREATE INDEX runs_by_created_at ON runs (created_at);"#,
+    // 4: HTTP triggers. `signature` names a secret, never holds its value.
+    r#"CREATE TABLE triggers (
+        id         TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+        project    TEXT COLLATE "C" NOT NULL,
+        step       TEXT COLLATE "C" NOT NULL,
+        signature  TEXT,
+        nostore    BOOLEAN NOT NULL DEFAULT FALSE,
+        created_at BIGINT  NOT NULL
+    );
+    CREATE INDEX triggers_by_step ON triggers (project, step);"#,
+    // 5: coordination between nodes: GCRA arrival times and claimed ticks.
+    r#"CREATE TABLE rate_limits (
+        key    TEXT   NOT NULL PRIMARY KEY,
+        tat_ms BIGINT NOT NULL
+    );
+    CREATE TABLE ticks (
+        job     TEXT   NOT NULL PRIMARY KEY,
+        tick_ms BIGINT NOT NULL
+    );"#,
+];
+
+/// The schema version this binary brings a database to.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Applies the migrations the database lacks, in one transaction under the
+/// migration lock.
+pub(super) async fn migrate(pool: &PgPool) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    InternalLock::SchemaMigration.take(&mut tx).await?;
+    // Under the lock, so two nodes never race to create it. Checked first
+    // rather than `IF NOT EXISTS`, whose notice would be logged every start.
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('schema_version') IS NOT NULL")
+        .fetch_one(&mut *tx)
+        .await?;
+    if !exists {
+        sqlx::raw_sql(
+            "CREATE TABLE schema_version (
+                version    BIGINT NOT NULL PRIMARY KEY,
+                applied_at BIGINT NOT NULL
+            )",
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    let found: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        .fetch_one(&mut *tx)
+        .await?;
+    if found > SCHEMA_VERSION {
+        // Dropping `tx` rolls back; nothing was changed.
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    let applied = usize::try_from(found).unwrap_or(0);
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO schema_version (version, applied_at)
+             VALUES ($1, EXTRACT(EPOCH FROM now())::BIGINT)",
+        )
+        .bind(i as i64 + 1)
+        .execute(&mut *tx)
+        .await?;
+        tracing::info!(version = i + 1, "postgres schema migrated");
+    }
+    tx.commit().await?;
+    Ok(())
+}

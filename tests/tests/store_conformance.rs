@@ -1,0 +1,161 @@
+//! The conformance suite of the storage seam: one set of test functions,
+//! each taking `Arc<dyn Database>` handles, run against every backend.
+//!
+//! Why one suite: the stores above the seam must not care which database
+//! they run on, so every observable behaviour of a repository method —
+//! ordering, NULLs, not-found, compare-and-swap failure, the last-admin
+//! refusal, token expiry, run paging, delete batches, tick claims, GCRA
+//! waits, lock exclusion — is written down once, here, and each backend is
+//! held to it. The functions live in `store_conformance/`, one file per
+//! repository trait; `concurrency.rs` races two handles on one database
+//! (two pools, as two nodes have), and `postgres_only.rs` covers what only
+//! PostgreSQL has (migration lock, schema check, sessions).
+//!
+//! Adding a backend is one line: a [`Fixture`] and a `suite!` entry.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use airlock_runtime::store::postgres::{PgDatabase, PgOptions};
+use airlock_runtime::store::repo::Database;
+
+#[path = "store_conformance"]
+mod suite {
+    pub mod accounts;
+    pub mod concurrency;
+    pub mod coordination;
+    pub mod platform;
+    pub mod runs;
+    pub mod sealed;
+    pub mod secrets;
+    pub mod steps;
+    pub mod support;
+    pub mod triggers;
+}
+
+#[path = "store_conformance/postgres_only.rs"]
+mod postgres_only;
+
+/// A fresh, empty database of one backend. Every [`handle`](Self::handle)
+/// is a new connection pool on it, as another node would open.
+trait Fixture: Sized {
+    async fn fresh() -> Self;
+    async fn handle(&self) -> Arc<dyn Database>;
+}
+
+/// What the suite's PostgreSQL handles use. The statement timeout turns a
+/// hung lock into a failure instead of a stuck test run.
+fn pg_options() -> PgOptions {
+    PgOptions {
+        max_connections: 8,
+        statement_timeout: Some(Duration::from_secs(60)),
+        acquire_timeout: Duration::from_secs(60),
+    }
+}
+
+struct Postgres {
+    url: String,
+    _guard: airlock_tests::postgres::Guard,
+}
+
+impl Fixture for Postgres {
+    async fn fresh() -> Self {
+        let (url, guard) = airlock_tests::postgres::fresh_database().await;
+        Self { url, _guard: guard }
+    }
+
+    async fn handle(&self) -> Arc<dyn Database> {
+        Arc::new(PgDatabase::connect(&self.url, pg_options()).await.unwrap())
+    }
+}
+
+/// SQLite in a fresh directory. Two handles on it are two pools on one
+/// file, sharing the process's locks for that file, as one node does.
+struct Sqlite {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture for Sqlite {
+    async fn fresh() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    async fn handle(&self) -> Arc<dyn Database> {
+        airlock_runtime::store::sqlite::SqliteDatabase::open_for_tests(self.dir.path())
+            .await
+            .unwrap()
+    }
+}
+
+/// One `#[tokio::test]` per suite function, in a module named after the
+/// backend (`postgres::secret_put_…`). `one` functions get a handle,
+/// `two` functions two handles on the same database.
+macro_rules! suite {
+    ($backend:ident: $fixture:ty) => {
+        mod $backend {
+            use super::*;
+            suite!(@one $fixture;
+                secrets::secret_put_creates_then_updates_keeping_created_at,
+                secrets::secret_not_found_and_delete,
+                secrets::secret_list_is_by_name_in_byte_order,
+                secrets::secret_get_many_returns_those_that_exist,
+                accounts::account_insert_get_and_not_found,
+                accounts::account_find_by_id_or_newest_of_app,
+                accounts::account_list_is_newest_first_with_filters,
+                accounts::account_status_and_delete,
+                accounts::account_credentials_replace_is_compare_and_swap,
+                platform::platform_ping_and_projects,
+                platform::platform_ping_fails_after_close,
+                platform::platform_api_keys,
+                platform::platform_last_admin_is_kept,
+                platform::platform_clients_and_tokens,
+                platform::platform_token_expiry_cut,
+                platform::platform_audit_is_newest_first,
+                steps::step_versions_and_current,
+                steps::step_delete_removes_versions_and_components,
+                runs::run_insert_get_with_nulls,
+                runs::run_list_is_newest_first_with_filters_and_cursor,
+                runs::run_delete_before_in_batches,
+                triggers::trigger_insert_get_list_delete,
+                sealed::sealed_key_ids_and_batches,
+                sealed::sealed_reseal_is_compare_and_swap,
+                coordination::tick_is_claimed_once_and_only_forward,
+                coordination::rate_burst_then_refusal_with_wait,
+                coordination::rate_peek_does_not_count,
+                coordination::rate_sweep_forgets_idle_keys,
+            );
+            suite!(@two $fixture;
+                coordination::lock_excludes_other_holders,
+                concurrency::concurrent_put_secret_creates_once,
+                concurrency::concurrent_pushes_store_a_version_once,
+                concurrency::concurrent_swaps_have_one_winner,
+                concurrency::concurrent_revocations_keep_one_admin,
+                concurrency::concurrent_tick_claims_one_per_tick,
+                concurrency::concurrent_rate_acquire_admits_the_burst,
+            );
+        }
+    };
+    (@one $fixture:ty; $($module:ident :: $name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let fixture = <$fixture>::fresh().await;
+                suite::$module::$name(fixture.handle().await).await;
+            }
+        )*
+    };
+    (@two $fixture:ty; $($module:ident :: $name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let fixture = <$fixture>::fresh().await;
+                suite::$module::$name(fixture.handle().await, fixture.handle().await).await;
+            }
+        )*
+    };
+}
+
+suite!(postgres: Postgres);
+suite!(sqlite: Sqlite);

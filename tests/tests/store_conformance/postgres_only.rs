@@ -1,0 +1,124 @@
+//! What only the PostgreSQL backend has: the migration lock and schema
+//! check at connect, and locks held by sessions that can die.
+
+use std::time::Duration;
+
+use airlock_runtime::store::StoreError;
+use airlock_runtime::store::postgres::{PgDatabase, PgOptions, SCHEMA_VERSION};
+use airlock_runtime::store::repo::{CoordinationRepo as _, Database as _, PlatformRepo as _};
+use airlock_tests::postgres::{DATABASE_URL_ENV, fresh_database};
+use sqlx::Connection as _;
+
+use super::pg_options;
+
+async fn raw(url: &str) -> sqlx::PgConnection {
+    sqlx::PgConnection::connect(url).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_at_once_migrate_once() {
+    let (url, _guard) = fresh_database().await;
+    let (a, b, c) = tokio::join!(
+        PgDatabase::connect(&url, pg_options()),
+        PgDatabase::connect(&url, pg_options()),
+        PgDatabase::connect(&url, pg_options()),
+    );
+    let (a, _b, _c) = (a.unwrap(), b.unwrap(), c.unwrap());
+    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_version ORDER BY 1")
+        .fetch_all(&mut raw(&url).await)
+        .await
+        .unwrap();
+    assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
+    // Starting again finds nothing to do.
+    PgDatabase::connect(&url, pg_options()).await.unwrap();
+    a.ping().await.unwrap();
+    assert_eq!(a.backend().as_str(), "postgres");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_newer_than_the_binary_is_refused() {
+    let (url, _guard) = fresh_database().await;
+    PgDatabase::connect(&url, pg_options()).await.unwrap();
+    sqlx::query("INSERT INTO schema_version (version, applied_at) VALUES ($1, 0)")
+        .bind(SCHEMA_VERSION + 1)
+        .execute(&mut raw(&url).await)
+        .await
+        .unwrap();
+    let err = PgDatabase::connect(&url, pg_options()).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found, supported }
+            if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("upgrade airlock"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_dies_with_its_session() {
+    let (url, _guard) = fresh_database().await;
+    let a = PgDatabase::connect(&url, pg_options()).await.unwrap();
+    let b = PgDatabase::connect(&url, pg_options()).await.unwrap();
+    let held = a.lock("refresh:acc_1").await.unwrap();
+    let waiter = tokio::spawn(async move { b.lock("refresh:acc_1").await.map(drop) });
+    // As if the node holding it were killed: its backend goes away.
+    let mut admin = raw(&url).await;
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks
+         WHERE locktype = 'advisory' AND granted AND database =
+             (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(killed, [true], "exactly one session held it");
+    waiter.await.unwrap().unwrap();
+    // Dropping a guard whose session is gone is harmless.
+    drop(held);
+    drop(a.lock("refresh:acc_1").await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_statement_timeout_bounds_a_lock_wait() {
+    let (url, _guard) = fresh_database().await;
+    let a = PgDatabase::connect(&url, pg_options()).await.unwrap();
+    let impatient = PgOptions {
+        statement_timeout: Some(Duration::from_millis(200)),
+        ..pg_options()
+    };
+    let b = PgDatabase::connect(&url, impatient).await.unwrap();
+    let _held = a.lock("k").await.unwrap();
+    let Err(err) = b.lock("k").await else {
+        panic!("took a held lock");
+    };
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    assert!(err.to_string().contains("statement timeout"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connect_failure_names_no_password() {
+    let options = PgOptions {
+        acquire_timeout: Duration::from_secs(1),
+        ..pg_options()
+    };
+    // Port 1 on loopback: nothing listens there.
+    let url = "postgres://airlock:hunter2-secret@127.0.0.1:1/airlock";
+    let err = PgDatabase::connect(url, options).await.unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    for shown in [err.to_string(), format!("{err:?}")] {
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}
+
+/// The harness's own cluster sorts text by ICU `en-US`, so the suite's
+/// byte-order checks prove the backend does not lean on the locale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_throwaway_cluster_does_not_sort_by_bytes() {
+    let (url, _guard) = fresh_database().await;
+    let by_bytes: bool = sqlx::query_scalar("SELECT 'B' < 'a'")
+        .fetch_one(&mut raw(&url).await)
+        .await
+        .unwrap();
+    if std::env::var_os(DATABASE_URL_ENV).is_none() {
+        assert!(!by_bytes, "the throwaway cluster's collation is byte order");
+    }
+}

@@ -1,0 +1,125 @@
+//! [`RunRepo`](airlock_runtime::store::repo::RunRepo).
+
+use std::sync::Arc;
+
+use airlock_runtime::store::repo::Database;
+use airlock_runtime::store::runs::RunFilter;
+
+use super::support::{ids, run};
+
+pub async fn run_insert_get_with_nulls(db: Arc<dyn Database>) {
+    let mut full = run("r1", "alpha", "hello", "succeeded", 1_700_000_000_123);
+    full.memory_peak_bytes = 1 << 40;
+    full.cpu_ticks = i64::MAX;
+    full.input = Some(r#"{"name":"x"}"#.into());
+    full.output = Some(r#"{"ok":true}"#.into());
+    full.logs = Some(r#"[{"source":"stdout","text":"hi"}]"#.into());
+    full.http_calls = Some("[]".into());
+    let mut failed = run("r2", "alpha", "hello", "failed", 1);
+    failed.error = Some(r#"{"kind":"trap","message":"boom"}"#.into());
+    let bare = run("r3", "alpha", "hello", "succeeded", 2);
+    for r in [&full, &failed, &bare] {
+        db.insert_run(r).await.unwrap();
+    }
+    assert!(db.insert_run(&full).await.is_err(), "ids are unique");
+    assert_eq!(db.get_run("alpha", "r1").await.unwrap(), Some(full));
+    assert_eq!(db.get_run("alpha", "r2").await.unwrap(), Some(failed));
+    assert_eq!(db.get_run("alpha", "r3").await.unwrap(), Some(bare));
+    assert_eq!(db.get_run("beta", "r1").await.unwrap(), None);
+    assert_eq!(db.get_run("alpha", "r9").await.unwrap(), None);
+}
+
+pub async fn run_list_is_newest_first_with_filters_and_cursor(db: Arc<dyn Database>) {
+    for r in [
+        run("r1", "alpha", "s1", "succeeded", 1_000),
+        run("r2", "alpha", "s1", "failed", 2_000),
+        run("r3", "alpha", "s2", "succeeded", 2_000),
+        run("r4", "alpha", "s1", "succeeded", 3_000),
+        run("r5", "beta", "s1", "succeeded", 4_000),
+    ] {
+        db.insert_run(&r).await.unwrap();
+    }
+    let list = |step: Option<&str>, status: Option<&str>, before: Option<(i64, &str)>, limit| {
+        let filter = RunFilter {
+            step: step.map(str::to_owned),
+            status: status.map(str::to_owned),
+            before: before.map(|(at, id)| (at, id.to_owned())),
+            limit,
+        };
+        let db = db.clone();
+        async move { ids(&db.list_runs("alpha", &filter).await.unwrap(), |r| &r.id) }
+    };
+    // Newest first; the same millisecond by id, descending.
+    assert_eq!(list(None, None, None, 10).await, ["r4", "r3", "r2", "r1"]);
+    assert_eq!(list(Some("s1"), None, None, 10).await, ["r4", "r2", "r1"]);
+    assert_eq!(list(None, Some("failed"), None, 10).await, ["r2"]);
+    assert_eq!(
+        list(Some("s1"), Some("succeeded"), None, 10).await,
+        ["r4", "r1"]
+    );
+    assert_eq!(list(None, None, None, 2).await, ["r4", "r3"]);
+    assert!(list(None, None, None, 0).await.is_empty());
+    // The cursor is exclusive and ordered like the list.
+    assert_eq!(
+        list(None, None, Some((2_000, "r3")), 10).await,
+        ["r2", "r1"]
+    );
+    assert_eq!(list(None, None, Some((2_000, "r2")), 10).await, ["r1"]);
+    assert_eq!(
+        list(None, None, Some((2_000, "r9")), 10).await,
+        ["r3", "r2", "r1"]
+    );
+    assert_eq!(
+        list(None, None, Some((3_000, "r4")), 10).await,
+        ["r3", "r2", "r1"]
+    );
+    assert!(list(None, None, Some((1_000, "r1")), 10).await.is_empty());
+    assert_eq!(list(Some("s1"), None, Some((3_000, "r4")), 1).await, ["r2"]);
+
+    // Paging one at a time visits every run once, in order.
+    let mut seen = Vec::new();
+    let mut before: Option<(i64, String)> = None;
+    loop {
+        let filter = RunFilter {
+            before: before.clone(),
+            limit: 1,
+            ..RunFilter::default()
+        };
+        let page = db.list_runs("alpha", &filter).await.unwrap();
+        let Some(last) = page.last() else { break };
+        before = Some((last.created_at, last.id.clone()));
+        seen.extend(page.into_iter().map(|r| r.id));
+    }
+    assert_eq!(seen, ["r4", "r3", "r2", "r1"]);
+}
+
+pub async fn run_delete_before_in_batches(db: Arc<dyn Database>) {
+    for i in 1..=7 {
+        db.insert_run(&run(
+            &format!("old{i}"),
+            "alpha",
+            "s",
+            "succeeded",
+            i * 1_000,
+        ))
+        .await
+        .unwrap();
+    }
+    db.insert_run(&run("at-cutoff", "alpha", "s", "succeeded", 8_000))
+        .await
+        .unwrap();
+    db.insert_run(&run("new", "beta", "s", "succeeded", 9_000))
+        .await
+        .unwrap();
+    // At most a batch each time; runs at the cutoff stay.
+    for want in [3, 3, 1, 0] {
+        assert_eq!(db.delete_runs_before(8_000, 3).await.unwrap(), want);
+    }
+    let filter = RunFilter {
+        limit: 100,
+        ..RunFilter::default()
+    };
+    let left = db.list_runs("alpha", &filter).await.unwrap();
+    assert_eq!(ids(&left, |r| &r.id), ["at-cutoff"]);
+    assert!(db.get_run("beta", "new").await.unwrap().is_some());
+}
