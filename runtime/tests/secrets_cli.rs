@@ -183,7 +183,7 @@ fn set_without_a_key_fails_and_points_to_keygen() {
 }
 
 #[tokio::test]
-async fn rotate_key_reencrypts_and_tells_the_operator_to_switch() {
+async fn rotate_key_reseals_online_under_the_rings_current_key() {
     let dir = tempfile::tempdir().unwrap();
     let old = keygen();
     let new = keygen();
@@ -195,39 +195,87 @@ async fn rotate_key_reencrypts_and_tells_the_operator_to_switch() {
             .unwrap();
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     }
-    let key_file = dir.path().join("new.key");
-    std::fs::write(&key_file, format!("{new}\n")).unwrap();
-
-    // No new key given: usage error, nothing changed.
+    // The nodes switch to the ring "new, old": they read both, write new.
+    let ring = format!("{new},{old}");
+    let out = airlock(dir.path(), Some(&ring))
+        .args(["secrets", "set", "D", "--value", "value-of-D-000"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // A node with the old key alone refuses to write, naming the missing key.
     let out = airlock(dir.path(), Some(&old))
-        .args(["secrets", "rotate-key"])
+        .args(["secrets", "set", "E", "--value", "value-of-E-000"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("which this key ring"),
+        "{}",
+        text(&out.stderr)
+    );
 
+    // The rotation re-seals what the old key holds, and says what is next.
+    let out = airlock(dir.path(), Some(&ring))
+        .args(["secrets", "rotate-key"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("re-sealed 3 values"), "{stdout}");
+    assert!(stdout.contains("retired keys can be removed"), "{stdout}");
+    // Run again: nothing left.
+    let out = airlock(dir.path(), Some(&ring))
+        .args(["secrets", "rotate-key"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out.stdout).contains("re-sealed 0 values"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // The new key alone now reads everything.
+    let store = SecretStore::open(dir.path()).await.unwrap();
+    let new_key = MasterKey::from_base64(&new, "test").unwrap();
+    for (project, name) in [("local", "A"), ("local", "B"), ("p2", "C"), ("local", "D")] {
+        let got = store.get(&new_key, project, name).await.unwrap().unwrap();
+        assert_eq!(got.as_str(), format!("value-of-{name}-000"));
+    }
+    store.close().await;
+}
+
+#[tokio::test]
+async fn rotate_key_to_a_new_key_file_in_one_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = keygen();
+    let new = keygen();
+    let out = airlock(dir.path(), Some(&old))
+        .args(["secrets", "set", "A", "--value", "value-of-A-000"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let key_file = dir.path().join("new.key");
+    std::fs::write(&key_file, format!("{new}\n")).unwrap();
     let out = airlock(dir.path(), Some(&old))
         .args(["secrets", "rotate-key", "--new-key-file"])
         .arg(&key_file)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
-    assert!(stdout.contains("re-encrypted 3 secret values"), "{stdout}");
-    assert!(stdout.contains("AIRLOCK_MASTER_KEY"), "{stdout}");
-
-    // The old key now fails clearly; the new one reads everything.
-    let out = airlock(dir.path(), Some(&old))
-        .args(["secrets", "set", "D", "--value", "value-of-D-000"])
+    assert!(
+        text(&out.stdout).contains("re-sealed 1 value "),
+        "{}",
+        text(&out.stdout)
+    );
+    // The same key again is refused.
+    let out = airlock(dir.path(), Some(&new))
+        .args(["secrets", "rotate-key", "--new-key-file"])
+        .arg(&key_file)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("is not the key"));
-
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let store = SecretStore::open(dir.path()).await.unwrap();
     let new_key = MasterKey::from_base64(&new, "test").unwrap();
-    for (project, name) in [("local", "A"), ("local", "B"), ("p2", "C")] {
-        let got = store.get(&new_key, project, name).await.unwrap().unwrap();
-        assert_eq!(got.as_str(), format!("value-of-{name}-000"));
-    }
+    assert!(store.get(&new_key, "local", "A").await.unwrap().is_some());
     store.close().await;
 }

@@ -65,6 +65,8 @@ async fn healthz_readyz_and_graceful_shutdown() {
         assert_eq!(r.status, StatusCode::OK, "{path}");
         assert_eq!(r.json()["status"], "ok");
     }
+    let r = s.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(r.json()["database"], "sqlite", "{}", r.text);
     let status = s.terminate();
     assert_eq!(status.code(), Some(0), "SIGTERM stops the server cleanly");
 }

@@ -14,7 +14,7 @@ use crate::cli::remote::{OutputArgs, ServerArgs};
 use crate::cli::secrets::rfc3339;
 use crate::outbound::load_catalog;
 use crate::store::accounts::{AccountFilter, AccountStore, NewAccount};
-use crate::store::{self, DATA_DIR_ENV, DEFAULT_DATA_DIR, MasterKey, SecretStore};
+use crate::store::{self, DATA_DIR_ENV, DEFAULT_DATA_DIR, MasterKey};
 
 #[derive(Debug, Args)]
 #[command(
@@ -36,6 +36,8 @@ pub struct AccountsArgs {
     /// A directory of extra app definitions, over the built-in catalog.
     #[arg(long, global = true, value_name = "DIR", env = "AIRLOCK_APPS_DIR")]
     apps_dir: Option<PathBuf>,
+    #[command(flatten)]
+    database: store::config::DatabaseArgs,
     /// The project the accounts belong to [default: AIRLOCK_PROJECT, else
     /// `local` for the local store].
     #[arg(
@@ -161,7 +163,10 @@ fn store_err(e: store::StoreError) -> (u8, String) {
 
 async fn execute(args: AccountsArgs) -> CliResult<()> {
     let project = args.project.as_deref().unwrap_or("local").to_owned();
-    let secrets = SecretStore::open(&args.data_dir).await.map_err(store_err)?;
+    let config = args.database.config().map_err(store_err)?;
+    let secrets = store::config::open(&args.data_dir, &config)
+        .await
+        .map_err(store_err)?;
     let accounts = AccountStore::new(&secrets);
     match args.command {
         AccountsCommand::Add(add) => {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use crate::cli::exit;
-use crate::store::{DATA_DIR_ENV, DEFAULT_DATA_DIR, PlatformStore, SecretStore};
+use crate::store::{DATA_DIR_ENV, DEFAULT_DATA_DIR, PlatformStore};
 
 #[derive(Debug, Args)]
 pub struct AdminArgs {
@@ -34,6 +34,8 @@ struct CreateKeyArgs {
     /// A label for the key.
     #[arg(long, default_value = "bootstrap")]
     name: String,
+    #[command(flatten)]
+    database: crate::store::config::DatabaseArgs,
 }
 
 /// `airlock admin …`.
@@ -49,8 +51,15 @@ async fn create_key(args: CreateKeyArgs) -> u8 {
     } else {
         args.scopes
     };
-    let fresh = !args.data_dir.join(crate::store::DB_FILE).exists();
-    let store = match SecretStore::open(&args.data_dir).await {
+    let database = match args.database.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let fresh = !database.is_postgres() && !args.data_dir.join(crate::store::DB_FILE).exists();
+    let store = match crate::store::config::open(&args.data_dir, &database).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");

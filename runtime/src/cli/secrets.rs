@@ -66,6 +66,8 @@ struct StoreArgs {
     /// File holding the master key as base64 (takes precedence over AIRLOCK_MASTER_KEY).
     #[arg(long, global = true, value_name = "FILE", env = store::crypto::MASTER_KEY_FILE_ENV)]
     master_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    database: store::config::DatabaseArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,8 +81,9 @@ pub(super) enum SecretsCommand {
     /// Delete a secret; fails when it does not exist.
     #[command(after_help = EXIT_HELP)]
     Rm(RmArgs),
-    /// Re-encrypt every secret of every project under a new master key, all or
-    /// nothing (the local store only).
+    /// Re-seal every secret and account credential under the current master
+    /// key (or a new one, --new-key-file / AIRLOCK_NEW_MASTER_KEY), in batches,
+    /// while servers keep running (the local or --database-url store).
     #[command(after_help = EXIT_HELP)]
     RotateKey(RotateKeyArgs),
 }
@@ -279,37 +282,54 @@ async fn rm(store_args: &StoreArgs, args: RmArgs, output: OutputArgs) -> u8 {
 }
 
 async fn rotate_key(store_args: &StoreArgs, args: RotateKeyArgs) -> u8 {
-    let old = match master_key(store_args) {
+    let ring = match master_key(store_args) {
         Ok(k) => k,
         Err(code) => return code,
     };
-    let new = match new_master_key(args.new_key_file.as_deref()) {
-        Ok(k) => k,
-        Err(e) => return fail(exit::USAGE, &e),
+    // With a new key named, it becomes current over the ring; without one,
+    // the ring's own current key is the target (the nodes already run with
+    // it, the old keys retired).
+    let given = args.new_key_file.is_some()
+        || std::env::var(NEW_MASTER_KEY_ENV).is_ok_and(|v| !v.trim().is_empty());
+    let ring = if given {
+        let new = match new_master_key(args.new_key_file.as_deref()) {
+            Ok(k) => k,
+            Err(e) => return fail(exit::USAGE, &e),
+        };
+        if new.id() == ring.id() {
+            return store_fail(&store::StoreError::SameKey(new.id().to_owned()));
+        }
+        let old: Vec<MasterKey> = vec![ring];
+        new.with_retired(old)
+    } else {
+        ring
     };
     let store = match open_store(store_args).await {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let result = store.rotate_key(&old, &new).await;
+    let result = store.rotate_to_current(&ring).await;
     store.close().await;
     match result {
         Ok(count) => {
             println!(
-                "re-encrypted {count} secret value{} from master key id {} to master key id {}.",
+                "re-sealed {count} value{} (secrets and account credentials) under master key id {}.",
                 if count == 1 { "" } else { "s" },
-                old.id(),
-                new.id()
+                ring.id(),
             );
             println!(
-                "Now switch AIRLOCK_MASTER_KEY (or the master key file) to the new key: \
-                 the old key no longer opens these secrets."
+                "Every value is now sealed under key id {}: retired keys can be removed from \
+                 every node's AIRLOCK_MASTER_KEY (or key file).",
+                ring.id()
             );
             exit::OK
         }
         Err(e) => {
             eprintln!("error: {e}");
-            eprintln!("nothing was re-encrypted; the current master key still opens every secret");
+            eprintln!(
+                "the rotation stopped; every value still opens with the key ring, and running \
+                 the command again resumes it"
+            );
             if e.is_usage() {
                 exit::USAGE
             } else {
@@ -350,7 +370,8 @@ fn new_master_key(file: Option<&Path>) -> Result<MasterKey, String> {
 }
 
 async fn open_store(store_args: &StoreArgs) -> Result<SecretStore, u8> {
-    SecretStore::open(&store_args.data_dir)
+    let config = store_args.database.config().map_err(|e| store_fail(&e))?;
+    store::config::open(&store_args.data_dir, &config)
         .await
         .map_err(|e| store_fail(&e))
 }

@@ -12,6 +12,7 @@ use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
 use crate::outbound::OutboundConfig;
+use crate::store::config::{DatabaseArgs, DatabaseConfig};
 use crate::store::{DATA_DIR_ENV, DEFAULT_DATA_DIR};
 
 /// The listen address when none is configured.
@@ -86,10 +87,13 @@ pub struct ServeArgs {
     pub trigger_rate_limit: Option<u32>,
     /// TOML file with the same settings (`data_dir`, `listen`, `master_key_file`,
     /// `token_ttl_secs`, `allow_ranges`, `apps_dir`, `http_timeout_secs`,
-    /// `http_rate_limit`, `log_format`, `retention_days`, `trigger_rate_limit`);
+    /// `http_rate_limit`, `log_format`, `retention_days`, `trigger_rate_limit`,
+    /// `database_url`, `database_max_connections`, `database_statement_timeout_ms`);
     /// flags and environment take precedence.
     #[arg(long, value_name = "FILE", env = "AIRLOCK_CONFIG")]
     pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 /// The `--config` file.
@@ -107,6 +111,9 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     retention_days: Option<u32>,
     trigger_rate_limit: Option<u32>,
+    database_url: Option<String>,
+    database_max_connections: Option<u32>,
+    database_statement_timeout_ms: Option<u64>,
 }
 
 /// Resolved settings.
@@ -124,6 +131,8 @@ pub struct ServeConfig {
     pub retention_interval_secs: u64,
     /// Requests per minute per trigger.
     pub trigger_rate_limit: u32,
+    /// PostgreSQL, or SQLite in `data_dir`.
+    pub database: DatabaseConfig,
 }
 
 /// Why the settings could not be resolved.
@@ -155,6 +164,8 @@ pub enum ConfigError {
     ZeroRetentionInterval,
     #[error("trigger_rate_limit must be at least 1 request per minute")]
     ZeroTriggerRateLimit,
+    #[error(transparent)]
+    Database(#[from] crate::store::StoreError),
 }
 
 impl ServeArgs {
@@ -215,7 +226,13 @@ impl ServeConfig {
                 ..Quota::DEFAULT
             },
         };
+        let database = args.database.resolve(
+            file.database_url,
+            file.database_max_connections,
+            file.database_statement_timeout_ms,
+        )?;
         let config = Self {
+            database,
             data_dir: args
                 .data_dir
                 .clone()

@@ -377,7 +377,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     // An invalid app file stops the start, naming the file and field.
     let catalog = crate::outbound::load_catalog(config.outbound.apps_dir.as_deref())
         .map_err(ServeError::Catalog)?;
-    let secrets = SecretStore::open(&config.data_dir).await?;
+    let secrets = crate::store::config::open(&config.data_dir, &config.database).await?;
     // A key that is not the one the stored values are sealed under would make
     // every read fail later: refuse now, naming both key ids.
     secrets.check_keyring(&master_key).await?;
@@ -445,7 +445,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         })?;
     let addr = listener.local_addr()?;
     println!("listening on http://{addr}");
-    tracing::info!(%addr, "airlock serve listening");
+    tracing::info!(%addr, database = secrets.db().backend().as_str(), "airlock serve listening");
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())

@@ -34,10 +34,20 @@ pub struct DatabaseArgs {
     )]
     pub database_url: Option<String>,
     /// Connections this node keeps to PostgreSQL. [default: 10]
-    #[arg(long, value_name = "N", env = "AIRLOCK_DATABASE_MAX_CONNECTIONS")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        env = "AIRLOCK_DATABASE_MAX_CONNECTIONS"
+    )]
     pub database_max_connections: Option<u32>,
     /// Longest any PostgreSQL statement may run, in milliseconds. [default: 30000]
-    #[arg(long, value_name = "MS", env = "AIRLOCK_DATABASE_STATEMENT_TIMEOUT_MS")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "MS",
+        env = "AIRLOCK_DATABASE_STATEMENT_TIMEOUT_MS"
+    )]
     pub database_statement_timeout_ms: Option<u64>,
 }
 

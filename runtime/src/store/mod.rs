@@ -66,8 +66,10 @@ pub enum StoreError {
     )]
     KeyMismatch { current: String, stored: String },
     #[error(
-        "the master key (id {current}) is not the key this store's secrets are encrypted with \
-         (id {stored}); nothing was stored"
+        "the store holds values sealed under master key id {stored}, which this key ring \
+         (current key id {current}) lacks; nothing was stored. Give that key too, as a retired \
+         one after the current: AIRLOCK_MASTER_KEY=\"<current>,<retired>\" (or one key per line \
+         in the key file), then re-seal with `airlock secrets rotate-key`"
     )]
     StoreKeyMismatch { current: String, stored: String },
     #[error("cannot decrypt secret {name:?} of project {project:?}: {source}")]
