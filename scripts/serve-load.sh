@@ -3,11 +3,15 @@
 # docs/benchmarks.md by hand, with the machine they came from.
 #
 #   scripts/serve-load.sh            # needs `wrk` (Debian: apt-get install wrk)
+#   scripts/serve-load.sh --database-url postgres://…   # also PostgreSQL, 1 and 2 nodes
+#                                    # (scripts/pg-local.sh starts a local one)
 #
 # 1. `hello` through the runs API and through its HTTP trigger, records on
 #    and with no-store, at concurrency 64;
 # 2. the proxy against a direct request to the same loopback upstream, at
-#    concurrency 1 and 64.
+#    concurrency 1 and 64;
+# 3. with a database URL: the trigger on PostgreSQL with one node, and with
+#    two nodes sharing the database (ratios against row 1's SQLite trigger).
 #
 # Everything runs on this machine: wrk, the server and the upstream share
 # its cores, so absolute numbers are the machine's; compare the rows of one
@@ -15,6 +19,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+DATABASE_URL=${BENCH_DATABASE_URL:-}
+while [ $# -gt 0 ]; do
+    case $1 in
+    --database-url) DATABASE_URL=$2; shift 2 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+    esac
+done
 DURATION=${DURATION:-10s}
 THREADS=${THREADS:-2}
 command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)" >&2; exit 2; }
@@ -114,3 +125,40 @@ for c in 1 64; do
     measure "upstream direct" "$c" "$UP/ok"
     measure "through the proxy" "$c" "${H[@]}" "$PROXY"
 done
+
+# --- PostgreSQL: the trigger path on one node and on two (issue 12) ---
+# With a database URL (`--database-url URL`, or BENCH_DATABASE_URL; an
+# empty database of its own: the runs pile up), the trigger is measured
+# again with one node on PostgreSQL and with two nodes sharing it, two wrk
+# processes (half the connections each) hitting one node each at once.
+[ -n "$DATABASE_URL" ] || exit 0
+
+pg_node() {
+    local name=$1
+    AIRLOCK_LOG=error AIRLOCK_DATA=$WORK/$name "$AIRLOCK" serve --listen 127.0.0.1:0 \
+        --database-url "$DATABASE_URL" --trigger-rate-limit 4000000000 \
+        --http-rate-limit 4000000000 >"$WORK/$name.out" &
+    PIDS+=($!)
+    until grep -q listening "$WORK/$name.out" 2>/dev/null; do sleep 0.1; done
+    sed -n 's/^listening on //p' "$WORK/$name.out"
+}
+PG1=$(pg_node pg1)
+PGKEY=$(AIRLOCK_DATA=$WORK/pg1 "$AIRLOCK" admin create-key --database-url "$DATABASE_URL" 2>/dev/null)
+curl -sf -H "authorization: Bearer $PGKEY" -H 'content-type: application/json' \
+    -d '{"name":"bench"}' "$PG1/v1/projects" >/dev/null || true
+"$AIRLOCK" push "$HELLO" --manifest "$WORK/airlock.toml" --server "$PG1" \
+    --project bench --api-key "$PGKEY" >/dev/null
+PGTRIGGER=$(curl -sf -H "authorization: Bearer $PGKEY" -H 'content-type: application/json' \
+    -d '{}' "$PG1/v1/projects/bench/steps/hello/triggers" | sed -n 's/.*"url":"\([^"]*\)".*/\1/p')
+measure "trigger, PostgreSQL, 1 node" 64 -s "$WORK/trigger.lua" "$PG1$PGTRIGGER"
+PG2=$(pg_node pg2)
+# Both nodes at once: sum the rates; the latencies are each node's.
+wrk -t1 -c32 -d"$DURATION" --latency -s "$WORK/trigger.lua" "$PG1$PGTRIGGER" >"$WORK/wrk1.out" &
+W1=$!
+wrk -t1 -c32 -d"$DURATION" --latency -s "$WORK/trigger.lua" "$PG2$PGTRIGGER" >"$WORK/wrk2.out"
+wait "$W1"
+rps=$(awk '/^Requests\/sec/ {s += $2} END {printf "%.2f", s}' "$WORK/wrk1.out" "$WORK/wrk2.out")
+p50=$(awk '$1 == "50%" {printf "%s ", $2}' "$WORK/wrk1.out" "$WORK/wrk2.out")
+p99=$(awk '$1 == "99%" {printf "%s ", $2}' "$WORK/wrk1.out" "$WORK/wrk2.out")
+non2xx=$(awk '/Non-2xx/ {s += $5} END {print s + 0}' "$WORK/wrk1.out" "$WORK/wrk2.out")
+printf '| %s | %s | %s | %s | %s | %s |\n' "trigger, PostgreSQL, 2 nodes" 64 "$rps" "$p50" "$p99" "$non2xx"
