@@ -15,6 +15,7 @@
 //! - [`crypto`]: the master key ring and the reusable [`seal`]/[`open`] pair.
 
 pub mod accounts;
+pub mod cache;
 pub mod config;
 pub mod crypto;
 pub mod platform;

@@ -18,8 +18,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
+use super::cache::{self, CachedGrant, StoreCaches};
 pub use super::repo::Revocation;
-use super::repo::{HashedCredential, TokenRow};
+use super::repo::{Change, HashedCredential, TokenRow};
 use super::{Db, Result, SecretStore, StoreError, unix_now};
 
 /// Every scope a key, client or token may hold. `admin` implies all others.
@@ -171,6 +172,7 @@ impl From<CredentialColumns> for CredentialMeta {
 #[derive(Debug, Clone)]
 pub struct PlatformStore {
     db: Db,
+    caches: std::sync::Arc<StoreCaches>,
 }
 
 impl PlatformStore {
@@ -178,6 +180,7 @@ impl PlatformStore {
     pub fn new(secrets: &SecretStore) -> Self {
         Self {
             db: secrets.db().clone(),
+            caches: secrets.caches().clone(),
         }
     }
 
@@ -253,18 +256,46 @@ impl PlatformStore {
     pub async fn revoke_api_key(&self, id: &str) -> Result<Revocation> {
         let outcome = self.db.delete_api_key(id).await?;
         if outcome == Revocation::Revoked {
+            cache::publish(&self.db, Change::ApiKey(id.to_owned())).await;
             tracing::info!(key_id = %id, "API key revoked");
         }
         Ok(outcome)
     }
 
     /// Checks a presented bearer credential: an API key or an access token.
+    /// A credential verified before is answered from the cache (by the
+    /// SHA-256 of what was presented) until it is revoked or rotated, its
+    /// token expires, or the entry's TTL ends.
     pub async fn verify_bearer(
         &self,
         presented: &str,
     ) -> Result<std::result::Result<Grant, Refusal>> {
+        let hash: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let read_at = self.caches.sync();
+        if let Some(hit) = self.caches.principals.get(&hash) {
+            match hit.expires_at {
+                Some(at) if at <= unix_now() => self.caches.principals.invalidate(&hash),
+                _ => return Ok(Ok(hit.grant)),
+            }
+        }
+        let verified = self.verify_uncached(presented).await?;
+        if let Ok((grant, expires_at)) = &verified {
+            let entry = CachedGrant {
+                grant: grant.clone(),
+                expires_at: *expires_at,
+            };
+            self.caches
+                .fill(read_at, &self.caches.principals, hash, entry);
+        }
+        Ok(verified.map(|(grant, _)| grant))
+    }
+
+    async fn verify_uncached(
+        &self,
+        presented: &str,
+    ) -> Result<std::result::Result<(Grant, Option<i64>), Refusal>> {
         if presented.starts_with(API_KEY_PREFIX) {
-            self.verify_api_key(presented).await
+            Ok(self.verify_api_key(presented).await?.map(|g| (g, None)))
         } else if presented.starts_with(ACCESS_TOKEN_PREFIX) {
             self.verify_access_token(presented).await
         } else {
@@ -305,7 +336,7 @@ impl PlatformStore {
     async fn verify_access_token(
         &self,
         presented: &str,
-    ) -> Result<std::result::Result<Grant, Refusal>> {
+    ) -> Result<std::result::Result<(Grant, Option<i64>), Refusal>> {
         let Some(token) = self.db.get_token(&sha256(presented)).await? else {
             return Ok(Err(Refusal {
                 key_id: None,
@@ -318,12 +349,16 @@ impl PlatformStore {
                 reason: "expired access token",
             }));
         }
-        Ok(Ok(Grant {
-            kind: "oauth_token",
-            id: token.client_id,
-            scopes: token.scopes,
-            project: token.project,
-        }))
+        let expires_at = Some(token.expires_at);
+        Ok(Ok((
+            Grant {
+                kind: "oauth_token",
+                id: token.client_id,
+                scopes: token.scopes,
+                project: token.project,
+            },
+            expires_at,
+        )))
     }
 
     // --- OAuth clients and tokens ---
@@ -374,6 +409,7 @@ impl PlatformStore {
         if !self.db.rotate_client_secret(id, &sha256(&secret)).await? {
             return Ok(None);
         }
+        cache::publish(&self.db, Change::Client(id.to_owned())).await;
         tracing::info!(client_id = %id, "OAuth client secret rotated; its tokens revoked");
         Ok(Some(secret))
     }
@@ -383,6 +419,7 @@ impl PlatformStore {
     pub async fn delete_client(&self, id: &str) -> Result<Revocation> {
         let outcome = self.db.delete_client(id).await?;
         if outcome == Revocation::Revoked {
+            cache::publish(&self.db, Change::Client(id.to_owned())).await;
             tracing::info!(client_id = %id, "OAuth client deleted; its tokens revoked");
         }
         Ok(outcome)

@@ -36,6 +36,7 @@ pub trait Database:
     + TriggerRepo
     + SealedRepo
     + CoordinationRepo
+    + ChangeRepo
     + Send
     + Sync
     + std::fmt::Debug
@@ -329,4 +330,69 @@ pub trait CoordinationRepo {
     /// Forgets rate-limit keys whose arrival time is before `now_ms` (they
     /// are indistinguishable from keys never seen).
     async fn rate_sweep(&self, now_ms: i64) -> Result<u64>;
+}
+
+/// A write other readers' caches must see: what it names is to be read
+/// again. Published by the stores after each write that a cache could hold
+/// ([`super::cache`]); on PostgreSQL carried to every node by
+/// `LISTEN/NOTIFY`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// An API key was revoked.
+    ApiKey(String),
+    /// An OAuth client's secret was rotated or the client deleted (its
+    /// tokens with it).
+    Client(String),
+    /// A step got a new current version or was deleted (its triggers too).
+    Step { project: String, step: String },
+    /// A trigger was created or deleted.
+    Trigger(String),
+    /// A secret was set or deleted.
+    Secret { project: String, name: String },
+    /// Anything may have changed (a listener reconnected or fell behind).
+    All,
+}
+
+impl Change {
+    /// The text carried by `NOTIFY` (names never hold `/` or NUL).
+    pub fn encode(&self) -> String {
+        match self {
+            Change::ApiKey(id) => format!("k/{id}"),
+            Change::Client(id) => format!("c/{id}"),
+            Change::Step { project, step } => format!("s/{project}/{step}"),
+            Change::Trigger(id) => format!("t/{id}"),
+            Change::Secret { project, name } => format!("x/{project}/{name}"),
+            Change::All => "*".to_owned(),
+        }
+    }
+
+    /// The change `text` names; anything unreadable reads as [`Change::All`]
+    /// (a flush is always safe).
+    pub fn decode(text: &str) -> Change {
+        let mut parts = text.splitn(3, '/');
+        let (kind, a, b) = (parts.next(), parts.next(), parts.next());
+        let two = |f: fn(String, String) -> Change| match (a, b) {
+            (Some(a), Some(b)) => f(a.to_owned(), b.to_owned()),
+            _ => Change::All,
+        };
+        match (kind, a, b) {
+            (Some("k"), Some(id), None) => Change::ApiKey(id.to_owned()),
+            (Some("c"), Some(id), None) => Change::Client(id.to_owned()),
+            (Some("t"), Some(id), None) => Change::Trigger(id.to_owned()),
+            (Some("s"), ..) => two(|project, step| Change::Step { project, step }),
+            (Some("x"), ..) => two(|project, name| Change::Secret { project, name }),
+            _ => Change::All,
+        }
+    }
+}
+
+/// The change bus: every handle on a database hears every change published
+/// through any handle (in this process; on PostgreSQL, on every node).
+#[async_trait]
+pub trait ChangeRepo {
+    /// Tells every reader's cache that `change` happened. Best effort: a
+    /// lost message is bounded by the caches' time-to-live.
+    async fn publish(&self, change: &Change) -> Result<()>;
+    /// The changes published from now on.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change>;
 }

@@ -12,8 +12,9 @@ use std::sync::{Arc, Mutex};
 
 use zeroize::Zeroizing;
 
+use super::cache::{self, StoreCaches};
 use super::crypto::{self, CryptoError, MasterKey, Sealed};
-use super::repo::{SealedOwner, SealedRecord};
+use super::repo::{Change, SealedOwner, SealedRecord};
 use super::sqlite::SqliteDatabase;
 use super::{
     Db, Result, SecretMeta, SetOutcome, StoreError, unix_now, validate_project_name,
@@ -35,6 +36,8 @@ pub struct SecretStore {
     path: Option<PathBuf>,
     /// Rings (by current key id) already checked against the key ids in use.
     checked: Arc<Mutex<HashSet<String>>>,
+    /// The hot path's caches, shared by every store built from this one.
+    caches: Arc<StoreCaches>,
 }
 
 impl SecretStore {
@@ -50,10 +53,16 @@ impl SecretStore {
     /// The store over an opened database.
     pub fn from_db(db: Db) -> Self {
         Self {
+            caches: Arc::new(StoreCaches::new(&db)),
             db,
             path: None,
             checked: Arc::default(),
         }
+    }
+
+    /// The caches every store built from this one shares.
+    pub fn caches(&self) -> &Arc<StoreCaches> {
+        &self.caches
     }
 
     /// The database every store built from this one uses.
@@ -129,6 +138,7 @@ impl SecretStore {
             .db
             .put_secret(project, name, &sealed, unix_now())
             .await?;
+        self.changed(project, name).await;
         tracing::info!(project, name, key_id = key.id(), ?outcome, "secret stored");
         Ok(outcome)
     }
@@ -144,12 +154,20 @@ impl SecretStore {
         project: &str,
         name: &str,
     ) -> Result<Option<Zeroizing<String>>> {
-        validate_project_name(project)?;
-        validate_secret_name(name)?;
-        match self.db.get_secret(project, name).await? {
-            None => Ok(None),
-            Some(sealed) => open_value(key, project, name, &sealed).map(Some),
-        }
+        let names = [name.to_owned()];
+        Ok(self
+            .get_many(key, project, &names)
+            .await?
+            .pop()
+            .map(|(_, value)| value))
+    }
+
+    async fn changed(&self, project: &str, name: &str) {
+        let change = Change::Secret {
+            project: project.to_owned(),
+            name: name.to_owned(),
+        };
+        cache::publish(&self.db, change).await;
     }
 
     /// The values of those of `names` that exist, in the order of `names`,
@@ -164,13 +182,42 @@ impl SecretStore {
         for name in names {
             validate_secret_name(name)?;
         }
-        let mut rows = self.db.get_secrets(project, names).await?;
-        let mut out = Vec::with_capacity(rows.len());
+        // Sealed values come from the cache where it has them (only
+        // ciphertext is cached); the rest in one query.
+        let read_at = self.caches.sync();
+        let mut sealed: Vec<Option<Sealed>> = Vec::with_capacity(names.len());
+        let mut missing = Vec::new();
         for name in names {
-            if let Some(i) = rows.iter().position(|(n, _)| n == name) {
-                let (name, sealed) = rows.swap_remove(i);
-                let value = open_value(key, project, &name, &sealed)?;
-                out.push((name, value));
+            let hit = self.caches.secrets.get(&(project.to_owned(), name.clone()));
+            if hit.is_none() {
+                missing.push(name.clone());
+            }
+            sealed.push(hit.flatten());
+        }
+        if !missing.is_empty() {
+            let mut rows = self.db.get_secrets(project, &missing).await?;
+            for name in &missing {
+                let row = rows
+                    .iter()
+                    .position(|(n, _)| n == name)
+                    .map(|i| rows.swap_remove(i).1);
+                let at = names
+                    .iter()
+                    .position(|n| n == name)
+                    .expect("a requested name");
+                sealed[at] = row.clone();
+                self.caches.fill(
+                    read_at,
+                    &self.caches.secrets,
+                    (project.to_owned(), name.clone()),
+                    row,
+                );
+            }
+        }
+        let mut out = Vec::with_capacity(names.len());
+        for (name, sealed) in names.iter().zip(sealed) {
+            if let Some(sealed) = sealed {
+                out.push((name.clone(), open_value(key, project, name, &sealed)?));
             }
         }
         Ok(out)
@@ -187,6 +234,7 @@ impl SecretStore {
         validate_project_name(project)?;
         validate_secret_name(name)?;
         let deleted = self.db.delete_secret(project, name).await?;
+        self.changed(project, name).await;
         if deleted {
             tracing::info!(project, name, "secret deleted");
         }
@@ -227,36 +275,50 @@ impl SecretStore {
         // ring is checked again at its next write.
         self.lock_checked().clear();
         let mut count = 0;
-        loop {
-            let batch = self.db.sealed_not_under(ring.id(), ROTATION_BATCH).await?;
-            if batch.is_empty() {
-                break;
-            }
-            let mut progressed = false;
-            for record in &batch {
-                if fail_after == Some(count) {
-                    return Err(StoreError::Injected(count));
-                }
-                let resealed = reseal(ring, record)?;
-                // Losing the race means a concurrent write replaced the
-                // value (with its writer's current key): nothing to do.
-                if self.db.reseal(record, &resealed).await? {
-                    count += 1;
-                    progressed = true;
-                }
-            }
-            // A batch of nothing but lost races (a node still writing under
-            // an old key): stop rather than spin; running again resumes.
-            if !progressed {
-                break;
-            }
+        let result = self.reseal_batches(ring, fail_after, &mut count).await;
+        // Cached ciphertext moved, finished or not: caches read it again.
+        if count > 0 {
+            cache::publish(&self.db, Change::All).await;
         }
+        result?;
         tracing::info!(
             count,
             key_id = ring.id(),
             "values re-sealed under the current key"
         );
         Ok(count)
+    }
+
+    async fn reseal_batches(
+        &self,
+        ring: &MasterKey,
+        fail_after: Option<usize>,
+        count: &mut usize,
+    ) -> Result<()> {
+        loop {
+            let batch = self.db.sealed_not_under(ring.id(), ROTATION_BATCH).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let mut progressed = false;
+            for record in &batch {
+                if fail_after == Some(*count) {
+                    return Err(StoreError::Injected(*count));
+                }
+                let resealed = reseal(ring, record)?;
+                // Losing the race means a concurrent write replaced the
+                // value (with its writer's current key): nothing to do.
+                if self.db.reseal(record, &resealed).await? {
+                    *count += 1;
+                    progressed = true;
+                }
+            }
+            // A batch of nothing but lost races (a node still writing under
+            // an old key): stop rather than spin; running again resumes.
+            if !progressed {
+                return Ok(());
+            }
+        }
     }
 }
 

@@ -5,7 +5,8 @@
 
 use sha2::{Digest as _, Sha256};
 
-use super::repo::NewVersion;
+use super::cache::{self, StoreCaches};
+use super::repo::{Change, NewVersion};
 use super::{Db, Result, SecretStore, unix_now};
 
 /// The digest naming a version: `sha256:<hex>` over the component's digest
@@ -60,6 +61,7 @@ pub struct CurrentVersion {
 #[derive(Debug, Clone)]
 pub struct StepStore {
     db: Db,
+    caches: std::sync::Arc<StoreCaches>,
 }
 
 impl StepStore {
@@ -67,6 +69,7 @@ impl StepStore {
     pub fn new(secrets: &SecretStore) -> Self {
         Self {
             db: secrets.db().clone(),
+            caches: secrets.caches().clone(),
         }
     }
 
@@ -89,7 +92,17 @@ impl StepStore {
             component,
             manifest,
         };
-        self.db.put_version(version, unix_now()).await
+        let created = self.db.put_version(version, unix_now()).await?;
+        self.changed(project, step).await;
+        Ok(created)
+    }
+
+    async fn changed(&self, project: &str, step: &str) {
+        let change = Change::Step {
+            project: project.to_owned(),
+            step: step.to_owned(),
+        };
+        cache::publish(&self.db, change).await;
     }
 
     /// The steps of `project`, by name.
@@ -112,8 +125,17 @@ impl StepStore {
 
     /// The current version's digests and manifest (never its component
     /// bytes), or `None`.
+    /// Cached until the step changes (see [`super::cache`]).
     pub async fn current(&self, project: &str, step: &str) -> Result<Option<CurrentVersion>> {
-        self.db.current_version(project, step).await
+        let key = (project.to_owned(), step.to_owned());
+        let read_at = self.caches.sync();
+        if let Some(hit) = self.caches.current.get(&key) {
+            return Ok(hit);
+        }
+        let current = self.db.current_version(project, step).await?;
+        self.caches
+            .fill(read_at, &self.caches.current, key, current.clone());
+        Ok(current)
     }
 
     /// The component bytes of one version: read only when the engine does
@@ -130,6 +152,8 @@ impl StepStore {
     /// Deletes a step and all its versions (its runs stay); `false` when
     /// there was no such step.
     pub async fn delete(&self, project: &str, step: &str) -> Result<bool> {
-        self.db.delete_step(project, step).await
+        let deleted = self.db.delete_step(project, step).await?;
+        self.changed(project, step).await;
+        Ok(deleted)
     }
 }

@@ -3,6 +3,8 @@
 //! The signature settings name a secret of the project, never hold its value.
 //! A `nostore` trigger's runs keep metadata only.
 
+use super::cache::{self, StoreCaches};
+use super::repo::Change;
 use super::{Db, Result, SecretStore, unix_now};
 
 /// One trigger.
@@ -23,6 +25,7 @@ pub struct TriggerRecord {
 #[derive(Debug, Clone)]
 pub struct TriggerStore {
     db: Db,
+    caches: std::sync::Arc<StoreCaches>,
 }
 
 impl TriggerStore {
@@ -30,6 +33,7 @@ impl TriggerStore {
     pub fn new(secrets: &SecretStore) -> Self {
         Self {
             db: secrets.db().clone(),
+            caches: secrets.caches().clone(),
         }
     }
 
@@ -51,12 +55,21 @@ impl TriggerStore {
             created_at: unix_now(),
         };
         self.db.insert_trigger(&record).await?;
+        cache::publish(&self.db, Change::Trigger(record.id.clone())).await;
         Ok(record)
     }
 
-    /// The trigger with this id, in any project.
+    /// The trigger with this id, in any project; cached (unknown ids too)
+    /// until it changes (see [`super::cache`]).
     pub async fn get(&self, id: &str) -> Result<Option<TriggerRecord>> {
-        self.db.get_trigger(id).await
+        let read_at = self.caches.sync();
+        if let Some(hit) = self.caches.triggers.get(id) {
+            return Ok(hit);
+        }
+        let found = self.db.get_trigger(id).await?;
+        self.caches
+            .fill(read_at, &self.caches.triggers, id.to_owned(), found.clone());
+        Ok(found)
     }
 
     /// The triggers of a step, oldest first.
@@ -66,11 +79,19 @@ impl TriggerStore {
 
     /// Deletes a trigger of a step; `false` when there was none.
     pub async fn delete(&self, project: &str, step: &str, id: &str) -> Result<bool> {
-        self.db.delete_trigger(project, step, id).await
+        let deleted = self.db.delete_trigger(project, step, id).await?;
+        cache::publish(&self.db, Change::Trigger(id.to_owned())).await;
+        Ok(deleted)
     }
 
     /// Deletes every trigger of a step (when the step is deleted).
     pub async fn delete_for_step(&self, project: &str, step: &str) -> Result<u64> {
-        self.db.delete_triggers_of_step(project, step).await
+        let deleted = self.db.delete_triggers_of_step(project, step).await?;
+        let change = Change::Step {
+            project: project.to_owned(),
+            step: step.to_owned(),
+        };
+        cache::publish(&self.db, change).await;
+        Ok(deleted)
     }
 }

@@ -26,6 +26,7 @@
 //! created with.
 
 mod accounts;
+mod changes;
 mod coordination;
 mod migrations;
 mod platform;
@@ -73,6 +74,8 @@ impl Default for PgOptions {
 #[derive(Debug, Clone)]
 pub struct PgDatabase {
     pool: PgPool,
+    /// Changes heard from every node (`LISTEN`), for this node's caches.
+    bus: std::sync::Arc<changes::Bus>,
 }
 
 impl PgDatabase {
@@ -100,7 +103,8 @@ impl PgDatabase {
             database = connect.get_database(),
             "postgres database opened"
         );
-        Ok(Self { pool })
+        let bus = changes::Bus::start(&pool);
+        Ok(Self { pool, bus })
     }
 }
 

@@ -14,17 +14,48 @@ use async_trait::async_trait;
 
 use super::SqliteDatabase;
 use crate::store::Result;
-use crate::store::repo::{CoordinationRepo, LockGuard};
+use crate::store::repo::{Change, ChangeRepo, CoordinationRepo, LockGuard};
 
 /// In-process state: one async mutex per lock key (kept while held or
 /// awaited), the last claimed tick per job, and GCRA arrival times. One per
 /// database file in a process ([`Local::for_path`]), so every handle on the
 /// file shares it, as one node should.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Local {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     ticks: Mutex<HashMap<String, i64>>,
     rates: Mutex<HashMap<String, i64>>,
+    /// The change bus of every handle on the file in this process. Another
+    /// process on the same file (the CLI) is not heard: its writes reach
+    /// this process's caches when their entries expire.
+    changes: tokio::sync::broadcast::Sender<Change>,
+}
+
+impl Default for Local {
+    fn default() -> Self {
+        Self {
+            locks: Mutex::default(),
+            ticks: Mutex::default(),
+            rates: Mutex::default(),
+            changes: tokio::sync::broadcast::channel(CHANGE_BACKLOG).0,
+        }
+    }
+}
+
+/// Changes a slow subscriber may lag behind before it must flush.
+pub(crate) const CHANGE_BACKLOG: usize = 1024;
+
+#[async_trait]
+impl ChangeRepo for SqliteDatabase {
+    async fn publish(&self, change: &Change) -> Result<()> {
+        // No subscriber is not an error: nothing is cached.
+        let _ = self.local.changes.send(change.clone());
+        Ok(())
+    }
+
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change> {
+        self.local.changes.subscribe()
+    }
 }
 
 impl Local {
