@@ -7,6 +7,7 @@
 //! - [`store`]: the encrypted local secret store (SQLite, AES-256-GCM) and
 //!   connected accounts.
 //! - [`oauth`]: OAuth 2.0 token refresh for connected accounts, single-flight.
+//! - [`service`]: the run service, the one path a server runs steps by.
 //! - [`server`]: `airlock serve`, the REST API with platform auth.
 //! - [`cli`]: the `airlock` command.
 
@@ -16,6 +17,7 @@ pub mod manifest;
 pub mod oauth;
 pub mod outbound;
 pub mod server;
+pub mod service;
 pub mod store;
 
 pub use engine::{

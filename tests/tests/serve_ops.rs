@@ -689,10 +689,15 @@ async fn a_forced_500_has_the_json_error_shape_and_no_internal_detail() {
     let s = server().start();
     let (_, key) = setup(&s).await;
     upload(&s, &key, "hello", examples::HELLO, None).await;
-    // Corrupt the stored manifest behind the server's back.
+    // Corrupt the stored manifest behind the server's back, while it is
+    // stopped (a running server holds the version's plan in memory).
+    let stopped = s.stop();
+    let s = server().dir(stopped.dir).start();
+    let stopped = s.stop();
+    let dir = stopped.dir;
     {
-        let options =
-            sqlx::sqlite::SqliteConnectOptions::new().filename(s.data_dir().join("airlock.db"));
+        let data = dir.path().join("data");
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(data.join("airlock.db"));
         let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
         let n = sqlx::query(
             "UPDATE step_versions SET manifest = 'name = [unclosed-marker-71c2'
@@ -705,6 +710,7 @@ async fn a_forced_500_has_the_json_error_shape_and_no_internal_detail() {
         assert_eq!(n, 1);
         pool.close().await;
     }
+    let s = server().dir(dir).start();
     let r = s.run(&key, "alpha", "hello", json!({"name": "Ada"})).await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text);
     assert_eq!(r.assert_error_shape(), "internal");

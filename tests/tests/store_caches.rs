@@ -293,7 +293,10 @@ async fn a_lost_listener_connection_flushes_the_caches() {
     // Let the writes' own notifications arrive, then cache v1 for sure (a
     // read during which a change arrives is not cached).
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(sb.current("alpha", "s").await.unwrap().unwrap().digest, "sha256:v1");
+    assert_eq!(
+        sb.current("alpha", "s").await.unwrap().unwrap().digest,
+        "sha256:v1"
+    );
     let mut raw = sqlx::PgConnection::connect(&url).await.unwrap();
     sqlx::query("UPDATE steps SET current_digest = 'sha256:v2' WHERE project = 'alpha'")
         .execute(&mut raw)

@@ -24,7 +24,7 @@ pub mod validate;
 mod state;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use airlock_host_api::bindings::StepPre;
 use airlock_host_api::http::pipeline::Pipeline;
@@ -56,6 +56,8 @@ pub enum EngineError {
 pub struct LoadedStep {
     digest: String,
     pre: StepPre<RunState>,
+    /// Bytes of its compiled image in memory.
+    compiled_bytes: usize,
 }
 
 /// `sha256:<hex>` of a component's bytes: what names it in the caches.
@@ -67,6 +69,12 @@ impl LoadedStep {
     /// `sha256:<hex>` of the component bytes it was compiled from.
     pub fn digest(&self) -> &str {
         &self.digest
+    }
+
+    /// Bytes its compiled code takes in memory (what a cache of loaded
+    /// steps weighs it by).
+    pub fn compiled_bytes(&self) -> usize {
+        self.compiled_bytes
     }
 }
 
@@ -92,7 +100,10 @@ struct Inner {
     /// instead of failing instantiation.
     permits: Semaphore,
     cache: cache::ArtifactCache,
-    loaded: Mutex<HashMap<String, Arc<LoadedStep>>>,
+    /// Steps loaded and still held by someone (a plan cache, a caller):
+    /// loading a digest twice shares one, and the engine itself keeps
+    /// nothing alive, so whoever caches steps bounds their memory.
+    loaded: Mutex<HashMap<String, Weak<LoadedStep>>>,
     /// The outbound HTTP pipeline shared by every run; `None` denies HTTP.
     http: Option<Arc<Pipeline>>,
     _ticker: epoch::EpochTicker,
@@ -138,13 +149,13 @@ impl Engine {
     /// [`component_digest`]) is loaded in memory, so [`Engine::load`] would
     /// neither compile it nor read the disk cache.
     pub fn is_loaded(&self, digest: &str) -> bool {
-        self.lock_loaded().contains_key(digest)
+        self.loaded(digest).is_some()
     }
 
     /// The compiled step with `digest`, if it is loaded in memory: a warm
     /// run needs neither the component bytes nor a hash over them.
     pub fn loaded(&self, digest: &str) -> Option<Arc<LoadedStep>> {
-        self.lock_loaded().get(digest).cloned()
+        self.lock_loaded().get(digest).and_then(Weak::upgrade)
     }
 
     /// Validates and compiles `bytes` (or fetches the compiled step from the
@@ -160,8 +171,8 @@ impl Engine {
     pub fn load_blocking(&self, bytes: &[u8]) -> Result<Arc<LoadedStep>, LoadError> {
         validate::check_header(bytes)?;
         let digest = component_digest(bytes);
-        if let Some(step) = self.lock_loaded().get(&digest) {
-            return Ok(step.clone());
+        if let Some(step) = self.loaded(&digest) {
+            return Ok(step);
         }
         // Imports first, from the binary: refusing them costs no compile.
         validate::check_binary(bytes)?;
@@ -179,11 +190,15 @@ impl Engine {
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let pre = StepPre::new(instance_pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let image = component.image_range();
         let step = Arc::new(LoadedStep {
             digest: digest.clone(),
             pre,
+            compiled_bytes: (image.end as usize).saturating_sub(image.start as usize),
         });
-        self.lock_loaded().insert(digest, step.clone());
+        let mut loaded = self.lock_loaded();
+        loaded.retain(|_, weak| weak.strong_count() > 0);
+        loaded.insert(digest, Arc::downgrade(&step));
         Ok(step)
     }
 
@@ -206,7 +221,7 @@ impl Engine {
         Ok((component, false))
     }
 
-    fn lock_loaded(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<LoadedStep>>> {
+    fn lock_loaded(&self) -> std::sync::MutexGuard<'_, HashMap<String, Weak<LoadedStep>>> {
         self.inner.loaded.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

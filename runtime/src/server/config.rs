@@ -12,6 +12,8 @@ use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
 use crate::outbound::OutboundConfig;
+use crate::service::ServiceConfig;
+use crate::service::admission::AdmissionConfig;
 use crate::store::config::{DatabaseArgs, DatabaseConfig};
 use crate::store::{DATA_DIR_ENV, DEFAULT_DATA_DIR};
 
@@ -23,6 +25,11 @@ pub const DEFAULT_TOKEN_TTL_SECS: u64 = 3600;
 pub const DEFAULT_HTTP_TIMEOUT_SECS: u64 = 30;
 /// The most `http_timeout_secs` may be (the pipeline's own ceiling).
 pub const MAX_HTTP_TIMEOUT_SECS: u64 = 300;
+
+/// How long a run request waits for a slot when none is configured.
+pub const DEFAULT_MAX_QUEUE_WAIT_MS: u64 = 5000;
+/// Memory for loaded steps when none is configured, in MiB.
+pub const DEFAULT_LOADED_STEPS_MIB: u64 = 1024;
 
 /// Seconds between two retention sweeps when none is configured.
 pub const DEFAULT_RETENTION_INTERVAL_SECS: u64 = 3600;
@@ -92,6 +99,22 @@ pub struct ServeArgs {
     /// flags and environment take precedence.
     #[arg(long, value_name = "FILE", env = "AIRLOCK_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Runs executing at once on this node. [default: 8 per core, at most
+    /// one per 256 MiB of memory]
+    #[arg(long, value_name = "N", env = "AIRLOCK_MAX_CONCURRENT_RUNS")]
+    pub max_concurrent_runs: Option<usize>,
+    /// Runs of one project executing at once on this node. [default: half of
+    /// --max-concurrent-runs]
+    #[arg(long, value_name = "N", env = "AIRLOCK_MAX_PROJECT_RUNS")]
+    pub max_project_runs: Option<usize>,
+    /// Longest a run request waits for a slot before it gets 503, in
+    /// milliseconds. [default: 5000]
+    #[arg(long, value_name = "MS", env = "AIRLOCK_MAX_QUEUE_WAIT_MS")]
+    pub max_queue_wait_ms: Option<u64>,
+    /// Memory for compiled steps kept loaded, in MiB; the least recently
+    /// used are unloaded beyond it. [default: 1024]
+    #[arg(long, value_name = "MIB", env = "AIRLOCK_LOADED_STEPS_MIB")]
+    pub loaded_steps_mib: Option<u64>,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
@@ -114,6 +137,10 @@ struct FileConfig {
     database_url: Option<String>,
     database_max_connections: Option<u32>,
     database_statement_timeout_ms: Option<u64>,
+    max_concurrent_runs: Option<usize>,
+    max_project_runs: Option<usize>,
+    max_queue_wait_ms: Option<u64>,
+    loaded_steps_mib: Option<u64>,
 }
 
 /// Resolved settings.
@@ -133,6 +160,8 @@ pub struct ServeConfig {
     pub trigger_rate_limit: u32,
     /// PostgreSQL, or SQLite in `data_dir`.
     pub database: DatabaseConfig,
+    /// Admission and the loaded-step budget of the run service.
+    pub service: ServiceConfig,
 }
 
 /// Why the settings could not be resolved.
@@ -166,6 +195,8 @@ pub enum ConfigError {
     ZeroTriggerRateLimit,
     #[error(transparent)]
     Database(#[from] crate::store::StoreError),
+    #[error("{0} must be at least 1")]
+    Zero(&'static str),
 }
 
 impl ServeArgs {
@@ -231,7 +262,42 @@ impl ServeConfig {
             file.database_max_connections,
             file.database_statement_timeout_ms,
         )?;
+        let max_concurrent = args
+            .max_concurrent_runs
+            .or(file.max_concurrent_runs)
+            .unwrap_or_else(crate::service::admission::default_max_concurrent);
+        let per_project = args
+            .max_project_runs
+            .or(file.max_project_runs)
+            .unwrap_or((max_concurrent / 2).max(1));
+        let wait_ms = args
+            .max_queue_wait_ms
+            .or(file.max_queue_wait_ms)
+            .unwrap_or(DEFAULT_MAX_QUEUE_WAIT_MS);
+        let loaded_mib = args
+            .loaded_steps_mib
+            .or(file.loaded_steps_mib)
+            .unwrap_or(DEFAULT_LOADED_STEPS_MIB);
+        for (name, value) in [
+            ("max_concurrent_runs", max_concurrent as u64),
+            ("max_project_runs", per_project as u64),
+            ("max_queue_wait_ms", wait_ms),
+            ("loaded_steps_mib", loaded_mib),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        let service = ServiceConfig {
+            admission: AdmissionConfig {
+                max_concurrent,
+                per_project: per_project.min(max_concurrent),
+                max_wait: Duration::from_millis(wait_ms),
+            },
+            loaded_budget_bytes: loaded_mib.saturating_mul(1024 * 1024),
+        };
         let config = Self {
+            service,
             database,
             data_dir: args
                 .data_dir

@@ -70,6 +70,17 @@ impl ApiError {
             ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
         }
     }
+    /// 503 `busy` with `Retry-After`: the request could not start in time.
+    pub fn busy(retry_after: std::time::Duration) -> Self {
+        Self {
+            retry_after_secs: Some(retry_after.as_secs().max(1)),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "every run slot is busy and none freed within the wait; retry later",
+            )
+        }
+    }
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -87,6 +87,9 @@ pub struct Metrics {
     auth_failures: Family<AuthLabels, Counter>,
     rate_limited: Family<LimitedLabels, Counter>,
     retention_deleted: Counter,
+    queue_depth: Gauge,
+    queue_wait: Histogram,
+    busy: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -154,8 +157,30 @@ impl Metrics {
             "Run records deleted for being older than the retention period",
             retention_deleted.clone(),
         );
+        let queue_depth = Gauge::default();
+        registry.register(
+            "airlock_run_queue_depth",
+            "Run requests waiting for a slot now",
+            queue_depth.clone(),
+        );
+        // 0.1 ms to ~6.5 s.
+        let queue_wait = Histogram::new(exponential_buckets(0.0001, 2.0, 17));
+        registry.register(
+            "airlock_run_queue_wait_seconds",
+            "Time run requests waited for a slot (admitted or not)",
+            queue_wait.clone(),
+        );
+        let busy = Counter::default();
+        registry.register(
+            "airlock_runs_refused_busy",
+            "Run requests refused with 503 because no slot freed within the wait",
+            busy.clone(),
+        );
         Self {
             registry,
+            queue_depth,
+            queue_wait,
+            busy,
             runs,
             run_duration,
             compile_duration,
@@ -242,6 +267,32 @@ impl Metrics {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
         Ok(text)
+    }
+}
+
+impl crate::service::RunObserver for Metrics {
+    fn started(&self) -> Box<dyn Send> {
+        Box::new(self.run_started())
+    }
+
+    fn finished(&self, trigger: &Trigger, report: &crate::engine::RunReport) {
+        self.run_finished(
+            trigger,
+            report.outcome.as_ref().map(|_| ()),
+            Duration::from_millis(report.stats.duration_ms),
+        );
+    }
+
+    fn admission(&self, waited: Duration, admitted: bool, queue_depth: i64) {
+        self.queue_wait.observe(waited.as_secs_f64());
+        self.queue_depth.set(queue_depth);
+        if !admitted {
+            self.busy.inc();
+        }
+    }
+
+    fn loaded(&self, took: Duration) {
+        self.compiled(CompileSource::Run, took);
     }
 }
 

@@ -76,8 +76,11 @@ pub struct AppState {
     pub engine: Engine,
     /// The one outbound pipeline: steps' `http.send` and the proxy.
     pub pipeline: Arc<Pipeline>,
-    /// Bounds concurrent compiles of uploaded components.
+    /// Bounds concurrent compiles of uploaded components (and of steps run
+    /// cold).
     pub compile_permits: Arc<tokio::sync::Semaphore>,
+    /// The one run path: plans, admission, group-committed records.
+    pub service: crate::service::RunService,
     // --- operations: metrics and rate limits ---
     pub metrics: Arc<metrics::Metrics>,
     pub rate_limits: Arc<ratelimit::RateLimits>,
@@ -97,8 +100,20 @@ impl AppState {
         token_ttl_secs: u64,
         engine: Engine,
         pipeline: Arc<Pipeline>,
+        service: crate::service::ServiceConfig,
     ) -> Self {
+        let metrics = Arc::new(metrics::Metrics::new());
+        let compile_permits = Arc::new(tokio::sync::Semaphore::new(COMPILE_PERMITS));
+        let service = crate::service::RunService::new(
+            engine.clone(),
+            secrets.clone(),
+            master_key.clone(),
+            compile_permits.clone(),
+            metrics.clone(),
+            service,
+        );
         Self {
+            service,
             platform: PlatformStore::new(&secrets),
             steps: StepStore::new(&secrets),
             runs: RunStore::new(&secrets),
@@ -108,9 +123,9 @@ impl AppState {
             token_ttl_secs,
             engine,
             pipeline,
-            compile_permits: Arc::new(tokio::sync::Semaphore::new(COMPILE_PERMITS)),
+            compile_permits,
             // --- operations (`serve` sets the configured limits) ---
-            metrics: Arc::new(metrics::Metrics::new()),
+            metrics,
             rate_limits: Arc::new(ratelimit::RateLimits::default()),
         }
     }
@@ -386,6 +401,9 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let engine = Engine::with_http(
         EngineConfig {
             cache_dir: Some(config.data_dir.join("cache")),
+            // One pool slot per admitted run: admission is the queue.
+            max_concurrent_runs: u32::try_from(config.service.admission.max_concurrent)
+                .unwrap_or(u32::MAX),
             ..EngineConfig::default()
         },
         pipeline.clone(),
@@ -396,6 +414,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         config.token_ttl_secs,
         engine,
         pipeline,
+        config.service,
     );
     state.rate_limits = Arc::new(ratelimit::RateLimits::with_stores(
         config.trigger_rate_limit,

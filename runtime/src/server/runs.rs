@@ -4,12 +4,11 @@
 //! `runs:read`). Output, error and logs come masked from the engine; a
 //! `nostore` run keeps metadata only.
 
-use airlock_host_api::context::{RunContext, Trigger};
+use airlock_host_api::context::Trigger;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use airlock_host_api::http::run_accounts::RunAccounts;
-use airlock_host_api::secrets::RunSecrets;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -23,15 +22,12 @@ use zeroize::Zeroizing;
 use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
-use super::metrics::CompileSource;
 use super::params::{ProjectPath, RunPath, StepPath};
 use super::steps::check;
 use super::time::Timestamp;
-use crate::engine::{RunFailure, RunOptions};
-use crate::manifest::Manifest;
+use crate::engine::RunFailure;
 use crate::store::accounts::validate_external_user_id;
 use crate::store::runs::{RunFilter, RunRecord};
-use crate::store::{self};
 
 /// Header that asks for a metadata-only run record (`1` or `true`).
 pub const NOSTORE_HEADER: &str = "x-airlock-nostore";
@@ -259,91 +255,31 @@ pub(super) struct Invocation<'a> {
     pub run_accounts: Option<Arc<RunAccounts>>,
 }
 
-/// Runs the current version of `project`/`step` once and records the run:
-/// the one run path of the API and of HTTP triggers.
+/// Runs the current version of `project`/`step` once through the run
+/// service and records the run: the one run path of the API and of HTTP
+/// triggers. The answer waits for the record to be committed.
 pub(super) async fn execute(
     state: &AppState,
     project: &str,
     step: &str,
     invocation: Invocation<'_>,
 ) -> Result<RunResult, ApiError> {
-    let Invocation {
-        input,
-        external_user_id,
-        nostore,
-        trigger,
-        run_accounts,
-    } = invocation;
-    let (project, step) = (project.to_owned(), step.to_owned());
-    let version = state
-        .steps
-        .current(&project, &step)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no step `{step}`")))?;
-    let manifest = Manifest::parse(&version.manifest).map_err(|e| {
-        tracing::error!(%project, %step, error = %e, "a stored manifest does not parse");
-        ApiError::internal()
-    })?;
-    // Warm: the compiled step is in memory, so no bytes, hash or permit.
-    let loaded = match state.engine.loaded(&version.component_digest) {
-        Some(loaded) => Ok(loaded),
-        None => {
-            let component = state
-                .steps
-                .component(&project, &step, &version.digest)
-                .await?
-                .ok_or_else(|| ApiError::not_found(format!("no step `{step}`")))?;
-            let _permit = state
-                .compile_permits
-                .acquire()
-                .await
-                .map_err(|_| ApiError::internal())?;
-            let started = std::time::Instant::now();
-            let loaded = state.engine.load(component).await;
-            if loaded.is_ok() {
-                state
-                    .metrics
-                    .compiled(CompileSource::Run, started.elapsed());
-            }
-            loaded
-        }
-    }
-    .map_err(|e| {
-        tracing::error!(%project, %step, error = %e, "a stored component does not load");
-        ApiError::internal()
-    })?;
-
-    let grants = manifest.grants();
-    let names: Vec<String> = grants.names.iter().cloned().collect();
-    let values = store::load_granted(&state.secrets, &state.master_key, &project, &names).await?;
-    // Version 7: ids sort by time, so runs created in the same millisecond
-    // still list newest first.
-    let run_id = uuid::Uuid::now_v7().to_string();
-    let options = RunOptions {
-        context: RunContext {
-            run_id: run_id.clone(),
-            step: step.clone(),
-            project: project.clone(),
-            external_user_id,
-            trigger,
-        },
-        limits: Some(manifest.limits_over(state.engine.config().default_limits)),
-        secrets: RunSecrets::new(grants, values),
-        http_grants: manifest.http_grants(),
-        run_accounts,
-    };
-    let input = input.to_string();
-    let created_at = unix_millis();
-    let report = {
-        let _active = state.metrics.run_started();
-        state.engine.run(&loaded, &input, options).await
-    };
-    state.metrics.run_finished(
-        &trigger,
-        report.outcome.as_ref().map(|_| ()),
-        std::time::Duration::from_millis(report.stats.duration_ms),
-    );
-
+    let nostore = invocation.nostore;
+    let input = invocation.input.to_string();
+    let ran = state
+        .service
+        .run(crate::service::Invocation {
+            project: project.to_owned(),
+            step: step.to_owned(),
+            input: input.clone(),
+            external_user_id: invocation.external_user_id,
+            nostore,
+            trigger: invocation.trigger,
+            run_accounts: invocation.run_accounts,
+        })
+        .await
+        .map_err(service_error)?;
+    let report = &ran.report;
     // The engine checked and masked the output (parsed, so nesting is
     // bounded); its text is what is stored.
     let (status, output, error) = match &report.outcome {
@@ -354,43 +290,29 @@ pub(super) async fn execute(
         Err(failure) => ("failed", None, Some(failure_view(failure))),
     };
     let stats = &report.stats;
+    let kept = |text: Option<String>| if nostore { None } else { text };
     let record = RunRecord {
         id: report.run_id.clone(),
-        project: project.clone(),
-        step: step.clone(),
-        digest: version.digest,
+        project: project.to_owned(),
+        step: step.to_owned(),
+        digest: ran.digest.clone(),
         status: status.to_owned(),
-        created_at,
+        created_at: ran.created_at,
         duration_ms: saturating_i64(stats.duration_ms),
         cpu_ticks: saturating_i64(stats.cpu_ticks),
         memory_peak_bytes: saturating_i64(stats.memory_peak_bytes),
         log_bytes: saturating_i64(stats.log_bytes),
-        input: (!nostore).then_some(input),
-        output: if nostore {
-            None
-        } else {
-            report.outcome.as_ref().ok().cloned()
-        },
-        error: if nostore {
-            None
-        } else {
-            error.as_ref().and_then(|e| serde_json::to_string(e).ok())
-        },
-        logs: if nostore {
-            None
-        } else {
-            serde_json::to_string(&report.logs).ok()
-        },
-        http_calls: if nostore {
-            None
-        } else {
-            serde_json::to_string(&report.http_calls).ok()
-        },
+        input: kept(Some(input)),
+        output: kept(report.outcome.as_ref().ok().cloned()),
+        error: kept(error.as_ref().and_then(|e| serde_json::to_string(e).ok())),
+        logs: kept(serde_json::to_string(&report.logs).ok()),
+        http_calls: kept(serde_json::to_string(&report.http_calls).ok()),
     };
-    state.runs.insert(&record).await?;
-    tracing::info!(%project, %step, run_id = %record.id, status, nostore, "run finished");
+    let id = record.id.clone();
+    state.service.record(record).await?;
+    tracing::info!(%project, %step, run_id = %id, status, nostore, "run finished");
     Ok(RunResult {
-        id: record.id,
+        id,
         status,
         output,
         error,
@@ -398,15 +320,19 @@ pub(super) async fn execute(
     })
 }
 
-fn saturating_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
+/// The API's answer to a run that did not happen.
+fn service_error(e: crate::service::ServiceError) -> ApiError {
+    use crate::service::ServiceError;
+    match e {
+        ServiceError::NoStep(step) => ApiError::not_found(format!("no step `{step}`")),
+        ServiceError::Busy(busy) => ApiError::busy(busy.retry_after),
+        ServiceError::Store(e) => e.into(),
+        ServiceError::Internal => ApiError::internal(),
+    }
 }
 
-fn unix_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| saturating_i64(d.as_millis() as u64))
-        .unwrap_or(0)
+fn saturating_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 fn parse_json(text: Option<String>) -> Option<Value> {

@@ -216,6 +216,8 @@ pub async fn put(
             &manifest,
         )
         .await?;
+    // The version is loaded now; keep it so its first run is warm.
+    state.service.preload(digest.clone(), parsed, loaded);
     tracing::info!(%project, %step, %digest, created, "step version stored");
     let status = if created {
         StatusCode::CREATED

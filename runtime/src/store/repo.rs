@@ -243,6 +243,8 @@ pub trait StepRepo {
 #[async_trait]
 pub trait RunRepo {
     async fn insert_run(&self, run: &RunRecord) -> Result<()>;
+    /// Stores every run of `runs` in one transaction: all or none.
+    async fn insert_runs(&self, runs: &[RunRecord]) -> Result<()>;
     async fn get_run(&self, project: &str, id: &str) -> Result<Option<RunRecord>>;
     /// Newest first (`created_at`, then `id`, descending).
     async fn list_runs(&self, project: &str, filter: &RunFilter) -> Result<Vec<RunRecord>>;

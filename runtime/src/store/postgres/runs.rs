@@ -90,6 +90,34 @@ impl RunRepo for PgDatabase {
         Ok(())
     }
 
+    async fn insert_runs(&self, runs: &[RunRecord]) -> Result<()> {
+        if runs.is_empty() {
+            return Ok(());
+        }
+        // One statement for the batch: one commit, one round trip.
+        let mut insert =
+            sqlx::QueryBuilder::new(concat!("INSERT INTO runs (", run_columns!(), ") "));
+        insert.push_values(runs, |mut row, run| {
+            row.push_bind(&run.id)
+                .push_bind(&run.project)
+                .push_bind(&run.step)
+                .push_bind(&run.digest)
+                .push_bind(&run.status)
+                .push_bind(run.created_at)
+                .push_bind(run.duration_ms)
+                .push_bind(run.cpu_ticks)
+                .push_bind(run.memory_peak_bytes)
+                .push_bind(run.log_bytes)
+                .push_bind(&run.input)
+                .push_bind(&run.output)
+                .push_bind(&run.error)
+                .push_bind(&run.logs)
+                .push_bind(&run.http_calls);
+        });
+        insert.build().execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn get_run(&self, project: &str, id: &str) -> Result<Option<RunRecord>> {
         let row: Option<RunRow> = sqlx::query_as(concat!(
             "SELECT ",

@@ -38,6 +38,33 @@ impl RunRepo for SqliteDatabase {
         Ok(())
     }
 
+    async fn insert_runs(&self, runs: &[RunRecord]) -> Result<()> {
+        if runs.is_empty() {
+            return Ok(());
+        }
+        // One statement for the batch: one commit, one round trip.
+        let mut insert = sqlx::QueryBuilder::new(format!("INSERT INTO runs ({COLUMNS}) "));
+        insert.push_values(runs, |mut row, run| {
+            row.push_bind(&run.id)
+                .push_bind(&run.project)
+                .push_bind(&run.step)
+                .push_bind(&run.digest)
+                .push_bind(&run.status)
+                .push_bind(run.created_at)
+                .push_bind(run.duration_ms)
+                .push_bind(run.cpu_ticks)
+                .push_bind(run.memory_peak_bytes)
+                .push_bind(run.log_bytes)
+                .push_bind(&run.input)
+                .push_bind(&run.output)
+                .push_bind(&run.error)
+                .push_bind(&run.logs)
+                .push_bind(&run.http_calls);
+        });
+        insert.build().execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn get_run(&self, project: &str, id: &str) -> Result<Option<RunRecord>> {
         let sql = format!("SELECT {COLUMNS} FROM runs WHERE project = ?1 AND id = ?2");
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
