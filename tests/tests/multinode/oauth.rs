@@ -27,7 +27,7 @@ struct World {
     _apps: tempfile::TempDir,
 }
 
-async fn world(provider: &OAuthFake) -> World {
+async fn world(provider: &OAuthFake, extra: &[&str]) -> World {
     let a = provider.fake.addr;
     let apps = tempfile::tempdir().unwrap();
     write_app(
@@ -41,7 +41,7 @@ async fn world(provider: &OAuthFake) -> World {
              token_url = \"http://{a}/oauth/token\"\nscopes = [\"read\"]\n"
         ),
     );
-    let c = Cluster::start(&outbound_args(apps.path(), &[])).await;
+    let c = Cluster::start(&outbound_args(apps.path(), extra)).await;
     put_secret(&c.a, &c.admin, "oauth.t-oauth.client_id", OAUTH_CLIENT_ID).await;
     put_secret(
         &c.a,
@@ -90,7 +90,7 @@ async fn assert_healthy_with_current_tokens(w: &World, nodes: &[&Server], provid
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_runs_on_two_nodes_refresh_an_expired_token_once() {
     let provider = fakes::oauth("refresh-0", "access-gen0").await;
-    let w = world(&provider).await;
+    let w = world(&provider, &[]).await;
     let c = &w.c;
     let manifest = "name = \"probe\"\n[http]\napps = [\"t-oauth\"]\n";
     upload(&c.a, &c.admin, "probe", guests::HTTP_PROBE, manifest).await;
@@ -154,7 +154,7 @@ async fn a_node_killed_while_it_refreshes_leaves_nothing_locked() {
     // Longer than the test: A's request is still held when A dies, and the
     // provider has rotated nothing.
     provider.state.hold_first_request(Duration::from_secs(120));
-    let w = world(&provider).await;
+    let w = world(&provider, &[]).await;
     let c = &w.c;
     let key = c.a.new_key(&c.admin, &["proxy"], None).await;
 
@@ -224,4 +224,47 @@ async fn a_node_killed_while_it_refreshes_leaves_nothing_locked() {
         || async { c.advisory_locks().await == (0, 0) },
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_slower_than_the_statement_timeout_is_still_done_once() {
+    let provider = fakes::oauth("refresh-0", "access-gen0").await;
+    // The provider takes three times the statement timeout to answer A.
+    provider.state.hold_first_request(Duration::from_secs(3));
+    let w = world(&provider, &["--database-statement-timeout-ms", "1000"]).await;
+    let c = &w.c;
+    let key = c.a.new_key(&c.admin, &["proxy"], None).await;
+    let ask = |node: &Server| {
+        let req = node
+            .client
+            .get(proxy_url(node, "/api/me", &w.account, "u1"))
+            .bearer_auth(&key);
+        tokio::spawn(async move {
+            let r = req.send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        })
+    };
+    let on_a = ask(&c.a);
+    eventually(
+        "A's refresh reaches the provider",
+        Duration::from_secs(20),
+        || async { token_requests(&provider) == 1 },
+    )
+    .await;
+    let on_b = ask(&c.b);
+    eventually(
+        "B waits on A's refresh lock",
+        Duration::from_secs(20),
+        || async { c.advisory_locks().await == (1, 1) },
+    )
+    .await;
+    for on in [on_a, on_b] {
+        let (status, text) = on.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{text}");
+        assert!(text.contains("ada"), "{text}");
+    }
+    // B waited for A's refresh and used its result: fails if B's wait for
+    // the lock ends at the statement timeout and B refreshes on its own.
+    assert_eq!(token_requests(&provider), 1);
+    assert_healthy_with_current_tokens(&w, &[&c.a, &c.b], &provider).await;
 }
