@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -149,7 +149,8 @@ fn echo_json(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Va
 /// A fake OAuth 2.0 token endpoint (RFC 6749 §6): refresh-token grants with
 /// client credentials; each refresh rotates the refresh token and refuses a
 /// used one with `invalid_grant`. Answers slowly so concurrent callers
-/// overlap. Also a resource at `/api/me` that accepts only the current
+/// overlap; [`OAuthState::hold_first_request`] makes the first answer very
+/// slow, to kill its caller while it waits. Also a resource at `/api/me` that accepts only the current
 /// access token (401 otherwise), like a provider that revoked the old one.
 pub struct OAuthFake {
     pub fake: Fake,
@@ -159,6 +160,8 @@ pub struct OAuthFake {
 #[derive(Default)]
 pub struct OAuthState {
     pub token_requests: AtomicUsize,
+    /// How long the first token request waits before it is looked at, in ms.
+    hold_first_ms: AtomicU64,
     inner: Mutex<OAuthInner>,
 }
 
@@ -177,6 +180,14 @@ impl OAuthState {
     pub fn current_refresh_token(&self) -> String {
         self.inner.lock().unwrap().refresh_token.clone()
     }
+    /// Holds the first token request for `hold` before reading it (so it
+    /// rotates nothing meanwhile): a provider that is slow exactly when its
+    /// caller dies. Set before the first request.
+    pub fn hold_first_request(&self, hold: Duration) {
+        let ms = u64::try_from(hold.as_millis()).unwrap_or(u64::MAX);
+        self.hold_first_ms.store(ms, Ordering::SeqCst);
+    }
+
     /// Makes the provider refuse every refresh token from now on.
     pub fn revoke_refresh(&self) {
         let mut i = self.inner.lock().unwrap();
@@ -197,7 +208,10 @@ pub async fn oauth(initial_refresh: &str, initial_access: &str) -> OAuthFake {
         i.access_token = initial_access.into();
     }
     async fn token(State(s): State<Arc<OAuthState>>, headers: HeaderMap, body: String) -> Response {
-        s.token_requests.fetch_add(1, Ordering::SeqCst);
+        if s.token_requests.fetch_add(1, Ordering::SeqCst) == 0 {
+            let hold = s.hold_first_ms.load(Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(hold)).await;
+        }
         tokio::time::sleep(Duration::from_millis(150)).await;
         let form: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
             .into_owned()

@@ -36,6 +36,10 @@ const CLEARED_ENV: &[&str] = &[
     "AIRLOCK_APPS_DIR",
     "AIRLOCK_HTTP_TIMEOUT_SECS",
     "AIRLOCK_HTTP_RATE_LIMIT",
+    // A developer's PostgreSQL must not capture the SQLite suites.
+    "AIRLOCK_DATABASE_URL",
+    "AIRLOCK_DATABASE_MAX_CONNECTIONS",
+    "AIRLOCK_DATABASE_STATEMENT_TIMEOUT_MS",
     // The client commands' settings: a test names its server and key itself.
     "AIRLOCK_SERVER",
     "AIRLOCK_API_KEY",
@@ -236,6 +240,7 @@ pub struct ServerBuilder {
     args: Vec<String>,
     env: Vec<(String, String)>,
     capture_stderr: bool,
+    database_url: Option<String>,
 }
 
 impl ServerBuilder {
@@ -246,7 +251,17 @@ impl ServerBuilder {
             args: Vec::new(),
             env: Vec::new(),
             capture_stderr: false,
+            database_url: None,
         }
+    }
+
+    /// Serve from this PostgreSQL database instead of SQLite in the data
+    /// directory; the commands run against the server ([`Server::create_key`],
+    /// [`Server::command`]) use it too. Passed as `AIRLOCK_DATABASE_URL`, so
+    /// it never shows in a process listing.
+    pub fn database_url(mut self, url: &str) -> Self {
+        self.database_url = Some(url.to_owned());
+        self
     }
 
     /// Serve from this directory (its `data/` holds the database) instead of
@@ -289,6 +304,9 @@ impl ServerBuilder {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
+        if let Some(url) = &self.database_url {
+            cmd.env(DATABASE_URL_ENV, url);
+        }
         let mut child = cmd.spawn().unwrap();
         let stderr = child.stderr.take().map(|pipe| {
             let buffer = Arc::new(Mutex::new(String::new()));
@@ -330,6 +348,7 @@ impl ServerBuilder {
             bin: self.bin,
             client: client(),
             stderr,
+            database_url: self.database_url,
         }
     }
 }
@@ -343,7 +362,11 @@ pub struct Server {
     bin: &'static str,
     pub client: reqwest::Client,
     stderr: Option<(Arc<Mutex<String>>, JoinHandle<()>)>,
+    database_url: Option<String>,
 }
+
+/// How the harness hands a server and its commands the PostgreSQL URL.
+const DATABASE_URL_ENV: &str = "AIRLOCK_DATABASE_URL";
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -379,6 +402,18 @@ impl Server {
         assert!(ok, "kill -TERM {pid}");
     }
 
+    /// Sends SIGKILL (without waiting): the process gets no chance to
+    /// finish anything. [`Drop`] reaps it.
+    pub fn sigkill(&self) {
+        let pid = self.pid().to_string();
+        let ok = Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -KILL {pid}");
+    }
+
     /// Waits for the process to exit (after [`Server::sigterm`]).
     pub fn wait(mut self) -> Stopped {
         let status = self.child.take().expect("running").wait().unwrap();
@@ -406,9 +441,11 @@ impl Server {
         self.dir.as_ref().unwrap().path().join("data")
     }
 
-    /// `airlock admin create-key ARGS` against this server's data directory.
+    /// `airlock admin create-key ARGS` against this server's data directory
+    /// (and its PostgreSQL database, if it has one).
     pub fn create_key(&self, args: &[&str]) -> String {
-        let out = command(self.bin, &self.data_dir())
+        let out = self
+            .command()
             .args(["admin", "create-key"])
             .args(args)
             .output()
@@ -607,9 +644,14 @@ impl Server {
         buffer.lock().unwrap().clone()
     }
 
-    /// This server's binary with its environment and data directory.
+    /// This server's binary with its environment, data directory and
+    /// database.
     pub fn command(&self) -> Command {
-        command(self.bin, &self.data_dir())
+        let mut cmd = command(self.bin, &self.data_dir());
+        if let Some(url) = &self.database_url {
+            cmd.env(DATABASE_URL_ENV, url);
+        }
+        cmd
     }
 
     /// A new API key: `(id, key)`.

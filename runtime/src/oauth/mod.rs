@@ -52,8 +52,13 @@
 mod refresh;
 mod single_flight;
 
-pub use refresh::{HttpError, MAX_TOKEN_RESPONSE, OAuthClientConfig, RefreshError, TokenRefresher};
-pub use single_flight::{LocalRefreshLock, RefreshGuard, RefreshLock, SharedRefreshLock};
+pub use refresh::{
+    DEFAULT_REQUEST_TIMEOUT, HttpError, MAX_TOKEN_RESPONSE, OAuthClientConfig, RefreshError,
+    TokenRefresher,
+};
+pub use single_flight::{
+    LocalRefreshLock, RefreshGuard, RefreshLock, SHARED_LOCK_HOLD, SharedRefreshLock,
+};
 
 #[cfg(test)]
 mod tests;

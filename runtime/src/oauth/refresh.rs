@@ -21,7 +21,7 @@ use crate::store::{Account, AccountStatus, AccountStore, MasterKey, StoreError};
 /// Largest token endpoint response read, in bytes.
 pub const MAX_TOKEN_RESPONSE: usize = 64 * 1024;
 /// Default time allowed for one token request.
-const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest provider error code kept in an error.
 const MAX_ERROR_CODE_LEN: usize = 64;
 
@@ -159,7 +159,9 @@ impl TokenRefresher {
         self
     }
 
-    /// Bounds one token request (default 30 s).
+    /// Bounds one token request (default 30 s). With a
+    /// [`SharedRefreshLock`](super::SharedRefreshLock), keep its hold above
+    /// this ([`SharedRefreshLock::with_hold`](super::SharedRefreshLock::with_hold)).
     pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
         Arc::get_mut(&mut self.inner)
             .expect("with_request_timeout is called before the refresher is shared")

@@ -11,6 +11,15 @@
 //! opens one database transaction per account being refreshed, not one per
 //! waiting caller.
 //!
+//! How long the shared lock may be held and waited for is the refresh's
+//! own bound ([`SHARED_LOCK_HOLD`]: the token request's timeout plus time
+//! for the reads and the save), not the database's statement timeout: a
+//! waiter cut loose while the holder is still refreshing would refresh
+//! again with the same refresh token, which a rotating provider refuses —
+//! and a refusal nobody has yet replaced marks the account `needs_reauth`.
+//! A holder past its bound (a hung node) loses the lock, so waiters are
+//! not held up for as long as a dead TCP connection takes to be noticed.
+//!
 //! The lock only orders refreshes; correctness comes from
 //! [`TokenRefresher`](super::TokenRefresher) re-reading the account after
 //! acquiring it, so a caller that waited behind a refresh sees its result
@@ -18,6 +27,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -89,19 +99,34 @@ impl Drop for LocalGuard {
     }
 }
 
+/// The longest one refresh holds the shared lock: the default token
+/// request timeout plus 30 s for re-reading the account and saving.
+pub const SHARED_LOCK_HOLD: Duration =
+    Duration::from_secs(super::refresh::DEFAULT_REQUEST_TIMEOUT.as_secs() + 30);
+
 /// The local lock, then the database's: one refresh per account across
 /// every node on the database.
 pub struct SharedRefreshLock {
     local: LocalRefreshLock,
     db: crate::store::Db,
+    hold: Duration,
 }
 
 impl SharedRefreshLock {
+    /// Held for at most [`SHARED_LOCK_HOLD`].
     pub fn new(db: crate::store::Db) -> Self {
         Self {
             local: LocalRefreshLock::new(),
             db,
+            hold: SHARED_LOCK_HOLD,
         }
+    }
+
+    /// Held for at most `hold` (for a refresher with a longer request
+    /// timeout than the default, or tests).
+    pub fn with_hold(mut self, hold: Duration) -> Self {
+        self.hold = hold;
+        self
     }
 }
 
@@ -109,7 +134,11 @@ impl SharedRefreshLock {
 impl RefreshLock for SharedRefreshLock {
     async fn acquire(&self, key: &str) -> RefreshGuard {
         let local = self.local.acquire(key).await;
-        match self.db.lock(&format!("oauth-refresh:{key}")).await {
+        match self
+            .db
+            .lock(&format!("oauth-refresh:{key}"), self.hold)
+            .await
+        {
             Ok(shared) => Box::new((shared, local)),
             // Without the database lock two nodes may both refresh; the
             // re-read after locking and the compare-and-swap save still

@@ -9,10 +9,14 @@
 //! claimed by a conditional upsert is done once, by exactly one node, and a
 //! node that dies mid-job loses only that tick (the next one runs). Ticks
 //! are aligned to multiples of the interval since the Unix epoch, so every
-//! node names the same tick.
+//! node names the same tick. A job runs inside a span `tick` naming the job
+//! and its tick (`tick_ms`), so the logs of all nodes show which node did
+//! which tick, and a tick done twice is visible.
 
 use std::future::Future;
 use std::time::Duration;
+
+use tracing::Instrument as _;
 
 use crate::store::Db;
 
@@ -48,8 +52,13 @@ where
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            match db.claim_tick(name, tick_of(unix_millis(), interval)).await {
-                Ok(true) => job().await,
+            let tick = tick_of(unix_millis(), interval);
+            match db.claim_tick(name, tick).await {
+                Ok(true) => {
+                    job()
+                        .instrument(tracing::info_span!("tick", job = name, tick_ms = tick))
+                        .await
+                }
                 Ok(false) => tracing::debug!(job = name, "tick claimed by another node"),
                 Err(e) => tracing::error!(job = name, error = %e, "cannot claim the tick"),
             }

@@ -16,6 +16,8 @@
 //! backends agree on time) and returns [`Result`]; a backend's own error
 //! becomes [`StoreError::Database`].
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 
 use super::accounts::{AccountFilter, AccountMeta, AccountStatus};
@@ -304,8 +306,12 @@ pub type LockGuard = Box<dyn Send + Sync>;
 #[async_trait]
 pub trait CoordinationRepo {
     /// Waits for the lock `key` (e.g. one account's token refresh) and
-    /// holds it until the guard is dropped.
-    async fn lock(&self, key: &str) -> Result<LockGuard>;
+    /// holds it until the guard is dropped. `hold` is the longest the work
+    /// under the lock may take: a waiter waits up to twice that, whatever
+    /// the database's statement timeout (a holder still within its bound is
+    /// not a failure), and on PostgreSQL a holder that keeps the lock idle
+    /// for longer than `hold` (a hung node, not only a dead one) loses it.
+    async fn lock(&self, key: &str, hold: Duration) -> Result<LockGuard>;
 
     /// Claims the tick starting at `tick` (Unix ms) of the periodic job
     /// `job`: `true` for exactly one caller per job and tick, across every

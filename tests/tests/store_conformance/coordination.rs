@@ -91,13 +91,16 @@ pub async fn rate_sweep_forgets_idle_keys(db: Arc<dyn Database>) {
     assert_eq!(db.rate_sweep(5_000).await.unwrap(), 0);
 }
 
+/// The longest a test's lock is held for (the tests hold locks briefly).
+const HOLD: Duration = Duration::from_secs(60);
+
 /// Whoever takes the lock second, on either handle, waits until the first
 /// guard is dropped; other keys are free meanwhile.
 pub async fn lock_excludes_other_holders(a: Arc<dyn Database>, b: Arc<dyn Database>) {
     let key = "refresh:acc_0000000000000001";
-    let held = a.lock(key).await.unwrap();
-    drop(b.lock("refresh:acc_0000000000000002").await.unwrap());
-    drop(a.lock("refresh:acc_0000000000000002").await.unwrap());
+    let held = a.lock(key, HOLD).await.unwrap();
+    drop(b.lock("refresh:acc_0000000000000002", HOLD).await.unwrap());
+    drop(a.lock("refresh:acc_0000000000000002", HOLD).await.unwrap());
 
     let released = Arc::new(AtomicBool::new(false));
     let waiters: Vec<_> = [a.clone(), b.clone()]
@@ -105,7 +108,7 @@ pub async fn lock_excludes_other_holders(a: Arc<dyn Database>, b: Arc<dyn Databa
         .map(|db| {
             let released = released.clone();
             tokio::spawn(async move {
-                let guard = db.lock(key).await.unwrap();
+                let guard = db.lock(key, HOLD).await.unwrap();
                 assert!(
                     released.load(Ordering::SeqCst),
                     "took the lock while the first guard held it"
@@ -122,5 +125,5 @@ pub async fn lock_excludes_other_holders(a: Arc<dyn Database>, b: Arc<dyn Databa
     for waiter in waiters {
         waiter.await.unwrap();
     }
-    drop(a.lock(key).await.unwrap());
+    drop(a.lock(key, HOLD).await.unwrap());
 }

@@ -8,7 +8,14 @@
 //!   (the queued `ROLLBACK` runs as the connection goes back to the pool),
 //!   and a node that dies loses its session and so the lock; a session
 //!   lock would survive on a pooled connection that is handed to someone
-//!   else. The wait is bounded by the pool's `statement_timeout`, if set.
+//!   else. Both sides are bounded by the caller's `hold`, set for this
+//!   transaction only: the wait by `statement_timeout` (twice `hold`),
+//!   not the pool's, which is sized for queries and would cut a waiter
+//!   loose while the holder is still within its bound (its caller would
+//!   then do the work a second time); the holder by
+//!   `idle_in_transaction_session_timeout` (`hold`), so that a node that
+//!   hangs rather than dies (stopped, partitioned: its session stays open
+//!   until TCP gives up, hours later) loses the lock too.
 //! - [`claim_tick`](CoordinationRepo::claim_tick): one conditional upsert;
 //!   the row of a job only moves forward, so for each tick exactly one
 //!   node's statement returns a row, and no lock is held while the job runs.
@@ -19,6 +26,8 @@
 //!   is `host-api`'s in-memory GCRA: admitted while
 //!   `max(tat, now) − now ≤ tolerance`, then `tat = max(tat, now) + interval`;
 //!   a refusal waits `max(tat, now) − now − tolerance`.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sha2::{Digest as _, Sha256};
@@ -69,8 +78,18 @@ impl PgDatabase {
 
 #[async_trait]
 impl CoordinationRepo for PgDatabase {
-    async fn lock(&self, key: &str) -> Result<LockGuard> {
+    async fn lock(&self, key: &str, hold: Duration) -> Result<LockGuard> {
+        let hold_ms = u64::try_from(hold.as_millis()).unwrap_or(u64::MAX).max(1);
         let mut tx = self.pool.begin().await?;
+        // `set_config(…, true)`: for this transaction only, like `SET LOCAL`.
+        sqlx::query(
+            "SELECT set_config('statement_timeout', $1, true),
+                    set_config('idle_in_transaction_session_timeout', $2, true)",
+        )
+        .bind(format!("{}ms", hold_ms.saturating_mul(2)))
+        .bind(format!("{hold_ms}ms"))
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(advisory_key(key))
             .execute(&mut *tx)

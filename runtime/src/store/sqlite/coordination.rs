@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -86,7 +87,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[async_trait]
 impl CoordinationRepo for SqliteDatabase {
-    async fn lock(&self, key: &str) -> Result<LockGuard> {
+    /// `hold` is not needed here: holders are tasks of this one process,
+    /// and the process ending ends them and their locks together.
+    async fn lock(&self, key: &str, _hold: Duration) -> Result<LockGuard> {
         let slot = lock(&self.local.locks)
             .entry(key.to_owned())
             .or_default()
