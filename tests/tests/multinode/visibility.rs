@@ -1,13 +1,18 @@
-//! What one node changes, the other sees at its very next request: keys,
-//! OAuth client secrets, steps and triggers. Each check is made right after
-//! the change, with no wait in between, so a cache on a node (of
-//! principals, step plans or triggers) without invalidation fails it.
+//! What one node changes, the other sees as soon as the change's `NOTIFY`
+//! reaches it: keys, OAuth client secrets, steps and triggers. Each check
+//! polls for at most [`ACROSS_NODES`], well under the caches' 10 s TTL, so a
+//! cache on a node (of principals, step plans or triggers) that missed the
+//! notification fails it.
 
 use airlock_tests::{examples, guests};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use super::support::{Cluster, artifacts, upload};
+use super::support::{Cluster, artifacts, eventually, upload};
+
+/// How long a change may take to reach the other node: its `NOTIFY`
+/// normally arrives within milliseconds.
+const ACROSS_NODES: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_and_client_secrets_changed_on_one_node_are_changed_on_the_other() {
@@ -30,8 +35,13 @@ async fn keys_and_client_secrets_changed_on_one_node_are_changed_on_the_other() 
         )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    // B refuses it as soon as it hears the change (fails if B kept the
+    // principal in its cache past the notification).
+    eventually("B refuses the revoked key", ACROSS_NODES, || async {
+        c.b.call(Method::GET, runs, Some(&key), None).await.status == StatusCode::UNAUTHORIZED
+    })
+    .await;
     let r = c.b.call(Method::GET, runs, Some(&key), None).await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
     r.assert_error_shape();
 
     // A client made on A gets a token from B, which A accepts.
@@ -55,8 +65,17 @@ async fn keys_and_client_secrets_changed_on_one_node_are_changed_on_the_other() 
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let new_secret = r.json()["client_secret"].as_str().unwrap().to_owned();
-    let r = c.b.call(Method::GET, runs, Some(&old_token), None).await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    eventually(
+        "B refuses the rotated client's token",
+        ACROSS_NODES,
+        || async {
+            c.b.call(Method::GET, runs, Some(&old_token), None)
+                .await
+                .status
+                == StatusCode::UNAUTHORIZED
+        },
+    )
+    .await;
     let r = c.b.token_form(&id, &old_secret).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
     assert_eq!(r.assert_oauth_error(), "invalid_client");
@@ -75,8 +94,17 @@ async fn keys_and_client_secrets_changed_on_one_node_are_changed_on_the_other() 
         )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
-    let r = c.a.call(Method::GET, runs, Some(&new_token), None).await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    eventually(
+        "A refuses the deleted client's token",
+        ACROSS_NODES,
+        || async {
+            c.a.call(Method::GET, runs, Some(&new_token), None)
+                .await
+                .status
+                == StatusCode::UNAUTHORIZED
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,6 +156,13 @@ async fn a_step_pushed_to_one_node_runs_on_the_other_from_its_own_cache() {
         "name = \"greet\"\n",
     )
     .await;
+    eventually("B runs the new version", ACROSS_NODES, || async {
+        let r =
+            c.b.run(&c.admin, "alpha", "greet", json!({"name": "Ada"}))
+                .await;
+        r.json()["output"]["step"] == "greet"
+    })
+    .await;
     let r =
         c.b.run(&c.admin, "alpha", "greet", json!({"name": "Ada"}))
             .await;
@@ -170,7 +205,9 @@ async fn a_step_pushed_to_one_node_runs_on_the_other_from_its_own_cache() {
         )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
-    let r = fire().await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
-    r.assert_error_shape();
+    eventually("B forgets the deleted trigger", ACROSS_NODES, || async {
+        fire().await.status == StatusCode::NOT_FOUND
+    })
+    .await;
+    fire().await.assert_error_shape();
 }
