@@ -145,11 +145,20 @@ pub async fn run(args: RunArgs) -> u8 {
         },
         ..EngineConfig::default()
     };
-    let pipeline = match outbound_pipeline(&args, manifest.as_ref()).await {
-        Ok(p) => p,
-        Err((code, msg)) => return fail(code, &msg),
+    // The HTTP client (and the platform's TLS roots it loads) only for a
+    // step that may use it: most of a cached run's start-up otherwise.
+    let grants_http = manifest
+        .as_ref()
+        .is_some_and(|m| !m.http.apps.is_empty() || !m.http.allowed_hosts.is_empty());
+    let engine = if grants_http {
+        match outbound_pipeline(&args, manifest.as_ref()).await {
+            Ok(pipeline) => Engine::with_http(config, pipeline),
+            Err((code, msg)) => return fail(code, &msg),
+        }
+    } else {
+        Engine::new(config)
     };
-    let engine = match Engine::with_http(config, pipeline) {
+    let engine = match engine {
         Ok(e) => e,
         Err(e) => return fail(exit::INTERNAL, &e.to_string()),
     };
