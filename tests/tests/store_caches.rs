@@ -240,6 +240,85 @@ async fn secrets(p: Pair) {
     .await;
 }
 
+async fn accounts(p: Pair) {
+    use airlock_runtime::store::{AccountStatus, AccountStore, NewAccount};
+    let k = key();
+    let (aa, ab) = (AccountStore::new(&p.a), AccountStore::new(&p.b));
+    let new = || NewAccount {
+        project: "alpha".into(),
+        external_user_id: "ada".into(),
+        app: "github".into(),
+        credentials: [(
+            "access_token".to_owned(),
+            Zeroizing::new("gho_first_token".to_owned()),
+        )]
+        .into(),
+        custom_fields: Default::default(),
+        expires_at: None,
+    };
+    // Unknown, cached as unknown, until it is created.
+    assert!(
+        ab.find(&k, "alpha", "ada", "github")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let first = aa.create(&k, new()).await.unwrap();
+    eventually(p.remote, "a created account", || async {
+        ab.find(&k, "alpha", "ada", "github")
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    assert!(ab.get_meta("alpha", first.id()).await.unwrap().is_some());
+    // Refreshed tokens and a refused refresh reach the other reader.
+    aa.save_refreshed(&k, "alpha", first.id(), "gho_second_token", None, None)
+        .await
+        .unwrap();
+    eventually(p.remote, "refreshed tokens", || async {
+        let a = ab.get(&k, "alpha", first.id()).await.unwrap().unwrap();
+        a.credential("access_token") == Some("gho_second_token")
+    })
+    .await;
+    aa.mark_needs_reauth("alpha", first.id()).await.unwrap();
+    eventually(p.remote, "needs_reauth", || async {
+        ab.get_meta("alpha", first.id())
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            == AccountStatus::NeedsReauth
+    })
+    .await;
+    // A newer account of the app is what `find` names next.
+    let second = aa.create(&k, new()).await.unwrap();
+    eventually(p.remote, "the newest account", || async {
+        ab.find(&k, "alpha", "ada", "github")
+            .await
+            .unwrap()
+            .unwrap()
+            .id()
+            == second.id()
+    })
+    .await;
+    aa.delete("alpha", second.id()).await.unwrap();
+    eventually(p.remote, "a deleted account", || async {
+        ab.get_meta("alpha", second.id()).await.unwrap().is_none()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_accounts_take_effect_at_the_next_request() {
+    accounts(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_accounts_reach_the_other_node() {
+    accounts(postgres().await.0).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_revocations_take_effect_at_the_next_request() {
     revocations(sqlite().await).await;

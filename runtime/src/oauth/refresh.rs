@@ -219,17 +219,36 @@ impl TokenRefresher {
         self.refresh_locked(project, account_id, oauth, want).await
     }
 
-    /// Reads the account; a missing one or one needing re-authorisation fails.
+    /// Reads the account (from the cache); a missing one or one needing
+    /// re-authorisation fails.
     async fn load(&self, project: &str, account_id: &str) -> Result<Account, RefreshError> {
-        let account = self
-            .inner
-            .store
-            .get(&self.inner.key, project, account_id)
-            .await?
-            .ok_or_else(|| RefreshError::NotFound {
-                project: project.to_owned(),
-                account_id: account_id.to_owned(),
-            })?;
+        self.load_from(project, account_id, false).await
+    }
+
+    /// Reads the account from the database itself: after taking the lock,
+    /// and after a refusal, what another node saved must be seen, and its
+    /// notification may not have arrived yet.
+    async fn load_fresh(&self, project: &str, account_id: &str) -> Result<Account, RefreshError> {
+        self.load_from(project, account_id, true).await
+    }
+
+    async fn load_from(
+        &self,
+        project: &str,
+        account_id: &str,
+        fresh: bool,
+    ) -> Result<Account, RefreshError> {
+        let store = &self.inner.store;
+        let key = &self.inner.key;
+        let found = if fresh {
+            store.get_fresh(key, project, account_id).await?
+        } else {
+            store.get(key, project, account_id).await?
+        };
+        let account = found.ok_or_else(|| RefreshError::NotFound {
+            project: project.to_owned(),
+            account_id: account_id.to_owned(),
+        })?;
         if account.meta.status == AccountStatus::NeedsReauth {
             return Err(RefreshError::NeedsReauth {
                 account_id: account_id.to_owned(),
@@ -275,7 +294,7 @@ impl TokenRefresher {
             let lock_key = format!("{project}\0{account_id}");
             let _guard = this.inner.lock.acquire(&lock_key).await;
             // Re-read: whoever held the lock before may have refreshed already.
-            let account = this.load(&project, &account_id).await?;
+            let account = this.load_fresh(&project, &account_id).await?;
             if let Some(token) = this.usable(&account, &want) {
                 tracing::debug!(%project, %account_id, "token refreshed by another caller");
                 return Ok(token);
@@ -411,7 +430,7 @@ impl TokenRefresher {
         account_id: &str,
         used: &str,
     ) -> Result<Zeroizing<String>, RefreshError> {
-        let account = self.load(project, account_id).await?;
+        let account = self.load_fresh(project, account_id).await?;
         let stored = account.credential(REFRESH_TOKEN).unwrap_or_default();
         if stored != used
             && let Some(token) = self.usable(&account, &Want::Fresh)

@@ -37,8 +37,9 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
+use super::cache::{self, StoreCaches};
 use super::crypto::{self, CryptoError, MasterKey, Sealed};
-use super::repo::AccountRow;
+use super::repo::{AccountRow, Change};
 use super::{Db, Result, SecretStore, StoreError, unix_now, validate_project_name};
 
 /// How often [`AccountStore::save_refreshed`] retries after losing a
@@ -224,6 +225,7 @@ pub struct AccountFilter {
 pub struct AccountStore {
     db: Db,
     secrets: SecretStore,
+    caches: std::sync::Arc<StoreCaches>,
 }
 
 impl AccountStore {
@@ -231,8 +233,30 @@ impl AccountStore {
     pub fn new(secrets: &SecretStore) -> Self {
         Self {
             db: secrets.db().clone(),
+            caches: secrets.caches().clone(),
             secrets: secrets.clone(),
         }
+    }
+
+    /// Every cache entry of `project`'s accounts goes: one was written.
+    async fn changed(&self, project: &str) {
+        let change = Change::Account {
+            project: project.to_owned(),
+        };
+        cache::publish(&self.db, change).await;
+    }
+
+    /// Account `id`'s row, from the cache or the database.
+    async fn row(&self, project: &str, id: &str) -> Result<Option<AccountRow>> {
+        let key = (project.to_owned(), id.to_owned());
+        let read_at = self.caches.sync();
+        if let Some(hit) = self.caches.accounts.get(&key) {
+            return Ok(hit);
+        }
+        let row = self.db.get_account(project, id).await?;
+        self.caches
+            .fill(read_at, &self.caches.accounts, key, row.clone());
+        Ok(row)
     }
 
     /// Stores a new account, its credentials sealed under `key`, with status
@@ -273,6 +297,7 @@ impl AccountStore {
                 sealed,
             })
             .await?;
+        self.changed(&meta.project).await;
         tracing::info!(project = %meta.project, account_id = %meta.id, app = %meta.app, "account created");
         Ok(Account {
             meta,
@@ -283,6 +308,20 @@ impl AccountStore {
     /// Account `id` of `project` with its credentials, or `None`.
     pub async fn get(&self, key: &MasterKey, project: &str, id: &str) -> Result<Option<Account>> {
         validate_project_name(project)?;
+        let row = self.row(project, id).await?;
+        row.map(|row| open_account(key, row)).transpose()
+    }
+
+    /// Account `id` of `project` with its credentials, read from the
+    /// database rather than the cache (for a read that must see another
+    /// node's write at once).
+    pub async fn get_fresh(
+        &self,
+        key: &MasterKey,
+        project: &str,
+        id: &str,
+    ) -> Result<Option<Account>> {
+        validate_project_name(project)?;
         let row = self.db.get_account(project, id).await?;
         row.map(|row| open_account(key, row)).transpose()
     }
@@ -291,7 +330,7 @@ impl AccountStore {
     /// decrypted), or `None`.
     pub async fn get_meta(&self, project: &str, id: &str) -> Result<Option<AccountMeta>> {
         validate_project_name(project)?;
-        self.db.get_account_meta(project, id).await
+        Ok(self.row(project, id).await?.map(|row| row.meta))
     }
 
     /// The account a step names: `app_or_id` is either an account id (`acc_…`,
@@ -305,10 +344,24 @@ impl AccountStore {
         app_or_id: &str,
     ) -> Result<Option<Account>> {
         validate_project_name(project)?;
-        let row = self
-            .db
-            .find_account(project, external_user_id, app_or_id)
-            .await?;
+        let cache_key = (
+            project.to_owned(),
+            external_user_id.to_owned(),
+            app_or_id.to_owned(),
+        );
+        let read_at = self.caches.sync();
+        let row = match self.caches.found_accounts.get(&cache_key) {
+            Some(hit) => hit,
+            None => {
+                let row = self
+                    .db
+                    .find_account(project, external_user_id, app_or_id)
+                    .await?;
+                self.caches
+                    .fill(read_at, &self.caches.found_accounts, cache_key, row.clone());
+                row
+            }
+        };
         row.map(|row| open_account(key, row)).transpose()
     }
 
@@ -322,6 +375,7 @@ impl AccountStore {
     pub async fn delete(&self, project: &str, id: &str) -> Result<bool> {
         validate_project_name(project)?;
         let deleted = self.db.delete_account(project, id).await?;
+        self.changed(project).await;
         if deleted {
             tracing::info!(project, account_id = id, "account deleted");
         }
@@ -336,6 +390,7 @@ impl AccountStore {
             .db
             .set_account_status(project, id, AccountStatus::NeedsReauth, unix_now())
             .await?;
+        self.changed(project).await;
         if updated {
             tracing::warn!(project, account_id = id, "account needs re-authorisation");
         }
@@ -424,6 +479,7 @@ impl AccountStore {
                 )
                 .await?;
             if saved {
+                self.changed(project).await;
                 tracing::info!(
                     project,
                     account_id = id,

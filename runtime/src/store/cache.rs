@@ -2,6 +2,9 @@
 //! is, a step's current version, a trigger, a granted secret's sealed value.
 //! With them a warm run touches the database only to write its record.
 //!
+//! Projects and accounts (their credentials sealed: opened per use) are
+//! cached too, for the proxy's path.
+//!
 //! Why they stay correct:
 //! - every write that could make an entry stale publishes a
 //!   [`Change`](super::repo::Change) (the stores do it, after the write), and
@@ -28,7 +31,8 @@ use tokio::sync::broadcast::{self, error::TryRecvError};
 
 use super::Db;
 use super::crypto::Sealed;
-use super::platform::Grant;
+use super::platform::{Grant, Project};
+use super::repo::AccountRow;
 use super::repo::Change;
 use super::steps::CurrentVersion;
 use super::triggers::TriggerRecord;
@@ -56,6 +60,12 @@ pub struct StoreCaches {
     pub(crate) current: Cache<(String, String), Option<CurrentVersion>>,
     pub(crate) triggers: Cache<String, Option<TriggerRecord>>,
     pub(crate) secrets: Cache<(String, String), Option<Sealed>>,
+    /// Projects are never deleted: only found ones are kept.
+    pub(crate) projects: Cache<String, Project>,
+    /// Accounts (their credentials sealed) by `(project, id)`, and the
+    /// answers of `find` by `(project, external user, app or id)`.
+    pub(crate) accounts: Cache<(String, String), Option<AccountRow>>,
+    pub(crate) found_accounts: Cache<(String, String, String), Option<AccountRow>>,
 }
 
 impl std::fmt::Debug for StoreCaches {
@@ -93,6 +103,9 @@ impl StoreCaches {
             current: cache(),
             triggers: cache(),
             secrets: cache(),
+            projects: cache(),
+            accounts: cache(),
+            found_accounts: cache(),
         }
     }
 
@@ -143,7 +156,18 @@ impl StoreCaches {
             Change::Secret { project, name } => {
                 self.secrets.invalidate(&(project.clone(), name.clone()));
             }
+            Change::Account { project } => {
+                let p = project.clone();
+                let _ = self.accounts.invalidate_entries_if(move |k, _| k.0 == p);
+                let p = project.clone();
+                let _ = self
+                    .found_accounts
+                    .invalidate_entries_if(move |k, _| k.0 == p);
+            }
             Change::All => {
+                self.projects.invalidate_all();
+                self.accounts.invalidate_all();
+                self.found_accounts.invalidate_all();
                 self.principals.invalidate_all();
                 self.current.invalidate_all();
                 self.triggers.invalidate_all();

@@ -202,9 +202,22 @@ impl PlatformStore {
         self.db.list_projects().await
     }
 
-    /// One project.
+    /// One project (cached once found: projects are never deleted).
     pub async fn get_project(&self, name: &str) -> Result<Option<Project>> {
-        self.db.get_project(name).await
+        if let Some(hit) = self.caches.projects.get(name) {
+            return Ok(Some(hit));
+        }
+        let read_at = self.caches.sync();
+        let found = self.db.get_project(name).await?;
+        if let Some(project) = &found {
+            self.caches.fill(
+                read_at,
+                &self.caches.projects,
+                name.to_owned(),
+                project.clone(),
+            );
+        }
+        Ok(found)
     }
 
     // --- API keys ---

@@ -357,6 +357,8 @@ pub enum Change {
     Trigger(String),
     /// A secret was set or deleted.
     Secret { project: String, name: String },
+    /// An account of the project was created, changed or deleted.
+    Account { project: String },
     /// Anything may have changed (a listener reconnected or fell behind).
     All,
 }
@@ -370,6 +372,7 @@ impl Change {
             Change::Step { project, step } => format!("s/{project}/{step}"),
             Change::Trigger(id) => format!("t/{id}"),
             Change::Secret { project, name } => format!("x/{project}/{name}"),
+            Change::Account { project } => format!("a/{project}"),
             Change::All => "*".to_owned(),
         }
     }
@@ -387,6 +390,9 @@ impl Change {
             (Some("k"), Some(id), None) => Change::ApiKey(id.to_owned()),
             (Some("c"), Some(id), None) => Change::Client(id.to_owned()),
             (Some("t"), Some(id), None) => Change::Trigger(id.to_owned()),
+            (Some("a"), Some(project), None) => Change::Account {
+                project: project.to_owned(),
+            },
             (Some("s"), ..) => two(|project, step| Change::Step { project, step }),
             (Some("x"), ..) => two(|project, name| Change::Secret { project, name }),
             _ => Change::All,

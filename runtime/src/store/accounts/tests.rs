@@ -263,7 +263,8 @@ async fn editing_where_or_for_whom_an_account_is_used_breaks_it() {
         .execute(&secrets.pool_for_tests())
         .await
         .unwrap();
-        let err = store.get(&k, "proj", a.id()).await.unwrap_err();
+        // Read from the database: the edit was made behind the cache's back.
+        let err = store.get_fresh(&k, "proj", a.id()).await.unwrap_err();
         assert!(
             matches!(err, StoreError::AccountDecrypt { .. }),
             "{column}: {err}"
