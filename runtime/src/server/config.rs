@@ -137,6 +137,7 @@ struct FileConfig {
     database_url: Option<String>,
     database_max_connections: Option<u32>,
     database_statement_timeout_ms: Option<u64>,
+    sqlite_synchronous: Option<crate::store::sqlite::Durability>,
     max_concurrent_runs: Option<usize>,
     max_project_runs: Option<usize>,
     max_queue_wait_ms: Option<u64>,
@@ -261,6 +262,7 @@ impl ServeConfig {
             file.database_url,
             file.database_max_connections,
             file.database_statement_timeout_ms,
+            file.sqlite_synchronous,
         )?;
         let max_concurrent = args
             .max_concurrent_runs

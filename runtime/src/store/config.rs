@@ -14,6 +14,7 @@ use std::time::Duration;
 use clap::Args;
 use zeroize::Zeroizing;
 
+use super::sqlite::Durability;
 use super::{Result, SecretStore, StoreError};
 
 /// Connections one node keeps to PostgreSQL when none is configured.
@@ -41,6 +42,16 @@ pub struct DatabaseArgs {
         env = "AIRLOCK_DATABASE_MAX_CONNECTIONS"
     )]
     pub database_max_connections: Option<u32>,
+    /// How SQLite commits: `full` fsyncs every commit (survives power loss);
+    /// `normal` only at checkpoints (survives a process crash, may lose the
+    /// last commits to a power loss). [default: full]
+    #[arg(
+        long,
+        global = true,
+        value_name = "MODE",
+        env = "AIRLOCK_SQLITE_SYNCHRONOUS"
+    )]
+    pub sqlite_synchronous: Option<Durability>,
     /// Longest any PostgreSQL statement may run, in milliseconds. [default: 30000]
     #[arg(
         long,
@@ -71,6 +82,8 @@ pub struct DatabaseConfig {
     pub url: Option<Zeroizing<String>>,
     pub max_connections: u32,
     pub statement_timeout: Duration,
+    /// SQLite only.
+    pub durability: Durability,
 }
 
 impl std::fmt::Debug for DatabaseConfig {
@@ -79,6 +92,7 @@ impl std::fmt::Debug for DatabaseConfig {
             .field("url", &self.url.as_ref().map(|_| "<set>"))
             .field("max_connections", &self.max_connections)
             .field("statement_timeout", &self.statement_timeout)
+            .field("durability", &self.durability)
             .finish()
     }
 }
@@ -91,6 +105,7 @@ impl DatabaseArgs {
         file_url: Option<String>,
         file_max: Option<u32>,
         file_timeout_ms: Option<u64>,
+        file_durability: Option<Durability>,
     ) -> Result<DatabaseConfig> {
         let url = self
             .database_url
@@ -128,12 +143,16 @@ impl DatabaseArgs {
             url,
             max_connections,
             statement_timeout: Duration::from_millis(timeout_ms),
+            durability: self
+                .sqlite_synchronous
+                .or(file_durability)
+                .unwrap_or_default(),
         })
     }
 
     /// [`resolve`](Self::resolve) without a config file.
     pub fn config(&self) -> Result<DatabaseConfig> {
-        self.resolve(None, None, None)
+        self.resolve(None, None, None, None)
     }
 }
 
@@ -148,7 +167,7 @@ impl DatabaseConfig {
 /// `data_dir`. The schema is brought up to date either way.
 pub async fn open(data_dir: &Path, config: &DatabaseConfig) -> Result<SecretStore> {
     match &config.url {
-        None => SecretStore::open(data_dir).await,
+        None => SecretStore::open_with(data_dir, config.durability).await,
         Some(url) => {
             let options = super::postgres::PgOptions {
                 max_connections: config.max_connections,
@@ -172,7 +191,7 @@ mod tests {
             ..DatabaseArgs::default()
         };
         let c = args
-            .resolve(Some("postgres://file/db".into()), Some(3), None)
+            .resolve(Some("postgres://file/db".into()), Some(3), None, None)
             .unwrap();
         assert_eq!(
             c.url.as_deref().map(String::as_str),

@@ -43,7 +43,12 @@ pub struct SecretStore {
 impl SecretStore {
     /// Opens (creating if missing) the SQLite store in `data_dir`.
     pub async fn open(data_dir: &Path) -> Result<Self> {
-        let db = SqliteDatabase::open(data_dir).await?;
+        Self::open_with(data_dir, super::sqlite::Durability::Full).await
+    }
+
+    /// [`open`](Self::open) with the commit `durability`.
+    pub async fn open_with(data_dir: &Path, durability: super::sqlite::Durability) -> Result<Self> {
+        let db = SqliteDatabase::open_with(data_dir, durability).await?;
         let path = db.path().to_owned();
         let mut store = Self::from_db(Arc::new(db));
         store.path = Some(path);

@@ -39,17 +39,41 @@ pub struct SqliteDatabase {
     local: Arc<coordination::Local>,
 }
 
+/// How SQLite makes a commit durable.
+///
+/// - `Full` (the default): every commit is fsync'd to the WAL before it
+///   returns, so an answered run survives a power loss or an OS crash.
+/// - `Normal`: commits are written to the WAL but fsync'd only at
+///   checkpoints. An answered run still survives the process dying (`kill
+///   -9`, a panic): the OS has the data. A power loss or OS crash may lose
+///   the last commits before the checkpoint (never corrupt the database).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    #[default]
+    Full,
+    Normal,
+}
+
 impl SqliteDatabase {
     /// Opens (creating if missing) `<data_dir>/airlock.db`, in WAL mode, and
     /// brings its schema up to date.
     pub async fn open(data_dir: &Path) -> Result<Self> {
+        Self::open_with(data_dir, Durability::Full).await
+    }
+
+    /// [`open`](Self::open) with the commit `durability`.
+    pub async fn open_with(data_dir: &Path, durability: Durability) -> Result<Self> {
         create_data_dir(data_dir)?;
         let path = data_dir.join(DB_FILE);
         let options = SqliteConnectOptions::from_str("sqlite:")?
             .filename(&path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(match durability {
+                Durability::Full => SqliteSynchronous::Full,
+                Durability::Normal => SqliteSynchronous::Normal,
+            })
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
