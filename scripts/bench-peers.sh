@@ -381,17 +381,32 @@ if [ "$PROFILE" = 1 ]; then
     echo "### perf: Airlock's trigger path at c=64 (top 15, --no-children)"
     echo
     # Written to files first: `perf report | head` would die of SIGPIPE under pipefail.
-    top() { awk -v n="$1" '!/^#/ && NF {print; if (++i == n) exit}' "$2"; }
+    top() { # the first N entries of a report, without perf's padding columns
+        awk -v n="$1" '!/^#/ && NF { sub(/[[:space:]]+-[[:space:]]+-[[:space:]]*$/, ""); sub(/[[:space:]]+$/, "")
+            print; if (++i == n) exit }' "$2"
+    }
     perf report -i "$WORK/perf.data" --no-children --stdio -g none 2>/dev/null >"$WORK/perf.txt"
-    perf report -i "$WORK/perf.data" --no-children --stdio -g none --sort comm 2>/dev/null \
-        >"$WORK/perf-threads.txt"
+    for sort in comm dso; do
+        perf report -i "$WORK/perf.data" --no-children --stdio -g none --sort "$sort" 2>/dev/null \
+            >"$WORK/perf-$sort.txt"
+    done
+    perf report -i "$WORK/perf.data" --no-children --stdio -g none --dsos airlock \
+        --sort symbol 2>/dev/null >"$WORK/perf-airlock.txt"
     echo '```'
     top 15 "$WORK/perf.txt"
     echo '```'
     echo
-    echo "By thread:"
+    echo "By thread, and by binary:"
     echo
     echo '```'
-    top 8 "$WORK/perf-threads.txt"
+    top 6 "$WORK/perf-comm.txt"
+    echo
+    top 6 "$WORK/perf-dso.txt"
+    echo '```'
+    echo
+    echo "Top of the airlock binary itself (percent of all samples):"
+    echo
+    echo '```'
+    top 15 "$WORK/perf-airlock.txt"
     echo '```'
 fi
