@@ -4,7 +4,7 @@
     report.py WINDOWS.tsv [HYPERFINE.json]...
 
 WINDOWS.tsv has one line per wrk window:
-    path  c  side  round  req/s  p50_us  p99_us  cpu_us_per_request  requests  bad
+    path  c  side  round  req/s  p50_us  p99_us  cpu_us_per_request  requests  non2xx  errors
 where side is `airlock` or `peer`. Each cell of the table is the median
 over the rounds with the spread (min–max) beside it; a ratio is Airlock's
 median over the peer's. A spread wider than 20 % of the median is flagged
@@ -62,13 +62,15 @@ def windows_table(path):
     order = []
     with open(path) as f:
         for line in f:
-            p, c, side, _round, rps, p50, p99, cpu, _reqs, nbad = line.rstrip("\n").split("\t")
+            fields = line.rstrip("\n").split("\t")
+            p, c, side, _round, rps, p50, p99, cpu, _reqs, non2xx, errors = fields
             key = (p, int(c))
             if key not in order:
                 order.append(key)
             for name, v in (("rps", rps), ("p50", p50), ("p99", p99), ("cpu", cpu)):
                 cells[(key, side)][name].append(float(v))
-            bad[(key, side)] += int(nbad)
+            bad[(key, side, "non-2xx answers")] += int(non2xx)
+            bad[(key, side, "socket errors or timeouts (> 2 s)")] += int(errors)
     rows = [k for k in order if cells[(k, "airlock")] and cells[(k, "peer")]]
 
     # The goals: one ratio of medians per goal, the goal beside it.
@@ -102,9 +104,9 @@ def windows_table(path):
                 f"| {p} | {c} | {name} | {spread(v['rps'], rate)[1]} | {spread(v['p50'], micros)[1]} "
                 f"| {spread(v['p99'], micros)[1]} | {spread(v['cpu'], micros)[1]} |"
             )
-    for (key, side), n in bad.items():
+    for (key, side, what), n in bad.items():
         if n:
-            print(f"\nwarning: {key[0]} c={key[1]} {side}: {n} non-2xx or socket errors")
+            print(f"\nwarning: {key[0]} c={key[1]} {side}: {n} {what} over all rounds")
     for c in (64, 1):
         sq, pg = ("trigger", c), ("trigger, PostgreSQL", c)
         if sq in rows and pg in rows:

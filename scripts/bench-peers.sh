@@ -275,23 +275,42 @@ window() {
     out=$(wrk -t"$((c < THREADS ? c : THREADS))" -c"$c" -d"$DURATION" --latency "$@")
     sleep 0.2 # let the server finish what it was answering
     after=$(cpu_ticks "${pids[@]}")
-    local rps reqs p50 p99 bad cpu
+    local rps reqs p50 p99 non2xx errors cpu
     rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
     reqs=$(awk '/ requests in / {print $1}' <<<"$out")
     p50=$(to_us "$(awk '$1 == "50%" {print $2}' <<<"$out")")
     p99=$(to_us "$(awk '$1 == "99%" {print $2}' <<<"$out")")
-    bad=$(awk '/Non-2xx/ {n += $5} /Socket errors/ {gsub(",", ""); n += $4 + $6 + $8 + $10}
-        END {print n + 0}' <<<"$out")
+    non2xx=$(awk '/Non-2xx/ {n += $5} END {print n + 0}' <<<"$out")
+    # connect, read, write errors and timeouts (wrk gives up on a request after 2 s)
+    errors=$(awk '/Socket errors/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' <<<"$out")
     cpu=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$reqs" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-        "$path" "$c" "$side" "$round" "$rps" "$p50" "$p99" "$cpu" "$reqs" "$bad" >>"$WINDOWS"
-    printf '  round %s  %-20s c=%-3s %-8s %10s req/s  p50 %8s us  p99 %8s us  cpu %7s us/req  bad %s\n' \
-        "$round" "$path" "$c" "$side" "$rps" "$p50" "$p99" "$cpu" "$bad" >&2
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$path" "$c" "$side" "$round" \
+        "$rps" "$p50" "$p99" "$cpu" "$reqs" "$non2xx" "$errors" >>"$WINDOWS"
+    printf '  round %s  %-20s c=%-3s %-8s %10s req/s  p50 %8s us  p99 %8s us  cpu %7s us/req' \
+        "$round" "$path" "$c" "$side" "$rps" "$p50" "$p99" "$cpu" >&2
+    printf '  non-2xx %s  socket errors %s\n' "$non2xx" "$errors" >&2
 }
 warm() { wrk -t1 -c8 -d2s "$@" >/dev/null; }
+# The floor under every durable commit: fsync latency of the disk the data
+# directories are on, which other work on the machine shares.
+fsync_probe() {
+    python3 - "$WORK" "$1" >&2 <<'EOF'
+import os, sys, time
+fd = os.open(os.path.join(sys.argv[1], "fsync-probe"), os.O_WRONLY | os.O_CREAT)
+lat = []
+for _ in range(200):
+    os.write(fd, b"x" * 4096)
+    t = time.perf_counter()
+    os.fsync(fd)
+    lat.append((time.perf_counter() - t) * 1e6)
+lat.sort()
+print(f"== fsync of a 4 KiB write, {sys.argv[2]}: p50 {lat[100]:.0f} us, p99 {lat[197]:.0f} us, max {lat[-1]:.0f} us")
+EOF
+}
 
 echo "== $(date -u '+%F %T UTC'); $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)" >&2
 echo "== load before: $(uptime)" >&2
+fsync_probe before
 warm -s "$WORK/name.lua" "$WS/"
 warm -s "$WORK/name.lua" "$BASE$TRIGGER"
 warm -s "$WORK/run.lua" "${AUTH[@]}" "$RUNS"
@@ -336,6 +355,7 @@ for round in $(seq "$ROUNDS"); do
 done
 
 echo "== load after: $(uptime)" >&2
+fsync_probe after
 echo
 echo "### Side by side ($ROUNDS rounds of $DURATION windows, medians (min–max))"
 echo
