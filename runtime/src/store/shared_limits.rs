@@ -7,8 +7,23 @@
 //! call, every trigger) would turn a database hiccup into an outage of all
 //! steps; a warning is logged (without the key, which may be a trigger id
 //! or an address) and the request goes on.
+//!
+//! Why leases: a limit high enough to matter on the hot path (the trigger
+//! limit, the outbound limit) would otherwise cost every request a database
+//! round trip, and every request of one key would queue on that key's row
+//! lock — on PostgreSQL the limiter became the server's ceiling. A node
+//! therefore takes a *lease* of up to [`MAX_LEASE`] units at once (one
+//! statement, all-or-nothing, the same GCRA row) and spends it locally for
+//! at most [`LEASE_TTL`]. Leasing takes capacity out of the shared count
+//! before it is used, so the nodes together never admit more than the limit
+//! says; what a lease leaves unspent when it lapses is lost, so they may
+//! admit a little less — at most `lease − 1` units per node and key per
+//! lapse, and a lease is at most 1/64 of the quota, so limits under 128 per
+//! period stay exact (a lease of one, one round trip per request).
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use airlock_host_api::http::ratelimit::{Quota, RateLimitStore, RateLimited};
 
@@ -19,11 +34,70 @@ use super::Db;
 pub struct DbRateLimits {
     db: Db,
     family: &'static str,
+    /// Units leased from the database and not yet spent, per key.
+    leases: Mutex<HashMap<String, Lease>>,
+}
+
+/// Units one lease carries at most.
+pub const MAX_LEASE: u32 = 64;
+/// How long a lease may be spent; what is left then is given up.
+pub const LEASE_TTL: Duration = Duration::from_secs(1);
+/// Leases kept at most before lapsed ones are swept.
+const SWEEP_AT: usize = 4096;
+
+#[derive(Debug, Clone, Copy)]
+struct Lease {
+    remaining: u32,
+    until: Instant,
+}
+
+/// Units a node leases at once under `quota`: 1/64 of it, at most [`MAX_LEASE`].
+pub fn lease_size(quota: Quota) -> u32 {
+    (quota.max / 64).clamp(1, MAX_LEASE)
 }
 
 impl DbRateLimits {
     pub fn new(db: Db, family: &'static str) -> Self {
-        Self { db, family }
+        Self {
+            db,
+            family,
+            leases: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Spends one unit of a live lease of `key`, if there is one.
+    fn spend_leased(&self, key: &str) -> bool {
+        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        match leases.get_mut(key) {
+            Some(lease) if lease.remaining > 0 && lease.until > Instant::now() => {
+                lease.remaining -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn has_leased(&self, key: &str) -> bool {
+        let leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        leases
+            .get(key)
+            .is_some_and(|l| l.remaining > 0 && l.until > Instant::now())
+    }
+
+    /// Keeps `remaining` units of a lease just taken (one was spent).
+    fn keep_lease(&self, key: &str, remaining: u32, taken: Instant) {
+        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        if leases.len() >= SWEEP_AT {
+            let now = Instant::now();
+            leases.retain(|_, l| l.remaining > 0 && l.until > now);
+        }
+        leases.insert(
+            key.to_owned(),
+            Lease {
+                remaining,
+                until: taken + LEASE_TTL,
+            },
+        );
     }
 
     fn key(&self, key: &str) -> String {
@@ -45,10 +119,36 @@ fn wait(ms: i64) -> Duration {
 #[async_trait::async_trait]
 impl RateLimitStore for DbRateLimits {
     async fn acquire(&self, key: &str, quota: Quota) -> Result<(), RateLimited> {
+        let key = self.key(key);
+        if self.spend_leased(&key) {
+            return Ok(());
+        }
         let (interval, tolerance) = quota.gcra_ms();
+        let lease = i64::from(lease_size(quota));
+        if lease > 1 {
+            // All `lease` units or none: they fit when the last of them
+            // would, i.e. the GCRA check with the tolerance less the
+            // units before it.
+            let taken = Instant::now();
+            let leased = self
+                .db
+                .rate_acquire(
+                    &key,
+                    interval * lease,
+                    tolerance - interval * (lease - 1),
+                    now_ms(),
+                )
+                .await;
+            if let Ok(None) = leased {
+                self.keep_lease(&key, u32::try_from(lease - 1).unwrap_or(0), taken);
+                return Ok(());
+            }
+            // Too few units left for a lease (or the database failed):
+            // ask for exactly one, which gives the precise answer.
+        }
         match self
             .db
-            .rate_acquire(&self.key(key), interval, tolerance, now_ms())
+            .rate_acquire(&key, interval, tolerance, now_ms())
             .await
         {
             Ok(None) => Ok(()),
@@ -63,8 +163,12 @@ impl RateLimitStore for DbRateLimits {
     }
 
     async fn wait_time(&self, key: &str, quota: Quota) -> Option<Duration> {
+        let key = self.key(key);
+        if self.has_leased(&key) {
+            return None;
+        }
         let (_, tolerance) = quota.gcra_ms();
-        match self.db.rate_peek(&self.key(key), tolerance, now_ms()).await {
+        match self.db.rate_peek(&key, tolerance, now_ms()).await {
             Ok(ms) => ms.map(wait),
             Err(e) => {
                 tracing::warn!(family = self.family, error = %e, "rate limit not checked: the database failed");

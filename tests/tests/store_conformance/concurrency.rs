@@ -194,3 +194,79 @@ pub async fn concurrent_rate_acquire_admits_the_burst(a: Arc<dyn Database>, b: A
     // The one refused waits exactly one interval: all came at `now`.
     assert!(answers.contains(&Some(1_000)), "{answers:?}");
 }
+
+/// Two nodes' shared limiters (each leasing units from the database) race
+/// through a quota: together they never admit more than it allows, and
+/// leasing gives up at most a lease per node per lapse.
+pub async fn leased_rate_limits_never_admit_more_than_the_quota(
+    a: Arc<dyn Database>,
+    b: Arc<dyn Database>,
+) {
+    use airlock_host_api::http::ratelimit::{Quota, RateLimitStore};
+    use airlock_runtime::store::shared_limits::{DbRateLimits, lease_size};
+    use std::time::{Duration, Instant};
+
+    // An hour's quota: the refill during the test is a unit or two.
+    let quota = Quota {
+        max: 6_400,
+        period: Duration::from_secs(3_600),
+    };
+    let lease = lease_size(quota) as usize;
+    assert!(lease > 1, "this quota is leased ({lease} units)");
+    let nodes = [
+        Arc::new(DbRateLimits::new(a, "trigger")),
+        Arc::new(DbRateLimits::new(b, "trigger")),
+    ];
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..8)
+        .map(|t| {
+            let node = nodes[t % 2].clone();
+            tokio::spawn(async move {
+                let mut admitted = 0usize;
+                for _ in 0..1_000 {
+                    if node.acquire("trg_1", quota).await.is_ok() {
+                        admitted += 1;
+                    }
+                }
+                admitted
+            })
+        })
+        .collect();
+    let admitted: usize = join_all(tasks).await.into_iter().map(|t| t.unwrap()).sum();
+    let elapsed = started.elapsed();
+    let interval = quota.period / quota.max;
+    let refilled = (elapsed.as_millis() / interval.as_millis()) as usize + 1;
+    assert!(
+        admitted <= quota.max as usize + refilled,
+        "{admitted} admitted of a {} quota (+{refilled} refilled)",
+        quota.max
+    );
+    // Lapsed leases may waste at most `lease - 1` units per node per second.
+    let lapses = elapsed.as_secs() as usize + 1;
+    let floor = quota.max as usize - 2 * (lease - 1) * lapses;
+    assert!(
+        admitted >= floor,
+        "{admitted} admitted, at least {floor} expected"
+    );
+}
+
+/// A small quota is not leased: two nodes admit exactly its burst.
+pub async fn small_rate_limits_stay_exact_across_nodes(a: Arc<dyn Database>, b: Arc<dyn Database>) {
+    use airlock_host_api::http::ratelimit::{Quota, RateLimitStore};
+    use airlock_runtime::store::shared_limits::{DbRateLimits, lease_size};
+    use std::time::Duration;
+
+    let quota = Quota {
+        max: 100,
+        period: Duration::from_secs(3_600),
+    };
+    assert_eq!(lease_size(quota), 1);
+    let nodes = [DbRateLimits::new(a, "token"), DbRateLimits::new(b, "token")];
+    let mut admitted = 0;
+    for i in 0..130 {
+        if nodes[i % 2].acquire("client-1", quota).await.is_ok() {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 100);
+}

@@ -1,11 +1,13 @@
 //! What only the PostgreSQL backend has: the migration lock and schema
-//! check at connect, and locks held by sessions that can die.
+//! check at connect, locks held by sessions that can die, and the rate limits
+//! shared through the database (SQLite's single node counts in process).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_runtime::store::StoreError;
 use airlock_runtime::store::postgres::{PgDatabase, PgOptions, SCHEMA_VERSION};
-use airlock_runtime::store::repo::{CoordinationRepo as _, Database as _, PlatformRepo as _};
+use airlock_runtime::store::repo::{CoordinationRepo as _, Database, PlatformRepo as _};
 use airlock_tests::postgres::{DATABASE_URL_ENV, fresh_database};
 use sqlx::Connection as _;
 
@@ -143,4 +145,25 @@ async fn the_throwaway_cluster_does_not_sort_by_bytes() {
     if std::env::var_os(DATABASE_URL_ENV).is_none() {
         assert!(!by_bytes, "the throwaway cluster's collation is byte order");
     }
+}
+
+/// Two nodes' pools on one database, as `airlock serve` opens them.
+async fn two_nodes(url: &str) -> (Arc<dyn Database>, Arc<dyn Database>) {
+    let a = PgDatabase::connect(url, pg_options()).await.unwrap();
+    let b = PgDatabase::connect(url, pg_options()).await.unwrap();
+    (Arc::new(a), Arc::new(b))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leased_rate_limits_never_admit_more_than_the_quota() {
+    let (url, _guard) = fresh_database().await;
+    let (a, b) = two_nodes(&url).await;
+    crate::suite::concurrency::leased_rate_limits_never_admit_more_than_the_quota(a, b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_rate_limits_stay_exact_across_nodes() {
+    let (url, _guard) = fresh_database().await;
+    let (a, b) = two_nodes(&url).await;
+    crate::suite::concurrency::small_rate_limits_stay_exact_across_nodes(a, b).await;
 }
