@@ -9,6 +9,8 @@
 #   scripts/bench-peers.sh --database-url URL      # + the trigger on that (empty) database
 #   scripts/bench-peers.sh --profile               # + perf profile of a c=64 trigger window
 #   ROUNDS=5 DURATION=10s THREADS=2 PARK_N=1000 PARK_MS=1000 scripts/bench-peers.sh
+#   PATHS=pg,proxy scripts/bench-peers.sh --local-postgres   # only those rows
+#                        (of trigger,runs,pg,proxy,run,park; all by default)
 #
 # What it measures, and why each peer is a fair comparison:
 #
@@ -56,6 +58,8 @@ while [ $# -gt 0 ]; do
     *) sed -n '2,12p' "$0" >&2; exit 2 ;;
     esac
 done
+PATHS=,${PATHS:-trigger,runs,pg,proxy,run,park},
+want() { [[ $PATHS == *",$1,"* ]]; }
 DURATION=${DURATION:-10s}
 THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-3}
@@ -319,33 +323,34 @@ warm "${AUTH[@]}" "$PROXY"
 [ -z "$DATABASE_URL" ] || warm -s "$WORK/name.lua" "$PG_BASE$PG_TRIGGER"
 
 for round in $(seq "$ROUNDS"); do
-    for c in 64 1; do
+    want trigger && for c in 64 1; do
         window trigger "$c" peer "$round" "$WASMTIME_PID" -- -s "$WORK/name.lua" "$WS/"
         window trigger "$c" airlock "$round" "$AIRLOCK_PID" -- -s "$WORK/name.lua" "$BASE$TRIGGER"
     done
-    for c in 64 1; do
+    want runs && for c in 64 1; do
         window "runs API" "$c" peer "$round" "$WASMTIME_PID" -- -s "$WORK/name.lua" "$WS/"
         window "runs API" "$c" airlock "$round" "$AIRLOCK_PID" -- -s "$WORK/run.lua" "${AUTH[@]}" "$RUNS"
     done
-    if [ -n "$DATABASE_URL" ]; then
+    if [ -n "$DATABASE_URL" ] && want pg; then
         for c in 64 1; do
             window "trigger, PostgreSQL" "$c" peer "$round" "$WASMTIME_PID" -- -s "$WORK/name.lua" "$WS/"
             window "trigger, PostgreSQL" "$c" airlock "$round" "$PG_PID" -- \
                 -s "$WORK/name.lua" "$PG_BASE$PG_TRIGGER"
         done
     fi
-    for c in 64 1; do
+    want proxy && for c in 64 1; do
         window proxy "$c" peer "$round" "${NGINX_PIDS[@]}" -- "http://127.0.0.1:$NGINX_PORT/ok"
         window proxy "$c" airlock "$round" "$AIRLOCK_PID" -- "${AUTH[@]}" "$PROXY"
     done
 done
 
+HYPERFINE=()
+if want run; then
 # --- airlock run vs wasmtime run ---
 echo "== airlock run vs wasmtime run (hyperfine)" >&2
 "$WASMTIME" compile "$WASM/hello-cli.wasm" -o "$WORK/hello-cli.cwasm"
 RUN_CACHE=$WORK/run-cache
 (cd "$WORK" && "$AIRLOCK" run --cache-dir "$RUN_CACHE" "$HELLO" --input '{"name":"bench"}' >/dev/null 2>&1)
-HYPERFINE=()
 for round in $(seq "$ROUNDS"); do
     (cd "$WORK" && hyperfine -N --warmup 10 --runs 100 --style none \
         --export-json "$WORK/hyperfine-$round.json" \
@@ -354,6 +359,8 @@ for round in $(seq "$ROUNDS"); do
     HYPERFINE+=("$WORK/hyperfine-$round.json")
 done
 
+fi
+
 echo "== load after: $(uptime)" >&2
 fsync_probe after
 echo
@@ -361,6 +368,7 @@ echo "### Side by side ($ROUNDS rounds of $DURATION windows, medians (min–max)
 echo
 python3 bench/report.py "$WINDOWS" "${HYPERFINE[@]}"
 
+if want park; then
 # --- PARK_N runs parked on a slow upstream, on a server of their own ---
 echo "== $PARK_N concurrent runs on an upstream that takes $PARK_MS ms" >&2
 airlock_node park
@@ -388,6 +396,7 @@ echo
 echo "server RSS: $((RSS_BEFORE / 1024)) MiB before, peak $((RSS_PEAK / 1024)) MiB sampled every 0.2 s" \
     "(VmHWM $(($(rss_kib "$PARK_PID" VmHWM) / 1024)) MiB)"
 echo "callers: $PARK"
+fi
 
 # --- where the trigger path's server time goes ---
 if [ "$PROFILE" = 1 ]; then

@@ -69,17 +69,6 @@ pub trait RateLimitStore: Send + Sync {
     async fn wait_time(&self, key: &str, quota: Quota) -> Option<Duration>;
 }
 
-impl Quota {
-    /// The GCRA parameters in milliseconds: the interval one unit of
-    /// capacity takes to return, and the burst tolerance (a fresh key
-    /// admits `max` requests at once).
-    pub fn gcra_ms(&self) -> (i64, i64) {
-        let period = i64::try_from(self.period.as_millis()).unwrap_or(i64::MAX);
-        let interval = period / i64::from(self.max.max(1));
-        (interval.max(1), period - interval.max(1))
-    }
-}
-
 type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
 
 /// In-process GCRA state, one timestamp per active key.

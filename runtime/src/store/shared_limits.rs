@@ -112,6 +112,24 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// The GCRA parameters for taking `units` at once, in the database's
+/// milliseconds: the cost (`units` intervals, rounded *up* to a whole
+/// millisecond) and the tolerance that lets a fresh key take a whole
+/// period's worth. Rounding up only ever counts more, never less: a quota
+/// finer than a unit per millisecond (over 1,000 a second) is therefore
+/// held in leases — 64 units cost at least a millisecond, so a key admits
+/// up to 64,000 a second — rather than clamped to one unit per millisecond.
+fn gcra(quota: Quota, units: u32) -> (i64, i64) {
+    let period_ns = quota.period.as_nanos();
+    let interval_ns = period_ns / u128::from(quota.max.max(1));
+    let cost_ns = interval_ns * u128::from(units);
+    let cost_ms = i64::try_from(cost_ns.div_ceil(1_000_000))
+        .unwrap_or(i64::MAX)
+        .max(1);
+    let period_ms = i64::try_from(quota.period.as_millis()).unwrap_or(i64::MAX);
+    (cost_ms, (period_ms - cost_ms).max(0))
+}
+
 fn wait(ms: i64) -> Duration {
     Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
@@ -123,29 +141,21 @@ impl RateLimitStore for DbRateLimits {
         if self.spend_leased(&key) {
             return Ok(());
         }
-        let (interval, tolerance) = quota.gcra_ms();
-        let lease = i64::from(lease_size(quota));
+        let lease = lease_size(quota);
         if lease > 1 {
-            // All `lease` units or none: they fit when the last of them
-            // would, i.e. the GCRA check with the tolerance less the
-            // units before it.
+            // All `lease` units or none: one GCRA step of their whole cost,
+            // admitted when the last of them would be.
             let taken = Instant::now();
-            let leased = self
-                .db
-                .rate_acquire(
-                    &key,
-                    interval * lease,
-                    tolerance - interval * (lease - 1),
-                    now_ms(),
-                )
-                .await;
+            let (cost, tolerance) = gcra(quota, lease);
+            let leased = self.db.rate_acquire(&key, cost, tolerance, now_ms()).await;
             if let Ok(None) = leased {
-                self.keep_lease(&key, u32::try_from(lease - 1).unwrap_or(0), taken);
+                self.keep_lease(&key, lease - 1, taken);
                 return Ok(());
             }
             // Too few units left for a lease (or the database failed):
             // ask for exactly one, which gives the precise answer.
         }
+        let (interval, tolerance) = gcra(quota, 1);
         match self
             .db
             .rate_acquire(&key, interval, tolerance, now_ms())
@@ -167,7 +177,7 @@ impl RateLimitStore for DbRateLimits {
         if self.has_leased(&key) {
             return None;
         }
-        let (_, tolerance) = quota.gcra_ms();
+        let (_, tolerance) = gcra(quota, 1);
         match self.db.rate_peek(&key, tolerance, now_ms()).await {
             Ok(ms) => ms.map(wait),
             Err(e) => {
@@ -175,5 +185,39 @@ impl RateLimitStore for DbRateLimits {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn per_minute(max: u32) -> Quota {
+        Quota {
+            max,
+            period: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn a_coarse_quota_costs_its_interval_per_unit() {
+        // 600 a minute: a unit every 100 ms, a burst of the whole minute.
+        assert_eq!(gcra(per_minute(600), 1), (100, 59_900));
+        assert_eq!(gcra(per_minute(600), 9), (900, 59_100));
+    }
+
+    #[test]
+    fn a_fine_quota_rounds_the_cost_up_never_down() {
+        // 4e9 a minute is 15 ns a unit: one unit still costs a millisecond,
+        // a lease of 64 costs one too (64,000 a second at most).
+        assert_eq!(gcra(per_minute(4_000_000_000), 1), (1, 59_999));
+        assert_eq!(gcra(per_minute(4_000_000_000), 64), (1, 59_999));
+        // 1,500 a second: 667 us a unit, a lease of 64 costs 43 ms.
+        let q = Quota {
+            max: 1_500,
+            period: Duration::from_secs(1),
+        };
+        assert_eq!(gcra(q, 1), (1, 999));
+        assert_eq!(gcra(q, 23), (16, 984));
     }
 }
