@@ -172,3 +172,52 @@ async fn a_runaway_guest_does_not_stop_others() {
     let report = runaway.await.unwrap();
     assert_eq!(limit_kind(&report), LimitKind::WallTime);
 }
+
+/// A run leaves its marker in its data section, statics, heap and grown
+/// pages; the next run on the same pooled slot (an engine of one slot)
+/// must find none of it: slots are reset to the component's initial image
+/// whether their dirty pages are given back (`madvise`) or reset in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_slot_comes_back_as_its_initial_image() {
+    use airlock_runtime::engine::{Engine, EngineConfig, RunOptions};
+
+    let engine = Engine::new(EngineConfig {
+        max_concurrent_runs: 1,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let step = engine
+        .load(airlock_tests::component_bytes(guests::MEMORY_RESIDUE))
+        .await
+        .unwrap();
+    let run = |mode: &'static str| {
+        let (engine, step) = (engine.clone(), step.clone());
+        async move {
+            let report = engine
+                .run(
+                    &step,
+                    &format!(r#"{{"mode":"{mode}"}}"#),
+                    RunOptions::local("memory-residue"),
+                )
+                .await;
+            serde_json::from_str::<serde_json::Value>(&report.outcome.unwrap()).unwrap()
+        }
+    };
+    // The probe finds a marker when there is one.
+    let both = run("both").await;
+    assert!(
+        both["found_at"].as_array().unwrap().len() >= 4,
+        "the scan finds what the same run wrote: {both}"
+    );
+    assert_eq!(both["statics_initial"], false);
+    for round in 0..5 {
+        run("dirty").await;
+        let seen = run("scan").await;
+        assert_eq!(
+            seen["found_at"],
+            serde_json::json!([]),
+            "round {round}: {seen}"
+        );
+        assert_eq!(seen["statics_initial"], true, "round {round}: {seen}");
+    }
+}
