@@ -82,6 +82,7 @@ pub(super) enum AccountsCommand {
     /// Delete an account.
     Rm {
         /// The account id (`acc_…`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
 }

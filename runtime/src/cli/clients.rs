@@ -23,9 +23,15 @@ enum ClientsCommand {
     /// Create a client; its id and secret are printed (the secret once).
     Create(NewCredentialArgs),
     /// Give a client a new secret; the old one and its tokens die at once.
-    Rotate { client_id: String },
+    Rotate {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
     /// Delete a client and revoke its tokens.
-    Rm { client_id: String },
+    Rm {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
 }
 
 pub async fn run(args: ClientsArgs) -> u8 {

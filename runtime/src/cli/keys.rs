@@ -48,7 +48,10 @@ enum KeysCommand {
     /// Create a key and print it on stdout (shown once).
     Create(NewCredentialArgs),
     /// Revoke a key; it stops working at once.
-    Revoke { id: String },
+    Revoke {
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+    },
 }
 
 pub async fn run(args: KeysArgs) -> u8 {

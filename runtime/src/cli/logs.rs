@@ -14,6 +14,7 @@ use crate::cli::remote::{CliResult, OutputArgs, ProjectArgs, ServerArgs, finish,
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// The run's id (`airlock runs list` shows them).
+    #[arg(allow_hyphen_values = true)]
     run: String,
     #[command(flatten)]
     server: ServerArgs,

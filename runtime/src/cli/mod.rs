@@ -156,3 +156,28 @@ pub fn main() -> ExitCode {
     });
     ExitCode::from(code)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::Cli;
+
+    /// Ids are base64url or hex: a random one may begin with `-` and must
+    /// still be read as the id, not as an option.
+    #[test]
+    fn ids_that_begin_with_a_hyphen_are_ids() {
+        for args in [
+            &["airlock", "triggers", "rm", "hello", "-Gx2"][..],
+            &["airlock", "runs", "show", "-abc"],
+            &["airlock", "logs", "-abc"],
+            &["airlock", "keys", "revoke", "-abc"],
+            &["airlock", "clients", "rotate", "-abc"],
+            &["airlock", "clients", "rm", "-abc"],
+        ] {
+            if let Err(e) = Cli::try_parse_from(args) {
+                panic!("{args:?}: {e}");
+            }
+        }
+    }
+}

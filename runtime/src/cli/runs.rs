@@ -37,7 +37,10 @@ enum RunsCommand {
     /// The project's runs, newest first (the default).
     List(ListArgs),
     /// One run: status, output or error, stats, outbound calls and logs.
-    Show { run: String },
+    Show {
+        #[arg(allow_hyphen_values = true)]
+        run: String,
+    },
     /// Run a step's current version once on the server and print its output.
     Start(StartArgs),
 }

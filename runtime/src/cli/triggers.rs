@@ -26,7 +26,12 @@ enum TriggersCommand {
     /// Give a step a public URL that runs it.
     Create(CreateArgs),
     /// Delete a trigger; its URL answers 404 from then on.
-    Rm { step: String, id: String },
+    Rm {
+        step: String,
+        /// Trigger ids are base64url: one may begin with `-`.
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
