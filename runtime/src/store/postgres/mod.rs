@@ -26,6 +26,7 @@
 //! created with.
 
 mod accounts;
+mod connect;
 mod changes;
 mod coordination;
 mod migrations;
