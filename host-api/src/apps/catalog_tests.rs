@@ -33,14 +33,21 @@ fn samples(app: &App) -> BTreeMap<String, String> {
 }
 
 fn host_of(url: &str) -> String {
-    ::url::Url::parse(url).unwrap().host_str().unwrap().to_owned()
+    ::url::Url::parse(url)
+        .unwrap()
+        .host_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[test]
 fn the_catalog_has_at_least_sixty_apps_and_forty_oauth_ones() {
     let catalog = Catalog::builtin().unwrap();
     assert!(catalog.len() >= 60, "only {} apps", catalog.len());
-    let oauth = catalog.iter().filter(|a| a.auth == AuthKind::OAuth2).count();
+    let oauth = catalog
+        .iter()
+        .filter(|a| a.auth == AuthKind::OAuth2)
+        .count();
     assert!(oauth >= 40, "only {oauth} OAuth apps");
     for slug in [
         "google_sheets",
@@ -61,7 +68,9 @@ fn the_catalog_has_at_least_sixty_apps_and_forty_oauth_ones() {
         "spotify",
         "discord_oauth",
     ] {
-        let app = catalog.get(slug).unwrap_or_else(|| panic!("{slug} is missing"));
+        let app = catalog
+            .get(slug)
+            .unwrap_or_else(|| panic!("{slug} is missing"));
         assert_eq!(app.auth, AuthKind::OAuth2, "{slug}");
     }
 }
@@ -151,10 +160,12 @@ fn pkce_is_on_and_client_auth_is_basic_by_default() {
     let spec = load(OAUTH_APP).unwrap().oauth.unwrap();
     assert!(spec.pkce);
     assert_eq!(spec.client_auth, ClientAuth::Basic);
-    let spec = load(&format!("{OAUTH_APP}client_auth = \"body\"\npkce = false\n"))
-        .unwrap()
-        .oauth
-        .unwrap();
+    let spec = load(&format!(
+        "{OAUTH_APP}client_auth = \"body\"\npkce = false\n"
+    ))
+    .unwrap()
+    .oauth
+    .unwrap();
     assert!(!spec.pkce);
     assert_eq!(spec.client_auth, ClientAuth::Body);
     let e = load(&format!("{OAUTH_APP}client_auth = \"header\"\n")).unwrap_err();
@@ -164,7 +175,12 @@ fn pkce_is_on_and_client_auth_is_basic_by_default() {
 
 #[test]
 fn the_host_owns_the_flow_parameters() {
-    for reserved in ["state", "code_challenge_method", "redirect_uri", "client_id"] {
+    for reserved in [
+        "state",
+        "code_challenge_method",
+        "redirect_uri",
+        "client_id",
+    ] {
         let e = load(&format!(
             "{OAUTH_APP}authorize_params = {{ {reserved} = \"x\" }}\n"
         ))

@@ -109,7 +109,11 @@ pub(super) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    pub(super) fn invalid(&self, field: impl Into<String>, message: impl Into<String>) -> CatalogError {
+    pub(super) fn invalid(
+        &self,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> CatalogError {
         CatalogError::Invalid {
             file: self.file.to_owned(),
             field: field.into(),

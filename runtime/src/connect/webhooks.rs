@@ -68,7 +68,11 @@ pub async fn emit(connect: &Connect, project: &str, url: &str, event: &str, data
         "data": data,
     })
     .to_string();
-    match connect.webhooks.enqueue(project, url, event, &body, &id).await {
+    match connect
+        .webhooks
+        .enqueue(project, url, event, &body, &id)
+        .await
+    {
         Ok(()) => {
             tracing::info!(project, event_id = %id, event, "webhook queued");
             connect.wake.notify_one();
@@ -143,7 +147,11 @@ async fn deliver(connect: &Connect, row: &WebhookRow) -> Attempt {
     };
     let url = match url::Url::parse(&row.url) {
         Ok(u) => u,
-        Err(_) => return Attempt::GiveUp { error: "invalid URL".to_owned() },
+        Err(_) => {
+            return Attempt::GiveUp {
+                error: "invalid URL".to_owned(),
+            };
+        }
     };
     if let Err(e) = check_literal_host(&connect.policy, &url) {
         return failed(e.to_string());
@@ -154,7 +162,10 @@ async fn deliver(connect: &Connect, row: &WebhookRow) -> Attempt {
         .post(url)
         .timeout(DELIVERY_TIMEOUT)
         .header("content-type", "application/json")
-        .header("airlock-signature", signature(secret.as_bytes(), t, &row.body))
+        .header(
+            "airlock-signature",
+            signature(secret.as_bytes(), t, &row.body),
+        )
         .header("airlock-event-id", &row.id)
         .header("airlock-event-type", &row.event)
         .body(row.body.clone())
@@ -165,7 +176,10 @@ async fn deliver(connect: &Connect, row: &WebhookRow) -> Attempt {
             tracing::info!(event_id = %row.id, status = r.status().as_u16(), "webhook delivered");
             Attempt::Delivered
         }
-        Ok(r) => failed(format!("the receiver answered HTTP {}", r.status().as_u16())),
+        Ok(r) => failed(format!(
+            "the receiver answered HTTP {}",
+            r.status().as_u16()
+        )),
         Err(e) => failed(format!("{}", e.without_url())),
     }
 }
@@ -187,7 +201,12 @@ impl NeedsReauthHook for ReauthWebhooks {
                 return;
             }
         };
-        let meta = connect.accounts.get_meta(project, account_id).await.ok().flatten();
+        let meta = connect
+            .accounts
+            .get_meta(project, account_id)
+            .await
+            .ok()
+            .flatten();
         let data = json!({
             "account_id": account_id,
             "app": meta.as_ref().map(|m| m.app.clone()),

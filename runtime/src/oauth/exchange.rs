@@ -27,7 +27,7 @@ use oauth2::{
 };
 use zeroize::Zeroizing;
 
-use super::refresh::{HttpError, Http};
+use super::refresh::{Http, HttpError};
 use crate::store::accounts::{ACCESS_TOKEN, REFRESH_TOKEN};
 
 /// The credential field holding the scopes the provider granted.
@@ -82,8 +82,8 @@ pub async fn exchange_code(
     x: Exchange<'_>,
     now: i64,
 ) -> Result<Granted, ExchangeError> {
-    let token_url = TokenUrl::new(x.token_url.to_owned())
-        .map_err(|_| ExchangeError::Config("token URL"))?;
+    let token_url =
+        TokenUrl::new(x.token_url.to_owned()).map_err(|_| ExchangeError::Config("token URL"))?;
     let redirect = RedirectUrl::new(x.redirect_uri.to_owned())
         .map_err(|_| ExchangeError::Config("redirect URI"))?;
     let mut client = BasicClient::new(ClientId::new(x.client_id.to_owned()))

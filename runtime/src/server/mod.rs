@@ -564,8 +564,14 @@ fn outbound_pipeline(
         config.quota,
         outbound::rate_limit_store(secrets.db(), "outbound"),
     );
-    let pipeline =
-        outbound::pipeline_with(config, policy.clone(), client.clone(), catalog, accounts, limiter);
+    let pipeline = outbound::pipeline_with(
+        config,
+        policy.clone(),
+        client.clone(),
+        catalog,
+        accounts,
+        limiter,
+    );
     Ok((pipeline, policy, client))
 }
 

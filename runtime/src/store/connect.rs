@@ -146,7 +146,8 @@ pub fn hash_secret(secret: &str) -> Vec<u8> {
 /// 32 random bytes, base64url without padding, behind `prefix`.
 pub fn random_secret(prefix: &str) -> Result<Zeroizing<String>> {
     let mut bytes = Zeroizing::new([0u8; 32]);
-    getrandom::fill(bytes.as_mut_slice()).map_err(|e| StoreError::Key(KeyError::Rng(e.to_string())))?;
+    getrandom::fill(bytes.as_mut_slice())
+        .map_err(|e| StoreError::Key(KeyError::Rng(e.to_string())))?;
     Ok(Zeroizing::new(format!(
         "{prefix}{}",
         URL_SAFE_NO_PAD.encode(bytes.as_slice())
@@ -317,13 +318,14 @@ impl ConnectStore {
         let Some(sealed) = &row.verifier else {
             return Ok(None);
         };
-        let plain = crypto::open(key, &verifier_aad(&row.state_hash), sealed).map_err(|source| {
-            StoreError::Decrypt {
-                project: row.project.clone(),
-                name: "connect state".to_owned(),
-                source,
-            }
-        })?;
+        let plain =
+            crypto::open(key, &verifier_aad(&row.state_hash), sealed).map_err(|source| {
+                StoreError::Decrypt {
+                    project: row.project.clone(),
+                    name: "connect state".to_owned(),
+                    source,
+                }
+            })?;
         let text = String::from_utf8(plain.to_vec()).map_err(|_| StoreError::Decrypt {
             project: row.project.clone(),
             name: "connect state".to_owned(),
@@ -334,8 +336,14 @@ impl ConnectStore {
 
     /// The webhook URI of the token that connected `account_id`, if any
     /// (where its later events go).
-    pub async fn webhook_for_account(&self, project: &str, account_id: &str) -> Result<Option<String>> {
-        self.db.connect_webhook_for_account(project, account_id).await
+    pub async fn webhook_for_account(
+        &self,
+        project: &str,
+        account_id: &str,
+    ) -> Result<Option<String>> {
+        self.db
+            .connect_webhook_for_account(project, account_id)
+            .await
     }
 
     /// Forgets expired sessions and states.

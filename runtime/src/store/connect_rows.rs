@@ -117,7 +117,9 @@ impl StateColumns {
 }
 
 /// A state's sealed verifier as its three nullable columns.
-pub(crate) fn verifier_columns(row: &OAuthStateRow) -> (Option<&str>, Option<&[u8]>, Option<&[u8]>) {
+pub(crate) fn verifier_columns(
+    row: &OAuthStateRow,
+) -> (Option<&str>, Option<&[u8]>, Option<&[u8]>) {
     match &row.verifier {
         Some(s) => (
             Some(s.key_id.as_str()),

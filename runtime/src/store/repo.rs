@@ -22,12 +22,12 @@ use async_trait::async_trait;
 
 use super::accounts::{AccountFilter, AccountMeta, AccountStatus};
 use super::connect::{ConnectTokenRow, OAuthStateRow};
-use super::webhooks::{Attempt, WebhookRow};
 use super::crypto::Sealed;
 use super::platform::{AuditEntry, CredentialMeta, Project};
 use super::runs::{RunFilter, RunRecord};
 use super::steps::{CurrentVersion, StepMeta, VersionMeta};
 use super::triggers::TriggerRecord;
+use super::webhooks::{Attempt, WebhookRow};
 use super::{Result, SecretMeta, SetOutcome};
 
 /// Every repository of one database. Cheap to share: `Arc<dyn Database>`.

@@ -43,9 +43,14 @@ pub struct WebhookRow {
 pub enum Attempt {
     Delivered,
     /// Try again at this Unix millisecond.
-    Retry { at_ms: i64, error: String },
+    Retry {
+        at_ms: i64,
+        error: String,
+    },
     /// No more attempts.
-    GiveUp { error: String },
+    GiveUp {
+        error: String,
+    },
 }
 
 /// The outbox in the secret store's database.
@@ -62,7 +67,14 @@ impl WebhookStore {
     }
 
     /// Queues `body` for `url`, due now; returns the event id.
-    pub async fn enqueue(&self, project: &str, url: &str, event: &str, body: &str, id: &str) -> Result<()> {
+    pub async fn enqueue(
+        &self,
+        project: &str,
+        url: &str,
+        event: &str,
+        body: &str,
+        id: &str,
+    ) -> Result<()> {
         let now = now_ms();
         self.db
             .enqueue_webhook(&WebhookRow {
@@ -80,7 +92,9 @@ impl WebhookStore {
 
     /// Claims up to `limit` due rows for `owner` for `lease_ms`.
     pub async fn claim(&self, owner: &str, lease_ms: i64, limit: u32) -> Result<Vec<WebhookRow>> {
-        self.db.claim_webhooks(owner, now_ms(), lease_ms, limit).await
+        self.db
+            .claim_webhooks(owner, now_ms(), lease_ms, limit)
+            .await
     }
 
     /// Records how an attempt ended; `false` if `owner` lost the lease.

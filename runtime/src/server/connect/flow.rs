@@ -72,8 +72,11 @@ fn finish(token: &ConnectTokenRow, outcome: Result<(&str, &str), Failure>) -> Re
             q.append_pair(k, v);
         }
     }
-    let mut response =
-        (StatusCode::SEE_OTHER, [(header::LOCATION, String::from(target))]).into_response();
+    let mut response = (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, String::from(target))],
+    )
+        .into_response();
     security::harden(&mut response, &security::csp(&[], &token.allowed_origins));
     response
 }
@@ -97,8 +100,11 @@ async fn fail(connect: &Connect, token: &ConnectTokenRow, app: &str, failure: Fa
 /// `name=value` pairs of a form or query, bounded.
 fn pairs(raw: &[u8]) -> Option<Vec<(String, String)>> {
     let pairs: Vec<(String, String)> = form_urlencoded::parse(raw).into_owned().collect();
-    (pairs.len() <= MAX_FIELDS && pairs.iter().all(|(k, v)| k.len() <= 256 && v.len() <= MAX_VALUE))
-        .then_some(pairs)
+    (pairs.len() <= MAX_FIELDS
+        && pairs
+            .iter()
+            .all(|(k, v)| k.len() <= 256 && v.len() <= MAX_VALUE))
+    .then_some(pairs)
 }
 
 fn forbidden(heading: &str, text: &str, code: &str) -> Response {
@@ -127,9 +133,18 @@ pub async fn submit(
         );
     }
     let Some(form) = pairs(&body) else {
-        return views::message(StatusCode::BAD_REQUEST, "The form could not be read", "Reload the page and try again.", Some("bad_form"), &[]);
+        return views::message(
+            StatusCode::BAD_REQUEST,
+            "The form could not be read",
+            "Reload the page and try again.",
+            Some("bad_form"),
+            &[],
+        );
     };
-    let csrf = form.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
+    let csrf = form
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str());
     if !security::csrf_ok(&session.cookie, csrf) {
         return forbidden(
             "This form has expired",
@@ -154,7 +169,14 @@ pub async fn submit(
             .filter(|(k, _)| k.starts_with("field."))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        page::app_page(&session, app, multiple, Some(error), &kept, StatusCode::BAD_REQUEST)
+        page::app_page(
+            &session,
+            app,
+            multiple,
+            Some(error),
+            &kept,
+            StatusCode::BAD_REQUEST,
+        )
     };
     let custom_fields = match custom_fields(connect, token, app, &values).await {
         Ok(f) => f,
@@ -184,7 +206,16 @@ pub async fn submit(
     }
     match credentials {
         Some(credentials) => {
-            let result = store_account(connect, token, app, credentials, custom_fields, None, Vec::new()).await;
+            let result = store_account(
+                connect,
+                token,
+                app,
+                credentials,
+                custom_fields,
+                None,
+                Vec::new(),
+            )
+            .await;
             match result {
                 Ok(account_id) => finish(token, Ok((&account_id, &app.slug))),
                 Err(failure) => fail(connect, token, &app.slug, failure).await,
@@ -210,7 +241,10 @@ async fn custom_fields(
     }
     let fields: BTreeMap<String, String> = values
         .iter()
-        .filter_map(|(k, v)| k.strip_prefix("field.").map(|n| (n.to_owned(), v.trim().to_owned())))
+        .filter_map(|(k, v)| {
+            k.strip_prefix("field.")
+                .map(|n| (n.to_owned(), v.trim().to_owned()))
+        })
         .collect();
     app.validate_custom_fields(&fields).map_err(|e| {
         let name = match &e {
@@ -225,7 +259,10 @@ async fn custom_fields(
             .and_then(|f| f.description.clone())
             .map(|d| format!(" ({d})"))
             .unwrap_or_default();
-        format!("{} is missing or not in the expected form{hint}.", page_label(&name))
+        format!(
+            "{} is missing or not in the expected form{hint}.",
+            page_label(&name)
+        )
     })?;
     Ok(fields)
 }
@@ -250,7 +287,10 @@ fn credentials(
             && !v.is_empty()
         {
             if v.chars().any(char::is_control) {
-                return Err(format!("{} must not contain control characters.", page_label(name)));
+                return Err(format!(
+                    "{} must not contain control characters.",
+                    page_label(name)
+                ));
             }
             creds.insert(name.to_owned(), Zeroizing::new(v.clone()));
         }
@@ -265,8 +305,10 @@ fn credentials(
     }
     // Rendered once to catch what only rendering checks (a `:` in a Basic
     // username); the copies are wiped after.
-    let mut plain: BTreeMap<String, String> =
-        creds.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+    let mut plain: BTreeMap<String, String> = creds
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_string()))
+        .collect();
     let rendered = app.render_credential(&plain);
     for v in plain.values_mut() {
         zeroize::Zeroize::zeroize(v);
@@ -301,7 +343,12 @@ async fn store_account(
         Some(id) => {
             // Spend first: a reconnect cannot be undone, so it happens only
             // for the one flow that spent the token.
-            if !connect.store.spend(&token.id, id).await.map_err(server_error)? {
+            if !connect
+                .store
+                .spend(&token.id, id)
+                .await
+                .map_err(server_error)?
+            {
                 return Err(Failure::TokenUsed);
             }
             connect
@@ -331,7 +378,12 @@ async fn store_account(
             drop(account);
             // Another tab may have spent the token meanwhile: then this
             // account is not kept, so one token makes one account.
-            if !connect.store.spend(&token.id, &id).await.map_err(server_error)? {
+            if !connect
+                .store
+                .spend(&token.id, &id)
+                .await
+                .map_err(server_error)?
+            {
                 let _ = connect.accounts.delete(&token.project, &id).await;
                 return Err(Failure::TokenUsed);
             }
@@ -367,7 +419,11 @@ async fn start_oauth(
 ) -> Response {
     let token = &session.token;
     let (id_name, _) = oauth_client_secret_names(&app.slug);
-    let client_id = match connect.secrets.get(&connect.key, &token.project, &id_name).await {
+    let client_id = match connect
+        .secrets
+        .get(&connect.key, &token.project, &id_name)
+        .await
+    {
         Ok(Some(id)) => id,
         Ok(None) => return fail(connect, token, &app.slug, Failure::NotConfigured).await,
         Err(e) => {
@@ -376,7 +432,13 @@ async fn start_oauth(
         }
     };
     let pkce = app.oauth.as_ref().is_some_and(|s| s.pkce);
-    let secrets = (|| Ok::<_, crate::store::StoreError>((random_secret("")?, random_secret("")?, random_secret("")?)))();
+    let secrets = (|| {
+        Ok::<_, crate::store::StoreError>((
+            random_secret("")?,
+            random_secret("")?,
+            random_secret("")?,
+        ))
+    })();
     let Ok((state, binding, verifier)) = secrets else {
         return fail(connect, token, &app.slug, Failure::ServerError).await;
     };
@@ -506,10 +568,18 @@ async fn callback_inner(
     if let Some(failure) = token_failure(token) {
         return fail(connect, token, app_slug, failure).await;
     }
-    let Some(code) = params.get("code").filter(|c| !c.is_empty() && c.len() <= 4096) else {
+    let Some(code) = params
+        .get("code")
+        .filter(|c| !c.is_empty() && c.len() <= 4096)
+    else {
         return fail(connect, token, app_slug, Failure::ProviderError).await;
     };
-    let Some(app) = state.pipeline.catalog().get(app_slug).filter(|a| a.oauth.is_some()) else {
+    let Some(app) = state
+        .pipeline
+        .catalog()
+        .get(app_slug)
+        .filter(|a| a.oauth.is_some())
+    else {
         return fail(connect, token, app_slug, Failure::NotConfigured).await;
     };
     let custom_fields: BTreeMap<String, String> =
@@ -521,13 +591,19 @@ async fn callback_inner(
     match url::Url::parse(&token_url) {
         Ok(u) if check_literal_host(&connect.policy, &u).is_ok() => {}
         _ => {
-            tracing::warn!(app = app_slug, "the token URL's address is refused by the egress policy");
+            tracing::warn!(
+                app = app_slug,
+                "the token URL's address is refused by the egress policy"
+            );
             return fail(connect, token, app_slug, Failure::ExchangeFailed).await;
         }
     }
     let (id_name, secret_name) = oauth_client_secret_names(&app.slug);
     let read = |name: String| async move {
-        connect.secrets.get(&connect.key, &token.project, &name).await
+        connect
+            .secrets
+            .get(&connect.key, &token.project, &name)
+            .await
     };
     let (Ok(Some(client_id)), Ok(client_secret)) = (read(id_name).await, read(secret_name).await)
     else {

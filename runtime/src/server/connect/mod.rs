@@ -138,10 +138,10 @@ impl Failure {
             Failure::TokenUsed => {
                 "An account was already connected with this link. Ask for a new link to connect another."
             }
-            Failure::TokenExpired => "Links to connect an account are valid for a short time. Ask for a new one.",
-            Failure::TooManyAttempts => {
-                "This link was tried too many times. Ask for a new link."
+            Failure::TokenExpired => {
+                "Links to connect an account are valid for a short time. Ask for a new one."
             }
+            Failure::TooManyAttempts => "This link was tried too many times. Ask for a new link.",
             Failure::NotConfigured => {
                 "This app has not been set up for connecting yet. Contact the service that sent you here."
             }

@@ -117,7 +117,12 @@ pub async fn open(
         }
     };
     let target = match query.get("app") {
-        Some(slug) if offered(&state, connect, &row).await.iter().any(|a| &a.slug == slug) => {
+        Some(slug)
+            if offered(&state, connect, &row)
+                .await
+                .iter()
+                .any(|a| &a.slug == slug) =>
+        {
             format!("/connect/apps/{slug}")
         }
         _ => "/connect".to_owned(),
@@ -149,7 +154,10 @@ pub async fn offered<'a>(
     if let Some(apps) = &token.apps {
         return apps.iter().filter_map(|s| catalog.get(s)).collect();
     }
-    let oauth: Vec<&App> = catalog.iter().filter(|a| a.auth == AuthKind::OAuth2).collect();
+    let oauth: Vec<&App> = catalog
+        .iter()
+        .filter(|a| a.auth == AuthKind::OAuth2)
+        .collect();
     let names: Vec<String> = oauth
         .iter()
         .map(|a| oauth_client_secret_names(&a.slug).0)
@@ -197,7 +205,14 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
     }
     let apps = offered(&state, connect, &session.token).await;
     if let [only] = apps.as_slice() {
-        return app_page(&session, only, false, None, &BTreeMap::new(), StatusCode::OK);
+        return app_page(
+            &session,
+            only,
+            false,
+            None,
+            &BTreeMap::new(),
+            StatusCode::OK,
+        );
     }
     let tiles = apps
         .iter()
@@ -239,7 +254,14 @@ pub async fn app(
     let Some(app) = apps.iter().find(|a| a.slug == slug) else {
         return not_offered(&session.token);
     };
-    app_page(&session, app, apps.len() > 1, None, &BTreeMap::new(), StatusCode::OK)
+    app_page(
+        &session,
+        app,
+        apps.len() > 1,
+        None,
+        &BTreeMap::new(),
+        StatusCode::OK,
+    )
 }
 
 pub fn not_offered(token: &ConnectTokenRow) -> Response {
@@ -348,7 +370,11 @@ pub fn app_page(
         fields,
         button,
     };
-    views::html(status, &page, &security::csp(&targets, &token.allowed_origins))
+    views::html(
+        status,
+        &page,
+        &security::csp(&targets, &token.allowed_origins),
+    )
 }
 
 /// `GET /connect/assets/connect.css`.

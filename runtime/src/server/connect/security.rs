@@ -139,7 +139,10 @@ mod tests {
     #[test]
     fn cookies_are_found_by_name() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; airlock_connect=xyz; b=2"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; airlock_connect=xyz; b=2"),
+        );
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("xyz"));
         assert_eq!(cookie(&h, BINDING_COOKIE), None);
     }
@@ -147,7 +150,10 @@ mod tests {
     #[test]
     fn frame_ancestors_default_to_none() {
         assert!(csp(&[], &[]).contains("frame-ancestors 'none'"));
-        let c = csp(&["https://idp.example".into()], &["https://app.example".into()]);
+        let c = csp(
+            &["https://idp.example".into()],
+            &["https://app.example".into()],
+        );
         assert!(c.contains("form-action 'self' https://idp.example;"), "{c}");
         assert!(c.ends_with("frame-ancestors https://app.example"), "{c}");
     }

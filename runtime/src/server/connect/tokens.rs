@@ -56,7 +56,11 @@ pub struct TokenPath {
 #[serde(deny_unknown_fields)]
 pub struct CreateConnectToken {
     /// The end user the account will belong to.
-    #[schema(min_length = 1, max_length = 250, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 250,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub external_user_id: String,
     /// Apps the page offers (slugs); all usable apps when absent.
     pub apps: Option<Vec<String>>,
@@ -166,7 +170,9 @@ fn check_uri(field: &str, text: &str) -> Result<Url, ApiError> {
     }
     let url = Url::parse(text).map_err(|_| bad("must be an absolute URL"))?;
     if !secure_or_loopback(&url) {
-        return Err(bad("must be https:// (http:// only to localhost or a loopback address)"));
+        return Err(bad(
+            "must be https:// (http:// only to localhost or a loopback address)",
+        ));
     }
     if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
         return Err(bad("must not have a fragment or credentials"));
@@ -177,7 +183,9 @@ fn check_uri(field: &str, text: &str) -> Result<Url, ApiError> {
 fn check_origins(raw: Option<Vec<String>>) -> Result<Vec<String>, ApiError> {
     let raw = raw.unwrap_or_default();
     if raw.len() > MAX_LIST {
-        return Err(ApiError::bad_request("allowed_origins: at most 100 origins"));
+        return Err(ApiError::bad_request(
+            "allowed_origins: at most 100 origins",
+        ));
     }
     let mut origins = Vec::new();
     for (i, text) in raw.iter().enumerate() {
@@ -268,7 +276,12 @@ pub async fn create(
         None => None,
         Some(text) => {
             let url = check_uri("webhook_uri", &text)?;
-            if state.secrets.get(&state.master_key, &project, WEBHOOK_SECRET_NAME).await?.is_none() {
+            if state
+                .secrets
+                .get(&state.master_key, &project, WEBHOOK_SECRET_NAME)
+                .await?
+                .is_none()
+            {
                 return Err(ApiError::bad_request(format!(
                     "webhook_uri: set the project secret {WEBHOOK_SECRET_NAME} first; \
                      it signs every webhook (PUT /v1/projects/{project}/secrets/{WEBHOOK_SECRET_NAME})"
@@ -289,7 +302,7 @@ pub async fn create(
                     shown(id)
                 ))
             })?;
-        if apps.as_ref().is_some_and(|a| a != &[account.app.clone()]) {
+        if apps.as_ref().is_some_and(|a| a.as_slice() != std::slice::from_ref(&account.app)) {
             return Err(ApiError::bad_request(format!(
                 "apps: a reconnect offers the account's own app only ({})",
                 account.app

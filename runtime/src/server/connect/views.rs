@@ -61,7 +61,10 @@ pub const STYLESHEET: &str = include_str!("../../../templates/connect/connect.cs
 
 /// A colour for an app's initial, stable per slug.
 pub fn hue(slug: &str) -> u8 {
-    (slug.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % 12) as u8
+    (slug
+        .bytes()
+        .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+        % 12) as u8
 }
 
 /// The first letter of a name, upper case.
@@ -98,7 +101,11 @@ pub fn message(
     code: Option<&str>,
     frame_origins: &[String],
 ) -> Response {
-    let tone = if status.is_success() { "success" } else { "error" };
+    let tone = if status.is_success() {
+        "success"
+    } else {
+        "error"
+    };
     html(
         status,
         &MessagePage {

@@ -47,6 +47,8 @@ impl AccountStore {
                 )
                 .await?
             {
+                // Cached rows of the project hold the old grant: drop them.
+                self.changed(project).await;
                 tracing::info!(project, account_id = id, "account reconnected");
                 return Ok(());
             }

@@ -250,7 +250,9 @@ impl WebhookRepo for PgDatabase {
             .await?;
         // RETURNING gives no order; oldest due first, as documented.
         let mut rows: Vec<WebhookRow> = rows.into_iter().map(WebhookRow::from).collect();
-        rows.sort_by(|a, b| (a.next_attempt_at, a.created_at).cmp(&(b.next_attempt_at, b.created_at)));
+        rows.sort_by(|a, b| {
+            (a.next_attempt_at, a.created_at).cmp(&(b.next_attempt_at, b.created_at))
+        });
         Ok(rows)
     }
 

@@ -26,8 +26,8 @@
 //! created with.
 
 mod accounts;
-mod connect;
 mod changes;
+mod connect;
 mod coordination;
 mod migrations;
 mod platform;
