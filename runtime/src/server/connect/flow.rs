@@ -296,7 +296,7 @@ fn credentials(
         }
     }
     if let Err(e) = app.check_credential_names(creds.keys().map(String::as_str)) {
-        let missing = e.missing.iter().map(|m| page_label(m)).collect::<Vec<_>>();
+        let missing = e.missing.iter().map(|m| page::label(m)).collect::<Vec<_>>();
         return Err(if missing.is_empty() {
             "The form holds fields this app does not take.".to_owned()
         } else {

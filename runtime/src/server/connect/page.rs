@@ -275,7 +275,7 @@ pub fn not_offered(token: &ConnectTokenRow) -> Response {
 }
 
 /// A field name for people: `api_key` → `API key`.
-fn label(name: &str) -> String {
+pub fn label(name: &str) -> String {
     match name {
         "api_key" => "API key".to_owned(),
         "token" => "Access token".to_owned(),

@@ -302,7 +302,10 @@ pub async fn create(
                     shown(id)
                 ))
             })?;
-        if apps.as_ref().is_some_and(|a| a.as_slice() != std::slice::from_ref(&account.app)) {
+        if apps
+            .as_ref()
+            .is_some_and(|a| a.as_slice() != std::slice::from_ref(&account.app))
+        {
             return Err(ApiError::bad_request(format!(
                 "apps: a reconnect offers the account's own app only ({})",
                 account.app
