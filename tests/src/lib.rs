@@ -5,6 +5,7 @@
 
 include!(concat!(env!("OUT_DIR"), "/components.rs"));
 
+pub mod browser;
 pub mod cli;
 pub mod connect;
 pub mod fakes;

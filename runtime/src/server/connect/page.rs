@@ -324,12 +324,7 @@ pub fn app_page(
         .collect();
     let (lead, button) = if app.auth == AuthKind::OAuth2 {
         if let Some(spec) = &app.oauth {
-            let authorize = spec.authorize_url.source();
-            targets.push(if spec.authorize_url.is_static() {
-                security::origin_source(authorize).unwrap_or_else(|| "https:".to_owned())
-            } else {
-                "https:".to_owned()
-            });
+            targets.push(authorize_origin(spec.authorize_url.source()));
         }
         (
             format!(
@@ -377,6 +372,21 @@ pub fn app_page(
     )
 }
 
+/// The CSP source the OAuth form's redirect goes to: the authorize URL's
+/// origin when no custom field is in its scheme, host or port (a tenant in
+/// the path), else `https:` (a templated host is https by the catalog's
+/// rules, and its value is not known before the form is sent).
+fn authorize_origin(template: &str) -> String {
+    let literal = template.split("{{").next().unwrap_or_default();
+    let host_is_literal = literal
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.contains('/') || literal.len() == template.len());
+    host_is_literal
+        .then(|| security::origin_source(literal))
+        .flatten()
+        .unwrap_or_else(|| "https:".to_owned())
+}
+
 /// `GET /connect/assets/connect.css`.
 pub async fn stylesheet() -> Response {
     (
@@ -387,4 +397,31 @@ pub async fn stylesheet() -> Response {
         views::STYLESHEET,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::authorize_origin;
+
+    #[test]
+    fn the_form_may_redirect_to_the_authorize_origin_when_it_is_known() {
+        assert_eq!(
+            authorize_origin("https://github.com/login/oauth/authorize"),
+            "https://github.com"
+        );
+        assert_eq!(
+            authorize_origin("http://127.0.0.1:8080/{{custom_fields.tenant}}/authorize"),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            authorize_origin(
+                "https://{{custom_fields.subdomain}}.zendesk.com/oauth/authorizations/new"
+            ),
+            "https:"
+        );
+        assert_eq!(
+            authorize_origin("https://login.example:{{custom_fields.port}}/a"),
+            "https:"
+        );
+    }
 }

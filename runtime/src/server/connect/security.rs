@@ -6,8 +6,11 @@
 //!   which leaves the address bar at the first redirect.
 //! - **CSRF token** on every form: HMAC-SHA256 keyed by the session cookie,
 //!   so only a page that could read the cookie's session — ours — can
-//!   produce it; compared in constant time. A POST from another origin
-//!   (`Origin` header) is refused before the token is looked at.
+//!   produce it; compared in constant time. A POST the browser marks as
+//!   from elsewhere (`Sec-Fetch-Site` other than `same-origin`, or another
+//!   `Origin`) is refused before the token is looked at. (`Origin: null`
+//!   is what our own form sends under `no-referrer`, so it is let through
+//!   to the token check.)
 //! - **Binding cookie** (`airlock_oauth`, `Path=/connect/oauth/callback`):
 //!   set when a flow starts, its hash stored with the state. A callback
 //!   arriving in a browser that did not start the flow (a code injected
@@ -72,12 +75,18 @@ pub fn csrf_ok(session: &str, presented: Option<&str>) -> bool {
         .into()
 }
 
-/// Whether a POST's `Origin` (when the browser sent one) is ours.
+/// Whether a POST came from our own page, as far as the browser says:
+/// `Sec-Fetch-Site` (when sent) must be `same-origin`, and an `Origin`
+/// (when sent) must be ours. `Origin: null` says nothing: under our
+/// `Referrer-Policy: no-referrer` browsers send exactly that on a form POST
+/// of our own page, so it cannot be told from a sandboxed frame's. The
+/// CSRF token decides then.
 pub fn same_origin(headers: &HeaderMap, ours: &str) -> bool {
-    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        None => true,
-        Some(origin) => origin == ours,
-    }
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let site_ok =
+        text(HeaderName::from_static("sec-fetch-site")).is_none_or(|s| s == "same-origin");
+    let origin_ok = text(header::ORIGIN).is_none_or(|o| o == "null" || o == ours);
+    site_ok && origin_ok
 }
 
 /// The CSP of a page: our stylesheet, forms to us and `form_targets`,
@@ -145,6 +154,35 @@ mod tests {
         );
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("xyz"));
         assert_eq!(cookie(&h, BINDING_COOKIE), None);
+    }
+
+    #[test]
+    fn posts_from_elsewhere_are_told_apart() {
+        let ours = "http://127.0.0.1:8080";
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+            }
+            same_origin(&h, ours)
+        };
+        assert!(with(&[]));
+        assert!(with(&[("origin", "http://127.0.0.1:8080")]));
+        // Our own form under `Referrer-Policy: no-referrer`, as Chromium sends it.
+        assert!(with(&[
+            ("origin", "null"),
+            ("sec-fetch-site", "same-origin")
+        ]));
+        assert!(!with(&[
+            ("origin", "null"),
+            ("sec-fetch-site", "cross-site")
+        ]));
+        assert!(!with(&[("origin", "https://evil.example")]));
+        assert!(!with(&[("sec-fetch-site", "same-site")]));
+        assert!(!with(&[
+            ("origin", "https://evil.example"),
+            ("sec-fetch-site", "same-origin")
+        ]));
     }
 
     #[test]
