@@ -92,10 +92,16 @@ impl World {
 
     /// A world whose operator site is `site` (started by the caller).
     pub async fn with_site(bin: &'static str, site: Site) -> World {
+        Self::with_args(bin, site, &[]).await
+    }
+
+    /// A world whose server also gets `extra` arguments.
+    pub async fn with_args(bin: &'static str, site: Site, extra: &[&str]) -> World {
         let provider = oauth_provider::start().await;
         let echo = fakes::echo().await;
         let apps = apps_dir(&provider, &echo);
-        let args = server_args(apps.path());
+        let mut args = server_args(apps.path());
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         let server = start_server(bin, &args, None);
         let admin = server.admin_setup().await;
         let w = World {

@@ -772,3 +772,57 @@ async fn webhooks_survive_a_receiver_outage_and_restarts_without_duplicates() {
     assert_eq!(d.len(), 2, "each event once: {d:?}");
     drop(w);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_url_makes_links_and_the_redirect_uri_whatever_the_host_header_says() {
+    const PUBLIC: &str = "https://airlock.example.com";
+    let w = World::with_args(BIN, operator_site::start().await, &["--public-url", PUBLIC]).await;
+    let (_, link) = w.link("user-6", json!({"apps": [OAUTH_APP]})).await;
+    let token = link
+        .strip_prefix(&format!("{PUBLIC}/connect/"))
+        .unwrap_or_else(|| panic!("not under the public URL: {link}"))
+        .to_owned();
+    // Reached at its listen address with a forged Host: the provider is
+    // still told the public callback, and cookies are Secure (https).
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = client
+        .get(format!("{}/connect/{token}", w.server.base))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let page = client
+        .get(format!("{}/connect/apps/{OAUTH_APP}", w.server.base))
+        .header("host", "evil.example")
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = airlock_tests::connect::hidden(&page, "csrf").expect("a form");
+    let r = client
+        .post(format!("{}/connect/apps/{OAUTH_APP}", w.server.base))
+        .header("host", "evil.example")
+        .header("cookie", &session)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let authorize = r.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        query(&authorize)["redirect_uri"],
+        format!("{PUBLIC}/connect/oauth/callback")
+    );
+}
