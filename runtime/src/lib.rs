@@ -12,6 +12,7 @@
 //! - [`cli`]: the `airlock` command.
 
 pub mod cli;
+pub mod connect;
 pub mod engine;
 pub mod manifest;
 pub mod oauth;

@@ -166,6 +166,12 @@ impl StoredAccounts {
         }
     }
 
+    /// Tells `hook` of every account the refresher marks `needs_reauth`.
+    pub fn with_needs_reauth_hook(mut self, hook: Arc<dyn crate::oauth::NeedsReauthHook>) -> Self {
+        self.refresher = self.refresher.with_needs_reauth_hook(hook);
+        self
+    }
+
     async fn client_config(
         &self,
         project: &str,

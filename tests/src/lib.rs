@@ -5,8 +5,12 @@
 
 include!(concat!(env!("OUT_DIR"), "/components.rs"));
 
+pub mod browser;
 pub mod cli;
+pub mod connect;
 pub mod fakes;
+pub mod oauth_provider;
+pub mod operator_site;
 pub mod postgres;
 pub mod serve;
 

@@ -8,7 +8,7 @@
 //! waits, lock exclusion — is written down once, here, and each backend is
 //! held to it. The functions live in `store_conformance/`, one file per
 //! repository trait; `concurrency.rs` races two handles on one database
-//! (two pools, as two nodes have), and `postgres_only.rs` covers what only
+//! (two pools, as two nodes have; `connect.rs` races its own), and `postgres_only.rs` covers what only
 //! PostgreSQL has (migration lock, schema check, sessions).
 //!
 //! Adding a backend is one line: a [`Fixture`] and a `suite!` entry.
@@ -23,6 +23,7 @@ use airlock_runtime::store::repo::Database;
 mod suite {
     pub mod accounts;
     pub mod concurrency;
+    pub mod connect;
     pub mod coordination;
     pub mod platform;
     pub mod runs;
@@ -125,6 +126,11 @@ macro_rules! suite {
                 coordination::rate_burst_then_refusal_with_wait,
                 coordination::rate_peek_does_not_count,
                 coordination::rate_sweep_forgets_idle_keys,
+                connect::connect_token_insert_get_find_delete,
+                connect::connect_flows_are_counted_to_the_limit,
+                connect::connect_token_is_spent_once,
+                connect::connect_sessions_and_states,
+                connect::webhook_claims_lease_and_finish,
             );
             suite!(@two $fixture;
                 coordination::lock_excludes_other_holders,
@@ -134,6 +140,8 @@ macro_rules! suite {
                 concurrency::concurrent_revocations_keep_one_admin,
                 concurrency::concurrent_tick_claims_one_per_tick,
                 concurrency::concurrent_rate_acquire_admits_the_burst,
+                connect::concurrent_webhook_claims_never_share_a_row,
+                connect::concurrent_state_take_and_spend_have_one_winner,
             );
         }
     };

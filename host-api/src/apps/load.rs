@@ -1,6 +1,6 @@
 //! Parsing and validating one app file into an [`App`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -9,7 +9,7 @@ use super::template::{Placeholder, Template};
 use super::url::{self, Section};
 use super::{
     App, AuthKind, BASIC_PLACEHOLDER, CatalogError, CredentialLocation, CredentialPlacement,
-    CustomField, DomainRule, OAuthSpec,
+    CustomField, DomainRule,
 };
 
 #[derive(Deserialize)]
@@ -24,7 +24,7 @@ struct AppFile {
     credential: CredentialFile,
     #[serde(default)]
     custom_fields: Vec<CustomFieldFile>,
-    oauth: Option<OAuthFile>,
+    oauth: Option<super::oauth::OAuthFile>,
     #[serde(default)]
     connect: ConnectFile,
 }
@@ -43,18 +43,6 @@ struct CustomFieldFile {
     name: String,
     pattern: String,
     description: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OAuthFile {
-    authorize_url: String,
-    token_url: String,
-    #[serde(default)]
-    scopes: Vec<String>,
-    scope_separator: Option<String>,
-    #[serde(default)]
-    authorize_params: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -90,17 +78,6 @@ const RESERVED_HEADERS: &[&str] = &[
     "proxy-connection",
 ];
 
-/// Authorize-URL parameters the host sets itself.
-const RESERVED_OAUTH_PARAMS: &[&str] = &[
-    "client_id",
-    "redirect_uri",
-    "response_type",
-    "scope",
-    "state",
-    "code_challenge",
-    "code_challenge_method",
-];
-
 /// `^[a-z0-9][a-z0-9_-]{0,63}$`
 pub(crate) fn is_valid_slug(slug: &str) -> bool {
     let b = slug.as_bytes();
@@ -127,12 +104,16 @@ fn is_query_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     file: &'a str,
 }
 
 impl Ctx<'_> {
-    fn invalid(&self, field: impl Into<String>, message: impl Into<String>) -> CatalogError {
+    pub(super) fn invalid(
+        &self,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> CatalogError {
         CatalogError::Invalid {
             file: self.file.to_owned(),
             field: field.into(),
@@ -173,7 +154,7 @@ impl Ctx<'_> {
 
     /// A URL template: declared custom fields only, none in the scheme, and
     /// a valid URL with stand-ins for the placeholders.
-    fn url(
+    pub(super) fn url(
         &self,
         field: &str,
         text: &str,
@@ -415,7 +396,7 @@ pub(crate) fn parse_app(file: &str, text: &str) -> Result<App, CatalogError> {
         (AuthKind::OAuth2, None) => {
             return Err(ctx.invalid("oauth", "required when auth = \"oauth2\""));
         }
-        (AuthKind::OAuth2, Some(o)) => Some(oauth_spec(&ctx, o, &declared)?),
+        (AuthKind::OAuth2, Some(o)) => Some(super::oauth::parse(&ctx, o, &declared)?),
         (_, Some(_)) => {
             return Err(ctx.invalid("oauth", "only allowed when auth = \"oauth2\""));
         }
@@ -439,44 +420,5 @@ pub(crate) fn parse_app(file: &str, text: &str) -> Result<App, CatalogError> {
         oauth,
         proxy_enabled: raw.connect.proxy_enabled,
         docs_url: raw.docs_url,
-    })
-}
-
-fn oauth_spec(
-    ctx: &Ctx<'_>,
-    o: OAuthFile,
-    declared: &BTreeSet<&str>,
-) -> Result<OAuthSpec, CatalogError> {
-    let authorize_url = ctx.url("oauth.authorize_url", &o.authorize_url, declared, true)?;
-    let token_url = ctx.url("oauth.token_url", &o.token_url, declared, true)?;
-    let scope_separator = o.scope_separator.unwrap_or_else(|| " ".to_owned());
-    if scope_separator.is_empty() {
-        return Err(ctx.invalid("oauth.scope_separator", "must not be empty"));
-    }
-    for (i, scope) in o.scopes.iter().enumerate() {
-        if scope.is_empty()
-            || scope.chars().any(|c| c.is_whitespace() || c.is_control())
-            || scope.contains(&scope_separator)
-        {
-            return Err(ctx.invalid(
-                format!("oauth.scopes[{i}]"),
-                format!("{scope:?} must be non-empty, without whitespace or the separator"),
-            ));
-        }
-    }
-    for key in o.authorize_params.keys() {
-        if key.is_empty() || RESERVED_OAUTH_PARAMS.contains(&key.as_str()) {
-            return Err(ctx.invalid(
-                format!("oauth.authorize_params.{key}"),
-                "is set by the host",
-            ));
-        }
-    }
-    Ok(OAuthSpec {
-        authorize_url,
-        token_url,
-        scopes: o.scopes,
-        scope_separator,
-        authorize_params: o.authorize_params,
     })
 }

@@ -31,6 +31,8 @@
 //! scopes = ["..."]
 //! scope_separator = " "            # default " "
 //! authorize_params = { access_type = "offline" }   # optional extras
+//! client_auth = "basic"           # basic (default) | body: how the token request authenticates
+//! pkce = true                      # default true: S256 code challenge (RFC 7636)
 //!
 //! [connect]
 //! proxy_enabled = true             # default true
@@ -71,6 +73,7 @@
 //! refused at dial time regardless).
 
 mod load;
+mod oauth;
 mod relative;
 pub mod template;
 mod url;
@@ -83,6 +86,7 @@ use base64::Engine as _;
 use regex::Regex;
 use serde::Deserialize;
 
+pub use oauth::{AuthorizeRequest, ClientAuth, OAuthSpec};
 pub use relative::{RelativeUrlError, join_relative};
 pub use template::{Placeholder, Template, TemplateError};
 
@@ -277,24 +281,6 @@ impl fmt::Display for DomainRule {
                 write!(f, "{}{host}", if *wildcard { "*." } else { "" })
             }
         }
-    }
-}
-
-/// OAuth 2 authorization-code endpoints and scopes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OAuthSpec {
-    pub authorize_url: Template,
-    pub token_url: Template,
-    pub scopes: Vec<String>,
-    pub scope_separator: String,
-    /// Extra authorize-URL parameters (e.g. `access_type = "offline"`).
-    pub authorize_params: BTreeMap<String, String>,
-}
-
-impl OAuthSpec {
-    /// The scopes joined with the separator, for the `scope` parameter.
-    pub fn scope_param(&self) -> String {
-        self.scopes.join(&self.scope_separator)
     }
 }
 
@@ -738,30 +724,87 @@ macro_rules! builtin_apps {
 
 const BUILTIN: &[(&str, &str)] = builtin_apps![
     "airtable",
+    "algolia",
     "anthropic",
     "asana",
+    "asana_oauth",
+    "bitbucket",
+    "box",
+    "brevo",
+    "calendly",
+    "clickup",
+    "cloudflare",
+    "confluence",
+    "datadog",
+    "deepl",
+    "digitalocean",
     "discord",
+    "discord_oauth",
     "dropbox",
+    "elevenlabs",
+    "facebook_pages",
+    "figma",
+    "freshdesk",
     "github",
     "gitlab",
     "gitlab_self_managed",
+    "gmail",
+    "google_calendar",
+    "google_drive",
     "google_sheets",
+    "helpscout",
+    "heroku",
     "hubspot",
+    "instagram",
+    "intercom",
     "jira",
+    "jira_oauth",
+    "klaviyo",
     "linear",
+    "linear_oauth",
+    "linkedin",
     "mailchimp",
     "mailgun",
+    "microsoft_outlook",
+    "microsoft_teams",
+    "miro",
+    "mistral",
+    "monday",
+    "netlify",
     "notion",
+    "notion_oauth",
+    "okta",
+    "onedrive",
     "openai",
+    "pagerduty",
     "pipedrive",
+    "postmark",
+    "quickbooks",
+    "reddit",
+    "resend",
     "salesforce",
     "sendgrid",
+    "sentry",
     "shopify",
     "slack",
+    "smartsheet",
+    "spotify",
+    "square",
+    "strava",
     "stripe",
+    "todoist",
     "trello",
     "twilio",
+    "typeform",
+    "vercel",
+    "webflow",
+    "x",
+    "xero",
+    "youtube",
     "zendesk",
+    "zendesk_oauth",
+    "zoho_crm",
+    "zoom",
 ];
 
 /// A set of apps by slug.
@@ -877,3 +920,6 @@ impl Catalog {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod catalog_tests;

@@ -1,4 +1,5 @@
-//! OAuth 2.0 access tokens for connected accounts, refreshed host-side.
+//! OAuth 2.0 access tokens for connected accounts, refreshed host-side
+//! (and first obtained by [`exchange`], Connect's code exchange).
 //!
 //! A step never holds a token: when it calls an app with an account, the host
 //! asks [`TokenRefresher::access_token`] for a usable access token and inserts
@@ -49,12 +50,13 @@
 //!
 //! [`AccountStore::save_refreshed`]: crate::store::AccountStore::save_refreshed
 
+pub mod exchange;
 mod refresh;
 mod single_flight;
 
 pub use refresh::{
-    DEFAULT_REQUEST_TIMEOUT, HttpError, MAX_TOKEN_RESPONSE, OAuthClientConfig, RefreshError,
-    TokenRefresher,
+    DEFAULT_REQUEST_TIMEOUT, HttpError, MAX_TOKEN_RESPONSE, NeedsReauthHook, OAuthClientConfig,
+    RefreshError, TokenRefresher,
 };
 pub use single_flight::{
     LocalRefreshLock, RefreshGuard, RefreshLock, SHARED_LOCK_HOLD, SharedRefreshLock,

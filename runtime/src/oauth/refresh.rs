@@ -104,6 +104,16 @@ struct Inner {
     margin: Duration,
     request_timeout: Duration,
     lock: Arc<dyn RefreshLock>,
+    /// Told when an account is marked `needs_reauth` (Connect's webhook).
+    on_needs_reauth: Option<Arc<dyn NeedsReauthHook>>,
+}
+
+/// Hears that the refresher marked an account as needing
+/// re-authorisation. Called after the mark is stored; must not fail the
+/// refresh (it cannot: it returns nothing).
+#[async_trait::async_trait]
+pub trait NeedsReauthHook: Send + Sync {
+    async fn needs_reauth(&self, project: &str, account_id: &str);
 }
 
 /// What the caller needs from the token.
@@ -146,6 +156,7 @@ impl TokenRefresher {
                 margin,
                 request_timeout: DEFAULT_REQUEST_TIMEOUT,
                 lock: Arc::new(LocalRefreshLock::new()),
+                on_needs_reauth: None,
             }),
         }
     }
@@ -156,6 +167,15 @@ impl TokenRefresher {
         Arc::get_mut(&mut self.inner)
             .expect("with_lock is called before the refresher is shared")
             .lock = lock;
+        self
+    }
+
+    /// Calls `hook` whenever an account is marked `needs_reauth`. Call
+    /// before cloning the refresher.
+    pub fn with_needs_reauth_hook(mut self, hook: Arc<dyn NeedsReauthHook>) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_needs_reauth_hook is called before the refresher is shared")
+            .on_needs_reauth = Some(hook);
         self
     }
 
@@ -443,10 +463,14 @@ impl TokenRefresher {
             return Ok(token);
         }
         drop(account);
-        self.inner
+        let marked = self
+            .inner
             .store
             .mark_needs_reauth(project, account_id)
             .await?;
+        if marked && let Some(hook) = &self.inner.on_needs_reauth {
+            hook.needs_reauth(project, account_id).await;
+        }
         Err(RefreshError::NeedsReauth {
             account_id: account_id.to_owned(),
         })
@@ -455,9 +479,9 @@ impl TokenRefresher {
 
 /// oauth2's HTTP client interface over the host's `reqwest::Client`, capping
 /// the response size and remembering the status for errors.
-struct Http {
-    client: reqwest::Client,
-    status: AtomicU16,
+pub(super) struct Http {
+    pub(super) client: reqwest::Client,
+    pub(super) status: AtomicU16,
 }
 
 impl<'c> AsyncHttpClient<'c> for Http {

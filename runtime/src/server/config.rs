@@ -95,7 +95,8 @@ pub struct ServeArgs {
     /// TOML file with the same settings (`data_dir`, `listen`, `master_key_file`,
     /// `token_ttl_secs`, `allow_ranges`, `apps_dir`, `http_timeout_secs`,
     /// `http_rate_limit`, `log_format`, `retention_days`, `trigger_rate_limit`,
-    /// `database_url`, `database_max_connections`, `database_statement_timeout_ms`);
+    /// `database_url`, `database_max_connections`, `database_statement_timeout_ms`,
+    /// `public_url`, …);
     /// flags and environment take precedence.
     #[arg(long, value_name = "FILE", env = "AIRLOCK_CONFIG")]
     pub config: Option<PathBuf>,
@@ -115,6 +116,12 @@ pub struct ServeArgs {
     /// used are unloaded beyond it. [default: 1024]
     #[arg(long, value_name = "MIB", env = "AIRLOCK_LOADED_STEPS_MIB")]
     pub loaded_steps_mib: Option<u64>,
+    /// The server's public URL (`https://airlock.example.com`): Connect
+    /// links and the OAuth redirect URI (`{URL}/connect/oauth/callback`)
+    /// are built from it, never from a request's Host header. [default:
+    /// http://<listen address>]
+    #[arg(long, value_name = "URL", env = "AIRLOCK_PUBLIC_URL")]
+    pub public_url: Option<String>,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
@@ -142,6 +149,7 @@ struct FileConfig {
     max_project_runs: Option<usize>,
     max_queue_wait_ms: Option<u64>,
     loaded_steps_mib: Option<u64>,
+    public_url: Option<String>,
 }
 
 /// Resolved settings.
@@ -163,6 +171,8 @@ pub struct ServeConfig {
     pub database: DatabaseConfig,
     /// Admission and the loaded-step budget of the run service.
     pub service: ServiceConfig,
+    /// Where Connect's links and OAuth callback live; `None`: the listen address.
+    pub public_url: Option<url::Url>,
 }
 
 /// Why the settings could not be resolved.
@@ -198,6 +208,8 @@ pub enum ConfigError {
     Database(#[from] crate::store::StoreError),
     #[error("{0} must be at least 1")]
     Zero(&'static str),
+    #[error("public_url: {0}")]
+    PublicUrl(String),
 }
 
 impl ServeArgs {
@@ -298,7 +310,14 @@ impl ServeConfig {
             },
             loaded_budget_bytes: loaded_mib.saturating_mul(1024 * 1024),
         };
+        let public_url = args
+            .public_url
+            .clone()
+            .or(file.public_url)
+            .map(|u| crate::connect::parse_public_url(&u).map_err(ConfigError::PublicUrl))
+            .transpose()?;
         let config = Self {
+            public_url,
             service,
             database,
             data_dir: args

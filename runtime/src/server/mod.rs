@@ -22,6 +22,7 @@ pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod connect;
 pub mod error;
 pub mod health;
 pub mod keys;
@@ -84,6 +85,8 @@ pub struct AppState {
     // --- operations: metrics and rate limits ---
     pub metrics: Arc<metrics::Metrics>,
     pub rate_limits: Arc<ratelimit::RateLimits>,
+    /// Connect (tokens, the hosted page, webhooks); `serve` sets it.
+    pub connect: Option<Arc<crate::connect::Connect>>,
 }
 
 /// How often idle shared rate-limit keys are swept.
@@ -127,6 +130,7 @@ impl AppState {
             // --- operations (`serve` sets the configured limits) ---
             metrics,
             rate_limits: Arc::new(ratelimit::RateLimits::default()),
+            connect: None,
         }
     }
 }
@@ -182,6 +186,9 @@ impl std::fmt::Debug for AppState {
         accounts::delete,
         proxy::forward,
         metrics::metrics,
+        connect::tokens::create,
+        connect::tokens::get,
+        connect::tokens::delete,
     ),
     modifiers(&BearerScheme)
 )]
@@ -287,6 +294,15 @@ pub fn router(state: AppState) -> Router {
             get(accounts::get).delete(accounts::delete),
         )
         .route("/metrics", get(metrics::metrics))
+        .route(
+            "/v1/projects/{project}/connect/tokens",
+            post(connect::tokens::create),
+        )
+        .route(
+            "/v1/projects/{project}/connect/tokens/{id}",
+            get(connect::tokens::get).delete(connect::tokens::delete),
+        )
+        .merge(connect::page_routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -397,7 +413,16 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     // every read fail later: refuse now, naming both key ids.
     secrets.check_keyring(&master_key).await?;
     let master_key = Arc::new(master_key);
-    let pipeline = outbound_pipeline(&config.outbound, Arc::new(catalog), &secrets, &master_key)?;
+    // The refresher tells Connect of accounts it marks `needs_reauth`; the
+    // Connect service exists once the address is known (below).
+    let connect_cell = Arc::new(std::sync::OnceLock::new());
+    let (pipeline, policy, client) = outbound_pipeline(
+        &config.outbound,
+        Arc::new(catalog),
+        &secrets,
+        &master_key,
+        connect_cell.clone(),
+    )?;
     let engine = Engine::with_http(
         EngineConfig {
             cache_dir: Some(config.data_dir.join("cache")),
@@ -463,6 +488,36 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             source,
         })?;
     let addr = listener.local_addr()?;
+    let public_url = match &config.public_url {
+        Some(url) => url.clone(),
+        None => url::Url::parse(&format!("http://{addr}")).expect("an address is a URL"),
+    };
+    let connect = Arc::new(crate::connect::Connect::new(
+        &public_url,
+        secrets.clone(),
+        state.master_key.clone(),
+        client,
+        policy,
+    ));
+    let _ = connect_cell.set(connect.clone());
+    state.connect = Some(connect.clone());
+    let webhook_worker = crate::connect::webhooks::spawn(connect.clone());
+    let connect_sweep = {
+        let connect = connect.clone();
+        periodic::spawn(
+            secrets.db().clone(),
+            "connect-sweep",
+            RATE_SWEEP_INTERVAL,
+            move || {
+                let connect = connect.clone();
+                async move {
+                    if let Err(e) = connect.store.sweep().await {
+                        tracing::warn!(error = %e, "cannot sweep expired connect sessions");
+                    }
+                }
+            },
+        )
+    };
     println!("listening on http://{addr}");
     tracing::info!(%addr, database = secrets.db().backend().as_str(), "airlock serve listening");
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -473,6 +528,8 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         task.abort();
     }
     rate_sweep.abort();
+    connect_sweep.abort();
+    webhook_worker.abort();
     tracing::info!("airlock serve stopped");
     secrets.close().await;
     Ok(())
@@ -480,26 +537,42 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
 
 /// The pipeline of this server: the operator's ranges, apps, timeout and
 /// quota, with connected accounts from the store.
+type OutboundParts = (
+    Arc<Pipeline>,
+    Arc<airlock_host_api::http::egress::EgressPolicy>,
+    reqwest::Client,
+);
+
 fn outbound_pipeline(
     config: &OutboundConfig,
     catalog: Arc<Catalog>,
     secrets: &SecretStore,
     master_key: &Arc<MasterKey>,
-) -> Result<Arc<Pipeline>, ServeError> {
+    connect: Arc<std::sync::OnceLock<Arc<crate::connect::Connect>>>,
+) -> Result<OutboundParts, ServeError> {
     let (policy, client) = outbound::policy_and_client(config)?;
-    let accounts = Arc::new(StoredAccounts::new(
-        secrets.clone(),
-        master_key.clone(),
-        client.clone(),
-        policy.clone(),
-    ));
+    let accounts = Arc::new(
+        StoredAccounts::new(
+            secrets.clone(),
+            master_key.clone(),
+            client.clone(),
+            policy.clone(),
+        )
+        .with_needs_reauth_hook(Arc::new(crate::connect::webhooks::ReauthWebhooks(connect))),
+    );
     let limiter = RateLimiter::with_store(
         config.quota,
         outbound::rate_limit_store(secrets.db(), "outbound"),
     );
-    Ok(outbound::pipeline_with(
-        config, policy, client, catalog, accounts, limiter,
-    ))
+    let pipeline = outbound::pipeline_with(
+        config,
+        policy.clone(),
+        client.clone(),
+        catalog,
+        accounts,
+        limiter,
+    );
+    Ok((pipeline, policy, client))
 }
 
 async fn shutdown_signal() {

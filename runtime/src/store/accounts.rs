@@ -644,5 +644,7 @@ fn validate_field_name(field: &'static str, name: &str) -> Result<()> {
     }
 }
 
+mod replace;
+
 #[cfg(test)]
 mod tests;

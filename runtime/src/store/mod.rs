@@ -17,6 +17,8 @@
 pub mod accounts;
 pub mod cache;
 pub mod config;
+pub mod connect;
+pub(crate) mod connect_rows;
 pub mod crypto;
 pub mod platform;
 pub mod postgres;
@@ -27,6 +29,7 @@ pub mod shared_limits;
 pub mod sqlite;
 pub mod steps;
 pub mod triggers;
+pub mod webhooks;
 
 use std::path::PathBuf;
 

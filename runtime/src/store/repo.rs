@@ -21,11 +21,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::accounts::{AccountFilter, AccountMeta, AccountStatus};
+use super::connect::{ConnectTokenRow, OAuthStateRow};
 use super::crypto::Sealed;
 use super::platform::{AuditEntry, CredentialMeta, Project};
 use super::runs::{RunFilter, RunRecord};
 use super::steps::{CurrentVersion, StepMeta, VersionMeta};
 use super::triggers::TriggerRecord;
+use super::webhooks::{Attempt, WebhookRow};
 use super::{Result, SecretMeta, SetOutcome};
 
 /// Every repository of one database. Cheap to share: `Arc<dyn Database>`.
@@ -39,6 +41,8 @@ pub trait Database:
     + SealedRepo
     + CoordinationRepo
     + ChangeRepo
+    + ConnectRepo
+    + WebhookRepo
     + Send
     + Sync
     + std::fmt::Debug
@@ -409,4 +413,70 @@ pub trait ChangeRepo {
     async fn publish(&self, change: &Change) -> Result<()>;
     /// The changes published from now on.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change>;
+}
+
+/// Connect tokens (hashed), their browser sessions and pending OAuth
+/// states ([`super::connect`]).
+#[async_trait]
+pub trait ConnectRepo {
+    async fn insert_connect_token(&self, row: &ConnectTokenRow) -> Result<()>;
+    async fn get_connect_token(&self, id: &str) -> Result<Option<ConnectTokenRow>>;
+    async fn find_connect_token(&self, token_hash: &[u8]) -> Result<Option<ConnectTokenRow>>;
+    /// Deletes the token with its sessions and states; `false` when there
+    /// was none in `project`.
+    async fn delete_connect_token(&self, project: &str, id: &str) -> Result<bool>;
+    /// Counts one flow, in one conditional update: `false` (and nothing
+    /// counted) when the token is used, expired at `now`, or has started
+    /// `max_flows` already.
+    async fn start_connect_flow(&self, id: &str, max_flows: i64, now: i64) -> Result<bool>;
+    /// Marks the token used by `account_id`, in one conditional update:
+    /// `false` when it was used already or is expired at `now`.
+    async fn spend_connect_token(&self, id: &str, account_id: &str, now: i64) -> Result<bool>;
+    async fn insert_connect_session(
+        &self,
+        session_hash: &[u8],
+        token_id: &str,
+        expires_at: i64,
+    ) -> Result<()>;
+    /// The token id and expiry of a session.
+    async fn get_connect_session(&self, session_hash: &[u8]) -> Result<Option<(String, i64)>>;
+    async fn insert_oauth_state(&self, row: &OAuthStateRow) -> Result<()>;
+    /// Deletes and returns the state (`DELETE … RETURNING`): of two callers
+    /// with the same state, exactly one gets it. Expired states are
+    /// returned too; the caller tells them apart.
+    async fn take_oauth_state(&self, state_hash: &[u8]) -> Result<Option<OAuthStateRow>>;
+    /// The webhook URI of the newest token that stored `account_id`.
+    async fn connect_webhook_for_account(
+        &self,
+        project: &str,
+        account_id: &str,
+    ) -> Result<Option<String>>;
+    /// Deletes sessions and states expired at `now`; how many.
+    async fn delete_connect_expired(&self, now: i64) -> Result<u64>;
+}
+
+/// The webhook outbox ([`super::webhooks`]).
+#[async_trait]
+pub trait WebhookRepo {
+    async fn enqueue_webhook(&self, row: &WebhookRow) -> Result<()>;
+    /// Leases up to `limit` rows that are neither delivered nor given up,
+    /// due at `now_ms` and not leased beyond it, to `owner` until
+    /// `now_ms + lease_ms`, counting an attempt on each, oldest due first.
+    /// Concurrent callers never get the same row.
+    async fn claim_webhooks(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<WebhookRow>>;
+    /// Ends `owner`'s lease with the attempt's outcome; `false` (and nothing
+    /// changed) if the row is not leased to `owner`.
+    async fn finish_webhook(
+        &self,
+        id: &str,
+        owner: &str,
+        attempt: &Attempt,
+        now_ms: i64,
+    ) -> Result<bool>;
 }

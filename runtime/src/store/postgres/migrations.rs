@@ -160,6 +160,65 @@ const MIGRATIONS: &[&str] = &[
         job     TEXT   NOT NULL PRIMARY KEY,
         tick_ms BIGINT NOT NULL
     );"#,
+    // 6: Connect: tokens, sessions and states by the hash of their secret,
+    // a state's PKCE verifier sealed; the webhook outbox with its leases.
+    r#"CREATE TABLE connect_tokens (
+        id                   TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+        project              TEXT COLLATE "C" NOT NULL,
+        token_hash           BYTEA  NOT NULL UNIQUE,
+        external_user_id     TEXT COLLATE "C" NOT NULL,
+        apps                 TEXT,
+        success_redirect_uri TEXT,
+        error_redirect_uri   TEXT,
+        webhook_uri          TEXT,
+        allowed_origins      TEXT   NOT NULL,
+        account_id           TEXT COLLATE "C",
+        expires_at           BIGINT NOT NULL,
+        created_at           BIGINT NOT NULL,
+        flows_started        BIGINT NOT NULL DEFAULT 0,
+        used_at              BIGINT,
+        used_account_id      TEXT COLLATE "C"
+    );
+    CREATE INDEX connect_tokens_by_account ON connect_tokens (project, used_account_id);
+    CREATE TABLE connect_sessions (
+        session_hash BYTEA  NOT NULL PRIMARY KEY,
+        token_id     TEXT COLLATE "C" NOT NULL REFERENCES connect_tokens (id) ON DELETE CASCADE,
+        expires_at   BIGINT NOT NULL
+    );
+    CREATE INDEX connect_sessions_by_token ON connect_sessions (token_id);
+    CREATE TABLE connect_oauth_states (
+        state_hash       BYTEA  NOT NULL PRIMARY KEY,
+        token_id         TEXT COLLATE "C" NOT NULL REFERENCES connect_tokens (id) ON DELETE CASCADE,
+        project          TEXT COLLATE "C" NOT NULL,
+        app              TEXT COLLATE "C" NOT NULL,
+        external_user_id TEXT COLLATE "C" NOT NULL,
+        binding_hash     BYTEA  NOT NULL,
+        custom_fields    TEXT   NOT NULL,
+        key_id           TEXT COLLATE "C",
+        nonce            BYTEA,
+        ciphertext       BYTEA,
+        expires_at       BIGINT NOT NULL,
+        created_at       BIGINT NOT NULL
+    );
+    CREATE INDEX connect_oauth_states_by_token ON connect_oauth_states (token_id);
+    CREATE TABLE webhook_outbox (
+        id              TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+        seq             BIGINT GENERATED ALWAYS AS IDENTITY,
+        project         TEXT COLLATE "C" NOT NULL,
+        url             TEXT   NOT NULL,
+        event           TEXT   NOT NULL,
+        body            TEXT   NOT NULL,
+        attempts        BIGINT NOT NULL DEFAULT 0,
+        next_attempt_at BIGINT NOT NULL,
+        lease_owner     TEXT,
+        lease_until     BIGINT,
+        last_error      TEXT,
+        delivered_at    BIGINT,
+        failed_at       BIGINT,
+        created_at      BIGINT NOT NULL
+    );
+    CREATE INDEX webhook_outbox_due ON webhook_outbox (next_attempt_at)
+        WHERE delivered_at IS NULL AND failed_at IS NULL;"#,
 ];
 
 /// The schema version this binary brings a database to.

@@ -27,6 +27,7 @@
 
 mod accounts;
 mod changes;
+mod connect;
 mod coordination;
 mod migrations;
 mod platform;

@@ -149,4 +149,65 @@ pub(super) const MIGRATIONS: &[&str] = &[
     INSERT INTO step_components (project, step, digest, component)
         SELECT project, step, digest, component FROM step_versions;
     ALTER TABLE step_versions DROP COLUMN component;",
+    // 10: Connect (see `connect.rs` and `webhooks.rs`): connect tokens,
+    // sessions and OAuth states are stored by the SHA-256 of their secret
+    // only; a state's PKCE verifier is sealed. Sessions and states go with
+    // their token. The outbox keeps each webhook until it is delivered or
+    // given up; `lease_*` says who is delivering it until when.
+    "CREATE TABLE connect_tokens (
+        id                   TEXT    NOT NULL PRIMARY KEY,
+        project              TEXT    NOT NULL,
+        token_hash           BLOB    NOT NULL UNIQUE,
+        external_user_id     TEXT    NOT NULL,
+        apps                 TEXT,
+        success_redirect_uri TEXT,
+        error_redirect_uri   TEXT,
+        webhook_uri          TEXT,
+        allowed_origins      TEXT    NOT NULL,
+        account_id           TEXT,
+        expires_at           INTEGER NOT NULL,
+        created_at           INTEGER NOT NULL,
+        flows_started        INTEGER NOT NULL DEFAULT 0,
+        used_at              INTEGER,
+        used_account_id      TEXT
+    );
+    CREATE INDEX connect_tokens_by_account ON connect_tokens (project, used_account_id);
+    CREATE TABLE connect_sessions (
+        session_hash BLOB    NOT NULL PRIMARY KEY,
+        token_id     TEXT    NOT NULL REFERENCES connect_tokens (id) ON DELETE CASCADE,
+        expires_at   INTEGER NOT NULL
+    );
+    CREATE INDEX connect_sessions_by_token ON connect_sessions (token_id);
+    CREATE TABLE connect_oauth_states (
+        state_hash       BLOB    NOT NULL PRIMARY KEY,
+        token_id         TEXT    NOT NULL REFERENCES connect_tokens (id) ON DELETE CASCADE,
+        project          TEXT    NOT NULL,
+        app              TEXT    NOT NULL,
+        external_user_id TEXT    NOT NULL,
+        binding_hash     BLOB    NOT NULL,
+        custom_fields    TEXT    NOT NULL,
+        key_id           TEXT,
+        nonce            BLOB,
+        ciphertext       BLOB,
+        expires_at       INTEGER NOT NULL,
+        created_at       INTEGER NOT NULL
+    );
+    CREATE INDEX connect_oauth_states_by_token ON connect_oauth_states (token_id);
+    CREATE TABLE webhook_outbox (
+        id              TEXT    NOT NULL PRIMARY KEY,
+        project         TEXT    NOT NULL,
+        url             TEXT    NOT NULL,
+        event           TEXT    NOT NULL,
+        body            TEXT    NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        lease_owner     TEXT,
+        lease_until     INTEGER,
+        last_error      TEXT,
+        delivered_at    INTEGER,
+        failed_at       INTEGER,
+        created_at      INTEGER NOT NULL
+    );
+    CREATE INDEX webhook_outbox_due ON webhook_outbox (next_attempt_at)
+        WHERE delivered_at IS NULL AND failed_at IS NULL;",
 ];

@@ -10,6 +10,7 @@
 //! ([`coordination`]): with one node there is no one to share it with.
 
 mod accounts;
+mod connect;
 mod coordination;
 mod migrations;
 mod platform;
