@@ -16,6 +16,7 @@ mod accounts_remote;
 mod admin;
 mod clients;
 mod completions;
+mod conformance;
 mod keys;
 mod logs;
 mod output;
@@ -90,6 +91,8 @@ enum Command {
     Keys(keys::KeysArgs),
     /// OAuth clients of the server (an admin key).
     Clients(clients::ClientsArgs),
+    /// Check a guest SDK: run its builds of the conformance steps against their expected results.
+    Conformance(conformance::ConformanceArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
 }
@@ -152,6 +155,7 @@ pub fn main() -> ExitCode {
             Command::Keys(args) => keys::run(args).await,
             Command::Clients(args) => clients::run(args).await,
             Command::Completions(args) => completions::run(args),
+            Command::Conformance(args) => conformance::run(args).await,
         }
     });
     ExitCode::from(code)
