@@ -15,7 +15,7 @@
 // standard `fetch` over wasi:http/outgoing-handler) only with --http.
 //
 // AIRLOCK_GUEST_CACHE=DIR reuses a component built from the same bundle,
-// WIT, flags and tool versions, keyed by their SHA-256.
+// WIT, flags, tool versions and this script, keyed by their SHA-256.
 
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -98,7 +98,9 @@ const source = bundled.outputFiles[0].text;
 
 const disableFeatures = args.http ? ["fetch-event"] : ["http", "fetch-event"];
 const hash = createHash("sha256");
-hash.update(JSON.stringify({ versions, disableFeatures })).update(source);
+hash.update(JSON.stringify({ versions, disableFeatures }));
+// This script too: a change to how it builds must not reuse old components.
+hash.update(readFileSync(fileURLToPath(import.meta.url))).update(source);
 witDigest(wit, hash);
 const key = hash.digest("hex").slice(0, 32);
 

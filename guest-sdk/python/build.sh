@@ -1,21 +1,19 @@
 #!/usr/bin/env bash
-# Builds a Python step into a component: build.sh APP.py OUT.wasm [--http]
+# Builds a Python step into a component: build.sh APP.py OUT.wasm
 #
 # APP.py is the module holding the @airlock_sdk.step function; its directory
 # is on the module path (pure-Python packages vendored beside it work), and
 # so is this SDK. The component targets airlock:step/step (wit/ of the
-# repository, two levels up from here); with --http it may also import
-# wasi:http/outgoing-handler, for urllib through airlock_sdk.urllib_wasi.
+# repository, two levels up from here).
 #
 # AIRLOCK_GUEST_CACHE=DIR reuses a component built from the same inputs
-# (the app's directory, this SDK, the WIT and the tool's version), keyed
+# (the app's directory, this SDK and script, the WIT and the tool's version), keyed
 # by their SHA-256: componentize-py takes tens of seconds per step.
 set -euo pipefail
 
-usage() { echo "usage: $0 APP.py OUT.wasm [--http]" >&2; exit 2; }
-[ $# -ge 2 ] || usage
-app=$1 out=$2 http=${3:-}
-[ -z "$http" ] || [ "$http" = --http ] || usage
+usage() { echo "usage: $0 APP.py OUT.wasm" >&2; exit 2; }
+[ $# -eq 2 ] || usage
+app=$1 out=$2
 [ -f "$app" ] || { echo "error: $app: no such file" >&2; exit 2; }
 
 sdk=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -37,10 +35,6 @@ app_dir=$(cd "$(dirname "$app")" && pwd)
 module=$(basename "$app" .py)
 world=airlock:step/step
 wit_args=(-d "$wit")
-if [ -n "$http" ]; then
-  world=airlock:python/step-http
-  wit_args=(-d "$sdk/wit-http/deps" -d "$wit" -d "$sdk/wit-http/world.wit")
-fi
 
 build() {
   componentize-py -q "${wit_args[@]}" -w "$world" componentize "$module" \
@@ -56,6 +50,7 @@ fi
 digest() { (cd "$1" && find . -type f \( -name '*.py' -o -name '*.wit' \) \
              -not -path '*/__pycache__/*' -print0 | sort -z | xargs -0 -r sha256sum); }
 key=$( { echo "componentize-py $have $world $module"
+         echo script; sha256sum < "${BASH_SOURCE[0]}"
          echo app; digest "$app_dir"; echo sdk; digest "$sdk"; echo wit; digest "$wit"; } |
        sha256sum | cut -c1-32)
 cached=$AIRLOCK_GUEST_CACHE/python-$key.wasm

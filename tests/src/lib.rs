@@ -1,13 +1,15 @@
 //! Shared helpers for Airlock's end-to-end tests.
 //!
 //! The test guests and examples are built by `build.rs`; their paths are
-//! the constants in [`guests`] and [`examples`].
+//! the constants in [`guests`], [`examples`] and [`conformance`] (the Rust
+//! SDK's conformance steps); Python and JavaScript steps by [`sdk_builds`].
 
 include!(concat!(env!("OUT_DIR"), "/components.rs"));
 
 pub mod cli;
 pub mod fakes;
 pub mod postgres;
+pub mod sdk_builds;
 pub mod serve;
 
 use std::path::PathBuf;

@@ -31,8 +31,7 @@ What the host does with your function:
 The same shape as the Rust SDK (``guest-sdk/src``): :mod:`log`,
 :mod:`context`, :mod:`secrets` (handles with ``reveal``), :mod:`crypto`
 (``hmac`` keyed by a handle) and :mod:`http` (a builder with ``account``,
-``bearer`` and ``json``). :mod:`urllib_wasi` lets ``urllib.request`` reach
-the network through the host's standard ``wasi:http`` client.
+``bearer`` and ``json``).
 """
 
 from ._error import Error
