@@ -19,6 +19,7 @@ mod completions;
 mod conformance;
 mod keys;
 mod logs;
+mod new;
 mod output;
 mod projects;
 mod push;
@@ -93,6 +94,8 @@ enum Command {
     Clients(clients::ClientsArgs),
     /// Check a guest SDK: run its builds of the conformance steps against their expected results.
     Conformance(conformance::ConformanceArgs),
+    /// Create a step project (Rust, Python or JavaScript) that builds and runs as written.
+    New(new::NewArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
 }
@@ -156,6 +159,7 @@ pub fn main() -> ExitCode {
             Command::Clients(args) => clients::run(args).await,
             Command::Completions(args) => completions::run(args),
             Command::Conformance(args) => conformance::run(args).await,
+            Command::New(args) => new::run(args),
         }
     });
     ExitCode::from(code)
