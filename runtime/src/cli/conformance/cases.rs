@@ -52,7 +52,8 @@ pub fn names() -> impl Iterator<Item = &'static str> {
     SOURCES.iter().map(|(name, _)| *name)
 }
 
-/// Why a case file was refused (only a broken build or `--cases` file).
+/// Why a shipped case file was refused (only a broken build of `airlock`;
+/// a unit test parses every one).
 #[derive(Debug, thiserror::Error)]
 pub enum CaseError {
     #[error("conformance case {case}: {message}")]

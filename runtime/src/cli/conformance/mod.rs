@@ -9,6 +9,10 @@
 //! and its log lines where the case declares them, must be exactly what
 //! the case says.
 //!
+//! The runner lets steps reach 127.0.0.0/8 (where its echo server listens),
+//! as far as each case's manifest grants: it is for components an SDK
+//! author built, not for untrusted ones.
+//!
 //! Exit status: 0 every case given (or, for a directory, every case) passed;
 //! 1 one failed or was missing; 2 bad usage (an unknown case name, a file
 //! that cannot be read).
