@@ -1,5 +1,6 @@
-//! Builds the test guests (`tests/guests/`) and the example steps
-//! (`examples/`) for `wasm32-wasip2`, so a clean checkout needs no manual
+//! Builds the test guests (`tests/guests/`), the example steps
+//! (`examples/`) and the Rust SDK's conformance steps
+//! (`tests/conformance/rust/`) for `wasm32-wasip2`, so a clean checkout needs no manual
 //! step, and generates one path constant per component:
 //! `airlock_tests::guests::LOOP_FOREVER`, `airlock_tests::examples::HELLO`.
 
@@ -13,6 +14,7 @@ fn main() {
     let repo = manifest_dir.parent().unwrap().to_path_buf();
     let guests = manifest_dir.join("guests");
     let examples = repo.join("examples");
+    let conformance = repo.join("tests").join("conformance").join("rust");
 
     for dir in [repo.join("wit"), repo.join("guest-sdk/src")] {
         println!("cargo:rerun-if-changed={}", dir.display());
@@ -23,7 +25,11 @@ fn main() {
     );
 
     let mut generated = String::new();
-    for (module, workspace) in [("guests", &guests), ("examples", &examples)] {
+    for (module, workspace) in [
+        ("guests", &guests),
+        ("examples", &examples),
+        ("conformance", &conformance),
+    ] {
         let crates = member_crates(workspace);
         build_workspace(workspace);
         generated.push_str(&format!(

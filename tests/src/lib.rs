@@ -1,7 +1,8 @@
 //! Shared helpers for Airlock's end-to-end tests.
 //!
 //! The test guests and examples are built by `build.rs`; their paths are
-//! the constants in [`guests`] and [`examples`].
+//! the constants in [`guests`], [`examples`] and [`conformance`] (the Rust
+//! SDK's conformance steps); Python and JavaScript steps by [`sdk_builds`].
 
 include!(concat!(env!("OUT_DIR"), "/components.rs"));
 
@@ -12,6 +13,7 @@ pub mod fakes;
 pub mod oauth_provider;
 pub mod operator_site;
 pub mod postgres;
+pub mod sdk_builds;
 pub mod serve;
 
 use std::path::PathBuf;

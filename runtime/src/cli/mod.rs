@@ -16,8 +16,10 @@ mod accounts_remote;
 mod admin;
 mod clients;
 mod completions;
+mod conformance;
 mod keys;
 mod logs;
+mod new;
 mod output;
 mod projects;
 mod push;
@@ -90,6 +92,10 @@ enum Command {
     Keys(keys::KeysArgs),
     /// OAuth clients of the server (an admin key).
     Clients(clients::ClientsArgs),
+    /// Check a guest SDK: run its builds of the conformance steps against their expected results.
+    Conformance(conformance::ConformanceArgs),
+    /// Create a step project (Rust, Python or JavaScript) that builds and runs as written.
+    New(new::NewArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
 }
@@ -152,6 +158,8 @@ pub fn main() -> ExitCode {
             Command::Keys(args) => keys::run(args).await,
             Command::Clients(args) => clients::run(args).await,
             Command::Completions(args) => completions::run(args),
+            Command::Conformance(args) => conformance::run(args).await,
+            Command::New(args) => new::run(args),
         }
     });
     ExitCode::from(code)

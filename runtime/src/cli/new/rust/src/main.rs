@@ -1,0 +1,30 @@
+//! {{name}}: `{"name": "Ada"}` in, a greeting out.
+
+use airlock_sdk::{Error, log};
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize)]
+struct Input {
+    name: String,
+}
+
+#[derive(Serialize)]
+struct Output {
+    greeting: String,
+}
+
+fn run(input: Input) -> Result<Output, Error> {
+    let name = input.name.trim();
+    if name.is_empty() {
+        return Err(Error::new("`name` must not be empty").with_code("empty_name"));
+    }
+    log::info(format!("greeting {name}"));
+    Ok(Output {
+        greeting: format!("Hello, {name}!"),
+    })
+}
+
+airlock_sdk::step!(run);
+
+// A binary only so Cargo names the component `{{name}}.wasm`; `main` never runs.
+fn main() {}
