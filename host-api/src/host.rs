@@ -1,6 +1,6 @@
 //! Per-run host state shared by every interface's `Host` impl.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
@@ -21,7 +21,7 @@ pub struct StepHost {
     pub(crate) log: Arc<LogSink>,
     pub(crate) redactor: Arc<Redactor>,
     pub(crate) limits: HostCallLimits,
-    pub(crate) secrets: RunSecrets,
+    pub(crate) secrets: Arc<RunSecrets>,
     /// Resources handed to the guest through `airlock:step` interfaces
     /// (secret handles), capped at `limits.max_resources`.
     pub(crate) table: ResourceTable,
@@ -32,8 +32,9 @@ pub struct StepHost {
     pub(crate) run_accounts: Option<Arc<RunAccounts>>,
     /// The run's wall-clock deadline, which bounds every request.
     pub(crate) deadline: Option<Instant>,
-    /// What each request did, without credentials, for the run record.
-    pub(crate) http_calls: Vec<CallSummary>,
+    /// What each request did, without credentials, for the run record;
+    /// shared with the run's `wasi:http` hooks.
+    pub(crate) http_calls: Arc<Mutex<Vec<CallSummary>>>,
 }
 
 impl StepHost {
@@ -53,13 +54,13 @@ impl StepHost {
             redactor: log.redactor().clone(),
             log,
             limits,
-            secrets,
+            secrets: Arc::new(secrets),
             table,
             http: None,
             http_grants: HttpGrants::default(),
             run_accounts: None,
             deadline: None,
-            http_calls: Vec::new(),
+            http_calls: Arc::default(),
         }
     }
 
@@ -85,9 +86,29 @@ impl StepHost {
         self
     }
 
-    /// The outbound calls made so far.
-    pub fn http_calls(&self) -> &[CallSummary] {
-        &self.http_calls
+    /// The outbound calls made so far (`http.send` and `wasi:http`).
+    pub fn http_calls(&self) -> Vec<CallSummary> {
+        self.http_calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The run's `wasi:http` state: the same pipeline, grants, secrets,
+    /// redactor, deadline and call records as `http.send`.
+    pub fn wasi_http(&self) -> crate::wasi_http::WasiHttpRun {
+        crate::wasi_http::WasiHttpRun::new(crate::wasi_http::RunHttp {
+            pipeline: self.http.clone(),
+            project: self.context.project.clone(),
+            external_user_id: self.context.external_user_id.clone(),
+            grants: self.http_grants.clone(),
+            deadline: self.deadline,
+            redactor: self.redactor.clone(),
+            run_accounts: self.run_accounts.clone(),
+            secrets: self.secrets.clone(),
+            log: self.log.clone(),
+            calls: self.http_calls.clone(),
+        })
     }
 
     pub fn log_sink(&self) -> &Arc<LogSink> {

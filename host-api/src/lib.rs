@@ -9,7 +9,8 @@
 //! | `context` | [`context`] | the run's id, step, project, end user, trigger |
 //! | `secrets` | [`secrets`] | granted secrets as opaque handles; reveal only if granted |
 //! | `crypto` | [`crypto`] | HMAC keyed by a secret handle |
-//! | `http` | [`http`] | egress policy, checked resolver, shared client, rate limits (host call to come) |
+//! | `http` | [`http`] | egress policy, checked resolver, shared client, rate limits, `http.send` |
+//! | `wasi:http` | [`wasi_http`] | standard clients' `outgoing-handler`, through the same pipeline |
 //!
 //! [`apps::Catalog`] holds the apps (integrations) a step may call with a
 //! connected account: auth kind, credential placement, allowed domains.
@@ -31,6 +32,7 @@ pub mod limits;
 pub mod log;
 pub mod redact;
 pub mod secrets;
+pub mod wasi_http;
 
 mod host;
 

@@ -54,7 +54,10 @@ impl Host for StepHost {
             run_accounts: self.run_accounts.as_deref(),
         };
         let (result, summary) = http.send(&caller, outbound).await;
-        self.http_calls.push(summary);
+        self.http_calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(summary);
         Ok(result
             .map(|r| Response {
                 status: r.status,

@@ -72,6 +72,23 @@ pub struct HttpGrants {
     pub allowed_hosts: Vec<String>,
 }
 
+/// Choices that differ between the paths into the pipeline.
+#[derive(Debug, Clone, Copy)]
+pub struct SendOptions {
+    /// Follow redirects here (each hop checked again). Off for `wasi:http`:
+    /// a standard client decides itself, and its next request comes back
+    /// through the pipeline as a new, fully checked request.
+    pub follow_redirects: bool,
+}
+
+impl Default for SendOptions {
+    fn default() -> Self {
+        Self {
+            follow_redirects: true,
+        }
+    }
+}
+
 /// Who is asking, and within what.
 pub struct Caller<'a> {
     pub project: &'a str,
@@ -355,6 +372,18 @@ impl Pipeline {
         caller: &Caller<'_>,
         request: OutboundRequest,
     ) -> (Result<OutboundResponse, HttpError>, CallSummary) {
+        self.send_with(caller, request, SendOptions::default())
+            .await
+    }
+
+    /// [`Pipeline::send`] with per-path choices (`wasi:http` returns
+    /// redirects to the guest's client instead of following them).
+    pub async fn send_with(
+        &self,
+        caller: &Caller<'_>,
+        request: OutboundRequest,
+        options: SendOptions,
+    ) -> (Result<OutboundResponse, HttpError>, CallSummary) {
         let started = Instant::now();
         let mut summary = CallSummary {
             method: String::new(),
@@ -364,7 +393,9 @@ impl Pipeline {
             response_bytes: 0,
             account_id: None,
         };
-        let result = self.send_inner(caller, request, &mut summary).await;
+        let result = self
+            .send_inner(caller, request, options, &mut summary)
+            .await;
         summary.duration_ms = started.elapsed().as_millis() as u64;
         if let Ok(r) = &result {
             summary.status = Some(r.status);
@@ -381,6 +412,7 @@ impl Pipeline {
         &self,
         caller: &Caller<'_>,
         request: OutboundRequest,
+        options: SendOptions,
         summary: &mut CallSummary,
     ) -> Result<OutboundResponse, HttpError> {
         super::bounds::check(&request)?;
@@ -446,6 +478,7 @@ impl Pipeline {
                     &scope,
                     insert.as_ref(),
                     deadline,
+                    options.follow_redirects,
                 )
                 .await?;
             // A token passed with the run cannot be refreshed here.
@@ -706,6 +739,7 @@ impl Pipeline {
         scope: &Scope<'_>,
         insert: Option<&Insert>,
         deadline: Instant,
+        follow: bool,
     ) -> Result<(OutboundResponse, bool), HttpError> {
         let origin = url.origin();
         let (mut method, mut url, mut body) = (method.clone(), url.clone(), Some(body.to_vec()));
@@ -744,7 +778,8 @@ impl Pipeline {
                 .await
                 .map_err(map_reqwest_error)?;
             let status = response.status();
-            if status.is_redirection()
+            if follow
+                && status.is_redirection()
                 && let Some(location) = response.headers().get(reqwest::header::LOCATION)
             {
                 if hop == self.config.max_redirects {

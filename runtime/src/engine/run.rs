@@ -198,7 +198,7 @@ pub(crate) async fn execute(
         memory_peak_bytes: state.limiter.peak() as u64,
         log_bytes: sink.bytes_used() as u64,
     };
-    let http_calls = store.data().host.http_calls().to_vec();
+    let http_calls = store.data().host.http_calls();
     drop(store);
     tracing::debug!(%run_id, duration_ms = stats.duration_ms, ok = outcome.is_ok(), "run finished");
     RunReport {
@@ -220,25 +220,27 @@ fn new_store(
     let inner = &engine.inner;
     let mut table = ResourceTable::new();
     table.set_max_capacity(inner.config.host_limits.max_resources);
+    let host = {
+        let host = StepHost::new(
+            options.context,
+            options.secrets,
+            sink.clone(),
+            inner.config.host_limits,
+        );
+        let host = match &inner.http {
+            Some(http) => host.with_http(http.clone(), options.http_grants, Some(deadline)),
+            None => host,
+        };
+        match options.run_accounts {
+            Some(accounts) => host.with_run_accounts(accounts),
+            None => host,
+        }
+    };
     let state = RunState {
         wasi: wasi_ctx(sink),
         table,
-        host: {
-            let host = StepHost::new(
-                options.context,
-                options.secrets,
-                sink.clone(),
-                inner.config.host_limits,
-            );
-            let host = match &inner.http {
-                Some(http) => host.with_http(http.clone(), options.http_grants, Some(deadline)),
-                None => host,
-            };
-            match options.run_accounts {
-                Some(accounts) => host.with_run_accounts(accounts),
-                None => host,
-            }
-        },
+        wasi_http: host.wasi_http(),
+        host,
         limiter: RunLimiter::new(limits.memory_bytes),
         cpu: CpuMeter::new(limits.cpu_time, inner.config.epoch_tick),
         instantiated: false,

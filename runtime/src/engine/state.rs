@@ -7,12 +7,14 @@
 //! and nothing is granted through them: no preopened directory (there is no
 //! path to open), no TCP, no UDP, no name lookup, and a socket-address check
 //! that says no to every address. Network access goes through
-//! `airlock:step/http` alone, where the host applies egress policy.
+//! `airlock:step/http` and `wasi:http/outgoing-handler` (standard clients),
+//! both into the one pipeline where the host applies egress policy.
 
 use std::sync::Arc;
 
 use airlock_host_api::StepHost;
 use airlock_host_api::log::{LogSink, StdStream};
+use airlock_host_api::wasi_http::WasiHttpRun;
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -23,6 +25,8 @@ pub struct RunState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) host: StepHost,
+    /// `wasi:http` for standard clients, through the same pipeline.
+    pub(crate) wasi_http: WasiHttpRun,
     pub(crate) limiter: RunLimiter,
     pub(crate) cpu: CpuMeter,
     /// Set once the component is instantiated: a memory refusal before
@@ -36,6 +40,12 @@ impl WasiView for RunState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+impl wasmtime_wasi_http::WasiHttpView for RunState {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        self.wasi_http.view(&mut self.table)
     }
 }
 
@@ -56,5 +66,6 @@ pub fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<RunState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     airlock_host_api::add_to_linker(&mut linker, |s: &mut RunState| &mut s.host)?;
+    airlock_host_api::wasi_http::add_to_linker(&mut linker)?;
     Ok(linker)
 }

@@ -3,8 +3,8 @@
 //!
 //! Why an import allowlist rather than "whatever the linker has": the
 //! allowlist is the reviewable statement of the sandbox's surface. A
-//! component importing anything else (`wasi:http`, a custom interface, a
-//! bare function) is refused at upload with every offending import listed,
+//! component importing anything else (`wasi:http/incoming-handler`, a
+//! custom interface, a bare function) is refused at upload with every offending import listed,
 //! instead of failing on the first one at instantiation.
 
 use wasmtime::component::types::ComponentItem;
@@ -61,7 +61,7 @@ pub fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
 
 /// Reads the component's own (top-level) imports from the binary, before
 /// anything is compiled: a component importing anything outside the
-/// allowlist (the common refusal: a toolchain's default `wasi:http`) is
+/// allowlist is
 /// refused at the cost of one pass over its sections rather than a full
 /// compile. Everything else — validity, features, the `run` export — needs
 /// the compile, which names those problems best; the compiled component's
@@ -158,6 +158,9 @@ const WASI_INTERFACES: &[(&str, &[&str])] = &[
         ],
     ),
     ("wasi:filesystem", &["types", "preopens"]),
+    // Requests only, through the pipeline (`airlock_host_api::wasi_http`);
+    // never `incoming-handler`.
+    ("wasi:http", &["types", "outgoing-handler"]),
     (
         "wasi:sockets",
         &[
@@ -196,7 +199,9 @@ mod tests {
         assert!(import_allowed("airlock:step/log@0.1.0"));
         assert!(import_allowed("wasi:cli/environment@0.2.6"));
         assert!(import_allowed("wasi:io/streams@0.2.0"));
-        assert!(!import_allowed("wasi:http/outgoing-handler@0.2.0"));
+        assert!(import_allowed("wasi:http/outgoing-handler@0.2.0"));
+        assert!(import_allowed("wasi:http/types@0.2.4"));
+        assert!(!import_allowed("wasi:http/incoming-handler@0.2.0"));
         assert!(!import_allowed("wasi:cli/environment@0.3.0"));
         assert!(!import_allowed("airlock:step/log@0.2.0"));
         assert!(!import_allowed("airlock:step/nope@0.1.0"));
