@@ -22,7 +22,7 @@ pub struct Context {
 
 /// Returns the context of the current run.
 pub fn get() -> Context {
-    let c = wit::get();
+    let c = crate::host::context();
     Context {
         run_id: c.run_id,
         step: c.step,

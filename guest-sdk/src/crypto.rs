@@ -1,6 +1,7 @@
 //! HMAC keyed by a secret handle: sign without reading the key.
 
-use crate::__bindings::airlock::step::crypto::{HmacAlgorithm, hmac};
+use crate::__bindings::airlock::step::crypto::HmacAlgorithm;
+use crate::host::hmac;
 use crate::secrets::Secret;
 
 /// HMAC-SHA256 of `data` keyed by `key`'s value (32 bytes).

@@ -81,7 +81,7 @@ impl From<wit::Error> for HttpError {
     }
 }
 
-enum Auth<'a> {
+pub(crate) enum Auth<'a> {
     Account(String),
     Bearer(&'a Secret),
     Basic(String, &'a Secret),
@@ -228,52 +228,26 @@ impl<'a> RequestBuilder<'a> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let headers = self
-            .headers
-            .into_iter()
-            .map(|(name, value)| wit::Header { name, value })
-            .collect();
-        let auth = self.auth.as_ref().map(|a| match a {
-            Auth::Account(id) => wit::Auth::Account(id.clone()),
-            Auth::Bearer(s) => wit::Auth::Bearer(&s.handle),
-            Auth::Basic(user, s) => wit::Auth::Basic(wit::BasicAuth {
-                username: user.clone(),
-                password: &s.handle,
-            }),
-            Auth::Header(name, s) => wit::Auth::Header(wit::NamedSecret {
-                name: name.clone(),
-                secret: &s.handle,
-            }),
-            Auth::Query(name, s) => wit::Auth::Query(wit::NamedSecret {
-                name: name.clone(),
-                secret: &s.handle,
-            }),
-        });
-        let request = wit::Request {
-            method: self.method.to_string(),
+        let request = crate::host::OutRequest {
+            method: self.method,
             url: self.url,
-            headers,
+            headers: self.headers,
             body: self.body,
             timeout_ms: self
                 .timeout
                 .map(|t| u32::try_from(t.as_millis()).unwrap_or(u32::MAX)),
-            auth,
+            auth: self.auth.as_ref(),
         };
-        let r = wit::send(&request)?;
-        Ok(Response {
-            status: r.status,
-            headers: r.headers.into_iter().map(|h| (h.name, h.value)).collect(),
-            body: r.body,
-        })
+        Ok(crate::host::http_send(request)?)
     }
 }
 
 /// A complete response.
 #[derive(Debug, Clone)]
 pub struct Response {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Response {

@@ -82,8 +82,11 @@ pub mod crypto;
 pub mod http;
 pub mod log;
 pub mod secrets;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 
 mod error;
+mod host;
 
 pub use error::Error;
 

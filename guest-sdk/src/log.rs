@@ -1,6 +1,10 @@
 //! Leveled lines for the run's log. The host masks secrets in them.
 
-use crate::__bindings::airlock::step::log::{Level, log};
+use crate::__bindings::airlock::step::log::Level;
+
+fn log(level: Level, message: &str) {
+    crate::host::log(level, message);
+}
 
 pub fn trace(message: impl AsRef<str>) {
     log(Level::Trace, message.as_ref());

@@ -54,24 +54,24 @@ impl From<wit::Error> for SecretError {
 /// An opaque handle to one secret, valid for the current run.
 #[derive(Debug)]
 pub struct Secret {
-    pub(crate) handle: wit::Secret,
+    pub(crate) handle: crate::host::SecretHandle,
 }
 
 impl Secret {
     /// The name it was obtained under.
     pub fn name(&self) -> String {
-        self.handle.name()
+        crate::host::secret_name(&self.handle)
     }
 
     /// The plaintext value, if the manifest grants reveal for this name.
     pub fn reveal(&self) -> Result<String, SecretError> {
-        self.handle.reveal().map_err(SecretError::from)
+        crate::host::secret_reveal(&self.handle).map_err(SecretError::from)
     }
 }
 
 /// Returns a handle to the secret `name`.
 pub fn get(name: &str) -> Result<Secret, SecretError> {
-    wit::get(name)
+    crate::host::secret_get(name)
         .map(|handle| Secret { handle })
         .map_err(SecretError::from)
 }

@@ -64,3 +64,39 @@ airlock_sdk::step!(run);
 // Built as a binary only so Cargo names the component `<crate>.wasm` (library
 // outputs get underscores). Airlock calls the `run` export; `main` never runs.
 fn main() {}
+
+/// Natively, with the SDK's mock host: `cargo test -p github-repos`.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use airlock_sdk::testing::{MockHost, MockResponse};
+
+    #[test]
+    fn lists_the_accounts_repositories() {
+        let host = MockHost::new().account("github", |req| {
+            assert_eq!(req.url, "/user/repos?per_page=2&sort=updated");
+            MockResponse::json(
+                200,
+                &serde_json::json!([
+                    {"full_name": "ada/engine", "private": false, "stargazers_count": 7},
+                    {"full_name": "ada/notes", "private": true}
+                ]),
+            )
+        });
+        let out = host.run(|| run(Input { limit: Some(2) })).unwrap();
+        assert_eq!(out.count, 2);
+        assert_eq!(out.repositories[0].name, "ada/engine");
+        assert!(out.repositories[1].private);
+        assert_eq!(host.logs()[0].message, "listed 2 repositories");
+    }
+
+    #[test]
+    fn an_upstream_error_is_reported() {
+        let host = MockHost::new().account("github", |_| {
+            MockResponse::json(401, &serde_json::json!({"message": "Bad credentials"}))
+        });
+        let err = host.run_json(run, "{}").unwrap_err();
+        assert!(err.contains("upstream_error"), "{err}");
+        assert!(err.contains("GitHub answered 401"), "{err}");
+    }
+}

@@ -1,0 +1,70 @@
+//! The component backend: the `airlock:step` imports.
+
+use crate::__bindings::airlock::step::{context, crypto, http, log, secrets};
+use crate::http::{Auth, Response};
+
+use super::OutRequest;
+
+pub(crate) type SecretHandle = secrets::Secret;
+
+pub(crate) fn log(level: log::Level, message: &str) {
+    log::log(level, message);
+}
+
+pub(crate) fn context() -> context::RunContext {
+    context::get()
+}
+
+pub(crate) fn secret_get(name: &str) -> Result<SecretHandle, secrets::Error> {
+    secrets::get(name)
+}
+
+pub(crate) fn secret_name(handle: &SecretHandle) -> String {
+    handle.name()
+}
+
+pub(crate) fn secret_reveal(handle: &SecretHandle) -> Result<String, secrets::Error> {
+    handle.reveal()
+}
+
+pub(crate) fn hmac(algorithm: crypto::HmacAlgorithm, key: &SecretHandle, data: &[u8]) -> Vec<u8> {
+    crypto::hmac(algorithm, key, data)
+}
+
+pub(crate) fn http_send(request: OutRequest<'_>) -> Result<Response, http::Error> {
+    let headers = request
+        .headers
+        .into_iter()
+        .map(|(name, value)| http::Header { name, value })
+        .collect();
+    let auth = request.auth.map(|a| match a {
+        Auth::Account(id) => http::Auth::Account(id.clone()),
+        Auth::Bearer(s) => http::Auth::Bearer(&s.handle),
+        Auth::Basic(user, s) => http::Auth::Basic(http::BasicAuth {
+            username: user.clone(),
+            password: &s.handle,
+        }),
+        Auth::Header(name, s) => http::Auth::Header(http::NamedSecret {
+            name: name.clone(),
+            secret: &s.handle,
+        }),
+        Auth::Query(name, s) => http::Auth::Query(http::NamedSecret {
+            name: name.clone(),
+            secret: &s.handle,
+        }),
+    });
+    let request = http::Request {
+        method: request.method.to_string(),
+        url: request.url,
+        headers,
+        body: request.body,
+        timeout_ms: request.timeout_ms,
+        auth,
+    };
+    let r = http::send(&request)?;
+    Ok(Response {
+        status: r.status,
+        headers: r.headers.into_iter().map(|h| (h.name, h.value)).collect(),
+        body: r.body,
+    })
+}
