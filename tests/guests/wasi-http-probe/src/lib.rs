@@ -5,6 +5,8 @@
 //! (`body_bytes` sends N bytes of `x`). Output: `{"status","headers","body"}`;
 //! a failed request is an error `{"message": <display>, "code": "wasi_http"}`,
 //! a header the client may not set `{"code": "header"}`.
+//! With `"repeat": N` it sends N GETs to `url` one after another and returns
+//! `{"nanos": [...]}`, each call timed inside the guest (the benchmark).
 use airlock_sdk::{Error, log};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -23,6 +25,8 @@ struct Input {
     body_bytes: Option<usize>,
     #[serde(default)]
     log_response: bool,
+    #[serde(default)]
+    repeat: Option<usize>,
 }
 
 fn get() -> String {
@@ -30,7 +34,36 @@ fn get() -> String {
 }
 
 fn run(input: Input) -> Result<Value, Error> {
-    wstd::runtime::block_on(send(input))
+    match input.repeat {
+        Some(n) => wstd::runtime::block_on(repeat(&input.url, n)),
+        None => wstd::runtime::block_on(send(input)),
+    }
+}
+
+async fn repeat(url: &str, n: usize) -> Result<Value, Error> {
+    let client = Client::new();
+    let mut nanos = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = std::time::Instant::now();
+        let request = Request::get(url)
+            .body(Body::empty())
+            .map_err(|e| Error::new(e.to_string()))?;
+        let response = client
+            .send(request)
+            .await
+            .map_err(|e| Error::new(format!("{e:#}")))?;
+        let status = response.status().as_u16();
+        response
+            .into_body()
+            .contents()
+            .await
+            .map_err(|e| Error::new(format!("{e:#}")))?;
+        nanos.push(started.elapsed().as_nanos() as u64);
+        if status != 200 {
+            return Err(Error::new(format!("status {status}")));
+        }
+    }
+    Ok(json!({ "nanos": nanos }))
 }
 
 async fn send(input: Input) -> Result<Value, Error> {
