@@ -483,13 +483,28 @@ async fn cancelled_caller_does_not_lose_the_rotated_token() {
     let id = f.account("at-0", Some("rt-0"), Some(-1)).await;
     let (r, id2, oauth) = (f.refresher.clone(), id.clone(), f.provider.config());
     let caller = tokio::spawn(async move { r.access_token("proj", &id2, &oauth, false).await });
-    // Cancel while the provider is answering (it takes 200 ms).
-    tokio::time::sleep(Duration::from_millis(80)).await;
+    // Cancel while the provider is answering (it takes 200 ms after it has
+    // counted the request): wait for the request rather than for a time,
+    // so a loaded machine cannot cancel before it was sent.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while f.provider.requests() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the refresh never reached the provider"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     caller.abort();
     assert!(caller.await.unwrap_err().is_cancelled());
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The refresh goes on without its caller and stores the rotated pair.
+    while f.stored(&id, "access_token").await.as_deref() != Some("at-1") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the rotated token was lost"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(f.provider.requests(), 1);
-    assert_eq!(f.stored(&id, "access_token").await.as_deref(), Some("at-1"));
     assert_eq!(
         f.stored(&id, "refresh_token").await.as_deref(),
         Some("rt-1")
