@@ -188,3 +188,41 @@ pub fn write(dir: &Path, name: &str, text: &str) -> String {
     std::fs::write(&path, text).unwrap();
     path.to_str().unwrap().to_owned()
 }
+
+/// The CLI on its own (no server): a throwaway data directory, master key
+/// and operator apps directory, the shared compile cache.
+pub struct LocalCli {
+    bin: std::path::PathBuf,
+    pub data: tempfile::TempDir,
+    pub apps: tempfile::TempDir,
+    pub key: String,
+}
+
+impl LocalCli {
+    /// `bin`: `env!("CARGO_BIN_EXE_airlock-under-test")` of the test.
+    pub fn new(bin: &str) -> Self {
+        let out = Command::new(bin).arg("keygen").output().unwrap();
+        Self {
+            bin: bin.into(),
+            data: tempfile::tempdir().unwrap(),
+            apps: tempfile::tempdir().unwrap(),
+            key: String::from_utf8(out.stdout).unwrap().trim().to_string(),
+        }
+    }
+
+    pub fn airlock(&self, args: &[&str]) -> std::process::Output {
+        Command::new(&self.bin)
+            .args(args)
+            .env("AIRLOCK_MASTER_KEY", &self.key)
+            .env("AIRLOCK_DATA", self.data.path())
+            .env("AIRLOCK_APPS_DIR", self.apps.path())
+            .env("AIRLOCK_CACHE_DIR", crate::test_cache_dir())
+            .output()
+            .unwrap()
+    }
+
+    /// Writes an app file into the operator's apps directory.
+    pub fn app(&self, slug: &str, toml: &str) {
+        std::fs::write(self.apps.path().join(format!("{slug}.toml")), toml).unwrap();
+    }
+}

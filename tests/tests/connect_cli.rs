@@ -5,44 +5,9 @@
 //! its output or anything printed.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-use airlock_tests::{examples, fakes, test_cache_dir};
-
-struct Cli {
-    data: tempfile::TempDir,
-    apps: tempfile::TempDir,
-    key: String,
-}
-
-impl Cli {
-    fn new() -> Self {
-        let out = Command::new(env!("CARGO_BIN_EXE_airlock-under-test"))
-            .arg("keygen")
-            .output()
-            .unwrap();
-        Self {
-            data: tempfile::tempdir().unwrap(),
-            apps: tempfile::tempdir().unwrap(),
-            key: String::from_utf8(out.stdout).unwrap().trim().to_string(),
-        }
-    }
-
-    fn airlock(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_airlock-under-test"))
-            .args(args)
-            .env("AIRLOCK_MASTER_KEY", &self.key)
-            .env("AIRLOCK_DATA", self.data.path())
-            .env("AIRLOCK_APPS_DIR", self.apps.path())
-            .env("AIRLOCK_CACHE_DIR", test_cache_dir())
-            .output()
-            .unwrap()
-    }
-
-    fn app(&self, slug: &str, toml: &str) {
-        std::fs::write(self.apps.path().join(format!("{slug}.toml")), toml).unwrap();
-    }
-}
+use airlock_tests::cli::LocalCli;
+use airlock_tests::{examples, fakes};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -61,7 +26,7 @@ fn manifest(step: &str) -> String {
 async fn github_repos_lists_the_repositories_of_a_connected_account() {
     let token = "gho_16C7e42F292c6912E7710c838347Ae178B4a";
     let github = fakes::github(token).await;
-    let cli = Cli::new();
+    let cli = LocalCli::new(env!("CARGO_BIN_EXE_airlock-under-test"));
     // The operator points the github app at the fake (same auth as the real one).
     cli.app(
         "github",
@@ -152,7 +117,7 @@ async fn github_repos_lists_the_repositories_of_a_connected_account() {
 async fn slack_post_posts_as_the_connected_account() {
     let token = "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy";
     let slack = fakes::slack(token).await;
-    let cli = Cli::new();
+    let cli = LocalCli::new(env!("CARGO_BIN_EXE_airlock-under-test"));
     cli.app(
         "slack",
         &format!(
@@ -221,7 +186,7 @@ async fn zendesk_tickets_uses_the_accounts_subdomain() {
         "zd_6wiIBWbGkBMo1mRDMuVwkw1EPsNkeUj95PIz2akv",
     );
     let zendesk = fakes::zendesk(user, api_token).await;
-    let cli = Cli::new();
+    let cli = LocalCli::new(env!("CARGO_BIN_EXE_airlock-under-test"));
     let add = |sub: &str| {
         cli.airlock(&[
             "accounts",

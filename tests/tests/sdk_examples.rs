@@ -6,10 +6,10 @@
 //! fake and nothing the step sees or emits.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use airlock_tests::cli::LocalCli;
+use airlock_tests::fakes;
 use airlock_tests::sdk_builds::{self, Lang};
-use airlock_tests::{fakes, test_cache_dir};
 
 fn example(lang: Lang, name: &str) -> (PathBuf, String) {
     let dir = sdk_builds::repo()
@@ -25,38 +25,6 @@ fn example(lang: Lang, name: &str) -> (PathBuf, String) {
     (wasm, manifest)
 }
 
-/// A throwaway data directory, master key and operator apps directory.
-struct Cli {
-    data: tempfile::TempDir,
-    apps: tempfile::TempDir,
-    key: String,
-}
-
-impl Cli {
-    fn new() -> Self {
-        let out = Command::new(env!("CARGO_BIN_EXE_airlock-under-test"))
-            .arg("keygen")
-            .output()
-            .unwrap();
-        Self {
-            data: tempfile::tempdir().unwrap(),
-            apps: tempfile::tempdir().unwrap(),
-            key: String::from_utf8(out.stdout).unwrap().trim().to_string(),
-        }
-    }
-
-    fn airlock(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_airlock-under-test"))
-            .args(args)
-            .env("AIRLOCK_MASTER_KEY", &self.key)
-            .env("AIRLOCK_DATA", self.data.path())
-            .env("AIRLOCK_APPS_DIR", self.apps.path())
-            .env("AIRLOCK_CACHE_DIR", test_cache_dir())
-            .output()
-            .unwrap()
-    }
-}
-
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -67,7 +35,7 @@ fn path(p: &Path) -> &str {
 
 fn hello(lang: Lang) {
     let (wasm, manifest) = example(lang, "hello");
-    let cli = Cli::new();
+    let cli = LocalCli::new(env!("CARGO_BIN_EXE_airlock-under-test"));
     let args = |input: &'static str| {
         vec![
             "run".to_string(),
@@ -106,7 +74,7 @@ fn hello(lang: Lang) {
 fn echo_secret(lang: Lang) {
     let (wasm, manifest) = example(lang, "echo-secret");
     let value = "tok_live_9Rq4Xc2Vb7Np";
-    let cli = Cli::new();
+    let cli = LocalCli::new(env!("CARGO_BIN_EXE_airlock-under-test"));
     let secret = format!("TOKEN={value}");
     let out = cli.airlock(&[
         "run",
@@ -143,7 +111,7 @@ async fn github_repos(lang: Lang) {
     let (wasm, manifest) = example(lang, "github-repos");
     let token = "gho_4Fd81bA0e2C9d7E6f5A4b3C2d1E0f9A8b7C6";
     let github = fakes::github(token).await;
-    let cli = Cli::new();
+    let cli = LocalCli::new(env!("CARGO_BIN_EXE_airlock-under-test"));
     // The operator points the github app at the fake (same auth as the real one).
     std::fs::write(
         cli.apps.path().join("github.toml"),
