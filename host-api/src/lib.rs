@@ -18,13 +18,16 @@
 //! [`redact::Redactor`] masks every value a run touches out of everything
 //! that leaves it.
 //!
-//! [`StepHost`] is the per-run state those impls share, and
-//! [`add_to_linker`] wires every interface into a wasmtime linker.
+//! Each is a [`Capability`]: its own per-run state, its linker wiring and
+//! its host impl in its module ([`capability`] says why); an engine links
+//! and prepares a [`Capabilities`] list, and a run's [`RunHost`] holds the
+//! states.
 //! This crate knows nothing of engines, databases or HTTP servers: the
 //! `airlock-runtime` crate owns the wasmtime `Engine`, WASI and the CLI.
 
 pub mod apps;
 pub mod bindings;
+pub mod capability;
 pub mod context;
 pub mod crypto;
 pub mod http;
@@ -34,7 +37,5 @@ pub mod redact;
 pub mod secrets;
 pub mod wasi_http;
 
-mod host;
-
-pub use host::{StepHost, add_to_linker};
+pub use capability::{Capabilities, Capability, RunHost, RunSetup, StoreData};
 pub use limits::{HostCallLimits, HostLimitError};

@@ -17,6 +17,12 @@
 //! allowed_hosts = ["api.example.com", "*.example.org"]   # reachable without an account
 //! ```
 //!
+//! A capability owns its section: `[http]` is the http capability's
+//! ([`HttpSection`], with its validation and the grants it yields); the
+//! secrets capability's grant type is [`SecretGrants`], filled from the
+//! top-level `secrets` and `reveal` keys (names are validated here, against
+//! the store's naming rules and the host's reserved prefix).
+//!
 //! Why unknown keys are errors, not ignored: a misspelt grant (`secret =`)
 //! or limit (`memroy_mib =`) silently ignored would run the step with
 //! different permissions or limits than its author believes.
@@ -25,6 +31,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
+use airlock_host_api::http::manifest::HttpSection;
 use airlock_host_api::secrets::SecretGrants;
 use serde::Deserialize;
 
@@ -46,17 +53,7 @@ pub struct Manifest {
     #[serde(default)]
     pub limits: ManifestLimits,
     #[serde(default)]
-    pub http: ManifestHttp,
-}
-
-/// Outbound HTTP grants.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ManifestHttp {
-    #[serde(default)]
-    pub apps: Vec<String>,
-    #[serde(default)]
-    pub allowed_hosts: Vec<String>,
+    pub http: HttpSection,
 }
 
 /// Limits a manifest may set; each is optional.
@@ -140,19 +137,7 @@ impl Manifest {
                 ));
             }
         }
-        for app in &self.http.apps {
-            if !valid_slug(app) {
-                return Err(format!("`http.apps` holds an invalid app slug {app:?}"));
-            }
-        }
-        for host in &self.http.allowed_hosts {
-            if !valid_host_rule(host) {
-                return Err(format!(
-                    "`http.allowed_hosts` holds {host:?}; give a host name (`api.example.com`) \
-                     or a wildcard (`*.example.com`), without scheme, port or path"
-                ));
-            }
-        }
+        self.http.validate()?;
         let l = &self.limits;
         for (key, value) in [("timeout_ms", l.timeout_ms), ("cpu_ms", l.cpu_ms)] {
             if value == Some(0) {
@@ -179,10 +164,7 @@ impl Manifest {
 
     /// The outbound HTTP grants.
     pub fn http_grants(&self) -> airlock_host_api::http::pipeline::HttpGrants {
-        airlock_host_api::http::pipeline::HttpGrants {
-            apps: self.http.apps.iter().cloned().collect(),
-            allowed_hosts: self.http.allowed_hosts.clone(),
-        }
+        self.http.grants()
     }
 
     /// `base` with this manifest's limits applied over it.
@@ -200,33 +182,6 @@ impl Manifest {
                 .unwrap_or(base.memory_bytes),
         }
     }
-}
-
-fn valid_slug(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-        && s.len() <= 64
-}
-
-fn valid_host_rule(s: &str) -> bool {
-    let (wildcard, host) = match s.strip_prefix("*.") {
-        Some(rest) => (true, rest),
-        None => (false, s),
-    };
-    // `*.com` would grant a whole top-level domain.
-    if wildcard && host.split('.').count() < 2 {
-        return false;
-    }
-    !host.is_empty()
-        && host.len() <= 253
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 
 mod host;
 
+pub use host::Context;
+
 pub use crate::bindings::context::Trigger;
 
 /// The host's view of a run's identity. None of it is secret.

@@ -4,6 +4,8 @@
 
 mod host;
 
+pub use host::Crypto;
+
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 

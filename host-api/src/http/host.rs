@@ -1,18 +1,97 @@
-//! `airlock:step/http`: the guest's side of the pipeline. Secret handles in
-//! `auth` are resolved here, host-side; the value never enters the guest.
+//! The http capability: `airlock:step/http`, the guest's side of the
+//! pipeline. Secret handles in `auth` are resolved here, host-side, through
+//! the secrets capability's state; the value never enters the guest.
 
-use wasmtime::component::Resource;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use wasmtime::component::{HasData, Linker, Resource};
 use zeroize::Zeroizing;
 
-use crate::StepHost;
-use crate::bindings::http::{Auth, Error, Header, Host, Request, Response};
-use crate::http::pipeline::{Caller, Credential, HttpError, OutboundRequest};
-use crate::secrets::SecretHandle;
+use crate::bindings::http::{self, Auth, Error, Header, Host, Request, Response};
+use crate::capability::{Capability, RunHost, RunSetup, RunShared, StoreData};
+use crate::http::pipeline::{
+    CallSummary, Caller, Credential, HttpError, HttpGrants, OutboundRequest, Pipeline,
+};
+use crate::http::run_accounts::RunAccounts;
+use crate::secrets::{SecretHandle, SecretsState};
 
-impl Host for StepHost {
+/// `airlock:step/http`; needs [`Secrets`](crate::secrets::Secrets)
+/// registered. Holds the engine's one outbound pipeline; `None` denies
+/// every request.
+pub struct Http {
+    pipeline: Option<Arc<Pipeline>>,
+}
+
+impl Http {
+    pub fn new(pipeline: Option<Arc<Pipeline>>) -> Self {
+        Self { pipeline }
+    }
+}
+
+/// One run's outbound HTTP: the pipeline, the manifest's grants, the run's
+/// deadline and passed accounts, and the record of every call (shared with
+/// the run's `wasi:http` requests).
+pub struct HttpState {
+    pub(crate) pipeline: Option<Arc<Pipeline>>,
+    pub(crate) grants: HttpGrants,
+    pub(crate) run_accounts: Option<Arc<RunAccounts>>,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) calls: Arc<Mutex<Vec<CallSummary>>>,
+}
+
+impl HttpState {
+    /// The outbound calls made so far (`http.send` and `wasi:http`), without
+    /// credentials.
+    pub fn calls(&self) -> Vec<CallSummary> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+pub struct HttpView<'a> {
+    shared: &'a RunShared,
+    state: &'a mut HttpState,
+    secrets: &'a mut SecretsState,
+}
+
+impl HasData for Http {
+    type Data<'a> = HttpView<'a>;
+}
+
+impl Capability for Http {
+    type State = HttpState;
+
+    fn add_to_linker<T: StoreData>(&self, linker: &mut Linker<T>) -> wasmtime::Result<()> {
+        http::add_to_linker::<T, Http>(linker, |t| {
+            let (shared, state, secrets) = t.run_host().view2::<HttpState, SecretsState>();
+            HttpView {
+                shared,
+                state,
+                secrets,
+            }
+        })
+    }
+
+    /// Credentials passed with the run are registered with its redactor
+    /// here, before the guest starts.
+    fn prepare(&self, setup: &mut RunSetup, host: &RunHost) -> HttpState {
+        if let Some(accounts) = &setup.run_accounts {
+            accounts.register(host.redactor());
+        }
+        HttpState {
+            pipeline: self.pipeline.clone(),
+            grants: std::mem::take(&mut setup.http_grants),
+            run_accounts: setup.run_accounts.clone(),
+            deadline: setup.deadline,
+            calls: Arc::default(),
+        }
+    }
+}
+
+impl Host for HttpView<'_> {
     async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, Error>> {
         let body = request.body.unwrap_or_default();
-        let Some(http) = self.http.clone() else {
+        let Some(http) = self.state.pipeline.clone() else {
             return Ok(Err(Error::Denied(
                 "outbound HTTP is not available to this run".into(),
             )));
@@ -46,15 +125,16 @@ impl Host for StepHost {
             credential,
         };
         let caller = Caller {
-            project: &self.context.project,
-            external_user_id: self.context.external_user_id.as_deref(),
-            grants: &self.http_grants,
-            deadline: self.deadline,
-            redactor: &self.redactor,
-            run_accounts: self.run_accounts.as_deref(),
+            project: &self.shared.context.project,
+            external_user_id: self.shared.context.external_user_id.as_deref(),
+            grants: &self.state.grants,
+            deadline: self.state.deadline,
+            redactor: &self.shared.redactor,
+            run_accounts: self.state.run_accounts.as_deref(),
         };
         let (result, summary) = http.send(&caller, outbound).await;
-        self.http_calls
+        self.state
+            .calls
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(summary);
@@ -72,7 +152,7 @@ impl Host for StepHost {
     }
 }
 
-impl StepHost {
+impl HttpView<'_> {
     /// Turns the guest's `auth` into a credential, reading secret values
     /// from handles. A handle's value is already registered with the
     /// redactor (at `secrets.get`).
@@ -96,15 +176,10 @@ impl StepHost {
     }
 
     fn secret_value(&self, handle: &Resource<SecretHandle>) -> Result<Zeroizing<String>, Error> {
-        let name = &self
-            .table
-            .get(handle)
-            .map_err(|_| {
-                Error::InvalidRequest("a secret handle that is not valid in this run".into())
-            })?
-            .name;
-        self.secrets
-            .value(name)
+        let (name, value) = self.secrets.value_of(handle).map_err(|_| {
+            Error::InvalidRequest("a secret handle that is not valid in this run".into())
+        })?;
+        value
             .map(|v| Zeroizing::new(v.to_string()))
             .ok_or_else(|| Error::CredentialUnusable(format!("secret {name} has no value")))
     }

@@ -10,14 +10,18 @@
 //! | per-project rate limit | [`ratelimit`] |
 //! | validation, credentials, redirects, caps: the pipeline | [`pipeline`] |
 //! | credentials passed with one run | [`run_accounts`] |
-//! | the WIT host impl | `host.rs` |
+//! | the manifest's `[http]` section | [`manifest`] |
+//! | the capability: per-run state, linker wiring, WIT host impl | `host.rs` |
 
 pub mod bounds;
 pub mod client;
 pub mod egress;
+pub mod manifest;
 pub mod pipeline;
 pub mod ratelimit;
 pub mod resolver;
 pub mod run_accounts;
 
 mod host;
+
+pub use host::{Http, HttpState};

@@ -21,6 +21,8 @@
 
 mod host;
 
+pub use host::Log;
+
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 

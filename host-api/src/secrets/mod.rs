@@ -11,6 +11,8 @@
 
 mod host;
 
+pub use host::{Secrets, SecretsState};
+
 use std::collections::{BTreeSet, HashMap};
 
 use zeroize::Zeroizing;

@@ -48,12 +48,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi_http::{
     Error, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView,
     WasiHttpHooks,
 };
 
+use crate::capability::{Capability, RunHost, RunSetup, StoreData};
+use crate::http::HttpState;
 use crate::http::pipeline::{
     CallSummary, Caller, HttpError, HttpGrants, OutboundRequest, OutboundResponse, Pipeline,
     SendOptions, restricted_header,
@@ -61,23 +63,63 @@ use crate::http::pipeline::{
 use crate::http::run_accounts::RunAccounts;
 use crate::log::{LogLevel, LogSink, Source};
 use crate::redact::Redactor;
-use crate::secrets::RunSecrets;
+use crate::secrets::{RunSecrets, SecretsState};
 
 /// What one run's requests need, shared with the futures the hooks spawn
-/// (they outlive the borrow of the store).
-pub struct RunHttp {
+/// (they outlive the borrow of the store). Taken from the http and
+/// secrets capabilities' states: the same pipeline, grants, deadline,
+/// accounts, secrets, redactor and call records as `http.send`.
+struct RunHttp {
     /// `None` denies every request.
-    pub pipeline: Option<Arc<Pipeline>>,
-    pub project: String,
-    pub external_user_id: Option<String>,
-    pub grants: HttpGrants,
-    pub deadline: Option<Instant>,
-    pub redactor: Arc<Redactor>,
-    pub run_accounts: Option<Arc<RunAccounts>>,
-    pub secrets: Arc<RunSecrets>,
-    pub log: Arc<LogSink>,
+    pipeline: Option<Arc<Pipeline>>,
+    project: String,
+    external_user_id: Option<String>,
+    grants: HttpGrants,
+    deadline: Option<Instant>,
+    redactor: Arc<Redactor>,
+    run_accounts: Option<Arc<RunAccounts>>,
+    secrets: Arc<RunSecrets>,
+    log: Arc<LogSink>,
     /// The run's call records, shared with `http.send`'s.
-    pub calls: Arc<Mutex<Vec<CallSummary>>>,
+    calls: Arc<Mutex<Vec<CallSummary>>>,
+}
+
+/// `wasi:http/types` and `wasi:http/outgoing-handler` (not
+/// `incoming-handler`); needs [`Http`](crate::http::Http) and
+/// [`Secrets`](crate::secrets::Secrets) registered before it.
+pub struct WasiHttp;
+
+impl Capability for WasiHttp {
+    type State = WasiHttpRun;
+
+    fn add_to_linker<T: StoreData>(&self, linker: &mut Linker<T>) -> wasmtime::Result<()> {
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)
+    }
+
+    fn prepare(&self, _: &mut RunSetup, host: &RunHost) -> WasiHttpRun {
+        let http = host
+            .state::<HttpState>()
+            .expect("wasi:http is registered after http");
+        let secrets = host
+            .state::<SecretsState>()
+            .expect("wasi:http is registered after secrets");
+        let context = host.context();
+        WasiHttpRun {
+            ctx: WasiHttpCtx::new(),
+            hooks: Hooks(Arc::new(RunHttp {
+                pipeline: http.pipeline.clone(),
+                project: context.project.clone(),
+                external_user_id: context.external_user_id.clone(),
+                grants: http.grants.clone(),
+                deadline: http.deadline,
+                redactor: host.redactor().clone(),
+                run_accounts: http.run_accounts.clone(),
+                secrets: secrets.secrets().clone(),
+                log: host.log_sink().clone(),
+                calls: http.calls.clone(),
+            })),
+        }
+    }
 }
 
 /// The per-run `wasi:http` state kept in the store.
@@ -87,13 +129,6 @@ pub struct WasiHttpRun {
 }
 
 impl WasiHttpRun {
-    pub fn new(run: RunHttp) -> Self {
-        Self {
-            ctx: WasiHttpCtx::new(),
-            hooks: Hooks(Arc::new(run)),
-        }
-    }
-
     /// The view wasmtime-wasi-http's `Host` impls work on. `table` must be
     /// the run's WASI table: requests, bodies and pollables live there
     /// next to `wasi:io` streams.
@@ -104,14 +139,6 @@ impl WasiHttpRun {
             hooks: &mut self.hooks,
         }
     }
-}
-
-/// Links `wasi:http/types` and `wasi:http/outgoing-handler` (not
-/// `incoming-handler`). `T` projects onto the run's [`WasiHttpRun`].
-pub fn add_to_linker<T: wasmtime_wasi_http::WasiHttpView + 'static>(
-    linker: &mut wasmtime::component::Linker<T>,
-) -> wasmtime::Result<()> {
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)
 }
 
 struct Hooks(Arc<RunHttp>);

@@ -147,9 +147,7 @@ pub async fn run(args: RunArgs) -> u8 {
     };
     // The HTTP client (and the platform's TLS roots it loads) only for a
     // step that may use it: most of a cached run's start-up otherwise.
-    let grants_http = manifest
-        .as_ref()
-        .is_some_and(|m| !m.http.apps.is_empty() || !m.http.allowed_hosts.is_empty());
+    let grants_http = manifest.as_ref().is_some_and(|m| m.http.grants_any());
     let engine = if grants_http {
         match outbound_pipeline(&args, manifest.as_ref()).await {
             Ok(pipeline) => Engine::with_http(config, pipeline),

@@ -26,6 +26,7 @@ mod state;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
+use airlock_host_api::Capabilities;
 use airlock_host_api::bindings::StepPre;
 use airlock_host_api::http::pipeline::Pipeline;
 use sha2::{Digest, Sha256};
@@ -104,8 +105,9 @@ struct Inner {
     /// loading a digest twice shares one, and the engine itself keeps
     /// nothing alive, so whoever caches steps bounds their memory.
     loaded: Mutex<HashMap<String, Weak<LoadedStep>>>,
-    /// The outbound HTTP pipeline shared by every run; `None` denies HTTP.
-    http: Option<Arc<Pipeline>>,
+    /// What a step may ask of the host; the http capability holds the
+    /// outbound pipeline shared by every run (or none, denying HTTP).
+    capabilities: Capabilities<RunState>,
     _ticker: epoch::EpochTicker,
 }
 
@@ -123,7 +125,9 @@ impl Engine {
     fn build(config: EngineConfig, http: Option<Arc<Pipeline>>) -> Result<Self, EngineError> {
         let wasmtime = wasmtime::Engine::new(&config.wasmtime_config())
             .map_err(|e| EngineError::Config(e.to_string()))?;
-        let linker = state::linker(&wasmtime).map_err(|e| EngineError::Config(e.to_string()))?;
+        let capabilities = Capabilities::standard(http);
+        let linker = state::linker(&wasmtime, &capabilities)
+            .map_err(|e| EngineError::Config(e.to_string()))?;
         let cache = cache::ArtifactCache::open(&wasmtime, config.cache_dir.as_deref())?;
         let ticker = epoch::EpochTicker::start(&wasmtime, config.epoch_tick);
         let permits = Semaphore::new(config.max_concurrent_runs as usize);
@@ -135,7 +139,7 @@ impl Engine {
                 permits,
                 cache,
                 loaded: Mutex::new(HashMap::new()),
-                http,
+                capabilities,
                 _ticker: ticker,
             }),
         })

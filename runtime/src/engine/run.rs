@@ -9,12 +9,13 @@ use std::time::Instant;
 use futures_util::FutureExt as _;
 
 use airlock_host_api::context::RunContext;
+use airlock_host_api::http::HttpState;
 use airlock_host_api::http::pipeline::{CallSummary, HttpGrants};
 use airlock_host_api::http::run_accounts::RunAccounts;
 use airlock_host_api::log::{LogLine, LogSink};
 use airlock_host_api::redact::Redactor;
 use airlock_host_api::secrets::RunSecrets;
-use airlock_host_api::{HostLimitError, StepHost};
+use airlock_host_api::{HostLimitError, RunSetup};
 use serde::Serialize;
 use wasmtime::component::{ResourceTable, ResourceTableError};
 use wasmtime::{Store, Trap, UpdateDeadline};
@@ -198,7 +199,12 @@ pub(crate) async fn execute(
         memory_peak_bytes: state.limiter.peak() as u64,
         log_bytes: sink.bytes_used() as u64,
     };
-    let http_calls = store.data().host.http_calls();
+    let http_calls = store
+        .data()
+        .host
+        .state::<HttpState>()
+        .map(HttpState::calls)
+        .unwrap_or_default();
     drop(store);
     tracing::debug!(%run_id, duration_ms = stats.duration_ms, ok = outcome.is_ok(), "run finished");
     RunReport {
@@ -220,26 +226,18 @@ fn new_store(
     let inner = &engine.inner;
     let mut table = ResourceTable::new();
     table.set_max_capacity(inner.config.host_limits.max_resources);
-    let host = {
-        let host = StepHost::new(
-            options.context,
-            options.secrets,
-            sink.clone(),
-            inner.config.host_limits,
-        );
-        let host = match &inner.http {
-            Some(http) => host.with_http(http.clone(), options.http_grants, Some(deadline)),
-            None => host,
-        };
-        match options.run_accounts {
-            Some(accounts) => host.with_run_accounts(accounts),
-            None => host,
-        }
-    };
+    let host = inner.capabilities.prepare(RunSetup {
+        context: options.context,
+        secrets: options.secrets,
+        http_grants: options.http_grants,
+        run_accounts: options.run_accounts,
+        deadline: Some(deadline),
+        log: sink.clone(),
+        limits: inner.config.host_limits,
+    });
     let state = RunState {
         wasi: wasi_ctx(sink),
         table,
-        wasi_http: host.wasi_http(),
         host,
         limiter: RunLimiter::new(limits.memory_bytes),
         cpu: CpuMeter::new(limits.cpu_time, inner.config.epoch_tick),

@@ -12,9 +12,9 @@
 
 use std::sync::Arc;
 
-use airlock_host_api::StepHost;
 use airlock_host_api::log::{LogSink, StdStream};
 use airlock_host_api::wasi_http::WasiHttpRun;
+use airlock_host_api::{Capabilities, RunHost, StoreData};
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -24,9 +24,8 @@ use crate::engine::stdio::CapturedStream;
 pub struct RunState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
-    pub(crate) host: StepHost,
-    /// `wasi:http` for standard clients, through the same pipeline.
-    pub(crate) wasi_http: WasiHttpRun,
+    /// Every capability's state for this run.
+    pub(crate) host: RunHost,
     pub(crate) limiter: RunLimiter,
     pub(crate) cpu: CpuMeter,
     /// Set once the component is instantiated: a memory refusal before
@@ -43,9 +42,20 @@ impl WasiView for RunState {
     }
 }
 
+/// `wasi:http`'s resources live in the WASI table, next to `wasi:io`
+/// streams; its own state is the wasi:http capability's.
 impl wasmtime_wasi_http::WasiHttpView for RunState {
     fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
-        self.wasi_http.view(&mut self.table)
+        self.host
+            .state_mut::<WasiHttpRun>()
+            .expect("the wasi:http capability is registered")
+            .view(&mut self.table)
+    }
+}
+
+impl StoreData for RunState {
+    fn run_host(&mut self) -> &mut RunHost {
+        &mut self.host
     }
 }
 
@@ -62,10 +72,13 @@ pub fn wasi_ctx(sink: &Arc<LogSink>) -> WasiCtx {
     b.build()
 }
 
-pub fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<RunState>> {
+/// WASI (deny-by-default, above) and every capability's interfaces.
+pub fn linker(
+    engine: &wasmtime::Engine,
+    capabilities: &Capabilities<RunState>,
+) -> wasmtime::Result<Linker<RunState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    airlock_host_api::add_to_linker(&mut linker, |s: &mut RunState| &mut s.host)?;
-    airlock_host_api::wasi_http::add_to_linker(&mut linker)?;
+    capabilities.add_to_linker(&mut linker)?;
     Ok(linker)
 }
