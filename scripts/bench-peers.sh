@@ -8,6 +8,7 @@
 #                                                  #   PostgreSQL (scripts/pg-local.sh)
 #   scripts/bench-peers.sh --database-url URL      # + the trigger on that (empty) database
 #   scripts/bench-peers.sh --profile               # + perf profile of a c=64 trigger window
+#   PROFILE_PATH=proxy scripts/bench-peers.sh --profile   # ... of a c=64 proxy window instead
 #   ROUNDS=5 DURATION=10s THREADS=2 PARK_N=1000 PARK_MS=1000 scripts/bench-peers.sh
 #   PATHS=pg,proxy scripts/bench-peers.sh --local-postgres   # only those rows
 #                        (of trigger,runs,pg,proxy,run,park; all by default)
@@ -398,16 +399,21 @@ echo "server RSS: $((RSS_BEFORE / 1024)) MiB before, peak $((RSS_PEAK / 1024)) M
 echo "callers: $PARK"
 fi
 
-# --- where the trigger path's server time goes ---
+# --- where the server's time goes on one path (PROFILE_PATH: trigger or proxy) ---
 if [ "$PROFILE" = 1 ]; then
-    echo "== perf record during a c=64 trigger window" >&2
+    PROFILE_PATH=${PROFILE_PATH:-trigger}
+    echo "== perf record during a c=64 $PROFILE_PATH window" >&2
     secs=${DURATION%s}
     perf record -e cpu-clock -g -p "$AIRLOCK_PID" -o "$WORK/perf.data" -- sleep "$secs" 2>"$WORK/perf.err" &
     PERF=$!
-    wrk -t"$THREADS" -c64 -d"$DURATION" -s "$WORK/name.lua" "$BASE$TRIGGER" >/dev/null
+    case $PROFILE_PATH in
+        trigger) wrk -t"$THREADS" -c64 -d"$DURATION" -s "$WORK/name.lua" "$BASE$TRIGGER" >/dev/null ;;
+        proxy) wrk -t"$THREADS" -c64 -d"$DURATION" "${AUTH[@]}" "$PROXY" >/dev/null ;;
+        *) echo "PROFILE_PATH must be trigger or proxy" >&2; exit 2 ;;
+    esac
     wait "$PERF"
     echo
-    echo "### perf: Airlock's trigger path at c=64 (top 15, --no-children)"
+    echo "### perf: Airlock's $PROFILE_PATH path at c=64 (top 15, --no-children)"
     echo
     # Written to files first: `perf report | head` would die of SIGPIPE under pipefail.
     top() { # the first N entries of a report, without perf's padding columns
