@@ -178,9 +178,8 @@ mod tests {
     #[test]
     fn memory_time_integrates_what_is_held_between_growths() {
         let mut l = RunLimiter::new(u64::MAX);
-        let start = l.since;
         // 1 MiB held for 2 s, then 3 MiB for 1 s: 2048 + 3072 KiB·s.
-        l.since = start;
+        let start = l.since;
         l.used = 1024 * 1024;
         let later = start + Duration::from_secs(2);
         l.byte_micros += l.held_since_change(later);
