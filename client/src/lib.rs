@@ -40,6 +40,7 @@ mod steps;
 mod time;
 mod transport;
 mod triggers;
+mod usage;
 
 pub use accounts::{Account, AccountHealth, AccountQuery, NewAccount};
 pub use auth::Auth;
@@ -57,6 +58,7 @@ pub use secrets::{PutOutcome, Secret, SetOutcome};
 pub use steps::{Step, StepDetail, StepUpload, StepVersion, UploadOutcome};
 pub use transport::{Client, ClientBuilder, DEFAULT_SERVER};
 pub use triggers::{NewTrigger, Signature, Trigger};
+pub use usage::{StepUsage, Usage, UsageTotals};
 
 /// The HTTP status type of [`ApiError::status`].
 pub use reqwest::StatusCode;

@@ -113,6 +113,13 @@ pub struct RunStats {
     pub cpu_ticks: u64,
     pub memory_peak_bytes: u64,
     pub log_bytes: u64,
+    /// KiB x milliseconds of memory held over the run (0 from servers
+    /// that do not record it).
+    #[serde(default)]
+    pub memory_kib_ms: u64,
+    /// Bytes of the response bodies its outbound HTTP calls received.
+    #[serde(default)]
+    pub http_response_bytes: u64,
 }
 
 /// Where a log line came from.

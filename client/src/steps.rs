@@ -1,4 +1,5 @@
-//! Steps of a project: upload (`PUT`, multipart), list, show, delete.
+//! Steps of a project: upload (`PUT`, multipart), list, show, delete, and
+//! which stored version is current.
 
 use chrono::{DateTime, Utc};
 use reqwest::Method;
@@ -25,6 +26,9 @@ pub struct StepVersion {
     pub component_digest: String,
     #[serde(serialize_with = "crate::time::millis")]
     pub created_at: DateTime<Utc>,
+    /// Whether it is the step's current version.
+    #[serde(default)]
+    pub current: bool,
 }
 
 /// A step: its current manifest and every stored version, newest first.
@@ -80,6 +84,25 @@ impl Client {
     pub async fn delete_step(&self, project: &str, step: &str) -> Result<(), Error> {
         self.empty(self.request(Method::DELETE, &["v1", "projects", project, "steps", step])?)
             .await
+    }
+
+    /// Makes the stored version `digest` the step's current one (a
+    /// rollback, or forward again); the step as [`get_step`](Self::get_step)
+    /// shows it.
+    pub async fn set_current_step(
+        &self,
+        project: &str,
+        step: &str,
+        digest: &str,
+    ) -> Result<StepDetail, Error> {
+        self.json(
+            self.request(
+                Method::PUT,
+                &["v1", "projects", project, "steps", step, "current"],
+            )?
+            .json(&serde_json::json!({ "digest": digest })),
+        )
+        .await
     }
 
     /// Uploads a version of a step and makes it current.

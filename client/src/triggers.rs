@@ -37,6 +37,9 @@ pub struct NewTrigger {
     /// `None`: anyone with the URL may run the step.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<Signature>,
+    /// Pin the trigger to this stored version; `None`: it runs the current.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// A trigger.
@@ -48,6 +51,9 @@ pub struct Trigger {
     pub step: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<Signature>,
+    /// The version it is pinned to; `None`: it runs the current one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
     #[serde(serialize_with = "crate::time::millis")]
     pub created_at: DateTime<Utc>,
 }

@@ -13,7 +13,9 @@
 //!   nodes together;
 //! - `crash`: `kill -9` under load loses no answered run, and the other
 //!   node serves on;
-//! - `periodic`: each retention tick is swept by one node.
+//! - `periodic`: each retention tick is swept by one node;
+//! - `versions`: a rollback on one node is what the other runs next, a
+//!   pinned trigger keeps its version, usage counts both nodes' runs.
 //!
 //! Every test says what would make it fail. PostgreSQL comes from
 //! `airlock_tests::postgres` (`AIRLOCK_TEST_DATABASE_URL`, or a throwaway
@@ -26,5 +28,6 @@ mod suite {
     pub mod oauth;
     pub mod periodic;
     pub mod support;
+    pub mod versions;
     pub mod visibility;
 }

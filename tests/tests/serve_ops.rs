@@ -144,6 +144,8 @@ fn old_run(id: &str, created_at: i64) -> RunRecord {
         cpu_ticks: 0,
         memory_peak_bytes: 0,
         log_bytes: 0,
+        memory_kib_ms: 0,
+        http_response_bytes: 0,
         input: Some("{}".into()),
         output: Some("{}".into()),
         error: None,

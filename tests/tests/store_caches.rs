@@ -1,7 +1,7 @@
 //! The hot path's caches (`runtime/src/store/cache.rs`) are invalidated
-//! precisely: a revoked key, a rotated client secret, a new step version, a
-//! deleted or created trigger and a changed secret take effect at the next
-//! read — through the same handle, through another handle in the process
+//! precisely: a revoked key, a rotated client secret, a new step version or
+//! a rollback, a deleted or created trigger and a changed secret take effect
+//! at the next read — through the same handle, through another handle in the process
 //! (SQLite), and through another node (PostgreSQL, `LISTEN/NOTIFY`); and a
 //! lost listener connection flushes everything.
 //!
@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use airlock_runtime::store::postgres::{PgDatabase, PgOptions};
+use airlock_runtime::store::steps::SetCurrent;
 use airlock_runtime::store::{MasterKey, PlatformStore, SecretStore, StepStore, TriggerStore};
 use airlock_tests::postgres::fresh_database;
 use sqlx::Connection as _;
@@ -171,9 +172,37 @@ async fn steps_and_triggers(p: Pair) {
     })
     .await;
 
+    // Rolled back to v1: the reader's cached current version (v2) goes.
+    // A pinned version read is cached too and stays right.
+    assert!(
+        sb.version("alpha", "s", "sha256:v1")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        sa.set_current("alpha", "s", "sha256:v1").await.unwrap(),
+        SetCurrent::Changed
+    );
+    assert_eq!(
+        sa.current("alpha", "s").await.unwrap().unwrap().digest,
+        "sha256:v1"
+    );
+    eventually(p.remote, "a rollback", || async {
+        sb.current("alpha", "s").await.unwrap().unwrap().digest == "sha256:v1"
+    })
+    .await;
+    sa.set_current("alpha", "s", "sha256:v2").await.unwrap();
+    eventually(p.remote, "forward again", || async {
+        sb.current("alpha", "s").await.unwrap().unwrap().digest == "sha256:v2"
+    })
+    .await;
+
     // An unknown trigger is cached as unknown, until it is created.
     assert!(tb.get("trg_1").await.unwrap().is_none());
-    ta.insert("trg_1", "alpha", "s", None, false).await.unwrap();
+    ta.insert("trg_1", "alpha", "s", None, false, None)
+        .await
+        .unwrap();
     eventually(p.remote, "a created trigger", || async {
         tb.get("trg_1").await.unwrap().is_some()
     })
@@ -184,7 +213,9 @@ async fn steps_and_triggers(p: Pair) {
     })
     .await;
     // Deleting the step drops its triggers from every cache.
-    ta.insert("trg_2", "alpha", "s", None, false).await.unwrap();
+    ta.insert("trg_2", "alpha", "s", None, false, None)
+        .await
+        .unwrap();
     eventually(p.remote, "a second trigger", || async {
         tb.get("trg_2").await.unwrap().is_some()
     })
@@ -194,6 +225,11 @@ async fn steps_and_triggers(p: Pair) {
     eventually(p.remote, "the triggers of a deleted step", || async {
         tb.get("trg_2").await.unwrap().is_none()
             && sb.current("alpha", "s").await.unwrap().is_none()
+            && sb
+                .version("alpha", "s", "sha256:v1")
+                .await
+                .unwrap()
+                .is_none()
     })
     .await;
 }

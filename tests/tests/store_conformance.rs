@@ -32,6 +32,7 @@ mod suite {
     pub mod steps;
     pub mod support;
     pub mod triggers;
+    pub mod usage;
 }
 
 #[path = "store_conformance/postgres_only.rs"]
@@ -116,6 +117,9 @@ macro_rules! suite {
                 platform::platform_audit_is_newest_first,
                 steps::step_versions_and_current,
                 steps::step_delete_removes_versions_and_components,
+                steps::step_set_current_rolls_back_and_forward,
+                steps::step_version_reads_any_stored_version,
+                usage::usage_sums_per_step_and_status_in_the_range,
                 runs::run_insert_get_with_nulls,
                 runs::run_list_is_newest_first_with_filters_and_cursor,
                 runs::run_delete_before_in_batches,

@@ -31,6 +31,7 @@ mod secrets_remote;
 mod serve;
 mod steps;
 mod triggers;
+mod usage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -86,6 +87,8 @@ enum Command {
     Runs(runs::RunsArgs),
     /// A run's log lines.
     Logs(logs::LogsArgs),
+    /// A project's usage per step over a time range.
+    Usage(usage::UsageArgs),
     /// HTTP triggers of a project's steps.
     Triggers(triggers::TriggersArgs),
     /// API keys of the server (an admin key).
@@ -154,6 +157,7 @@ pub fn main() -> ExitCode {
             Command::Steps(args) => steps::run(args).await,
             Command::Runs(args) => runs::run(args).await,
             Command::Logs(args) => logs::run(args).await,
+            Command::Usage(args) => usage::run(args).await,
             Command::Triggers(args) => triggers::run(args).await,
             Command::Keys(args) => keys::run(args).await,
             Command::Clients(args) => clients::run(args).await,

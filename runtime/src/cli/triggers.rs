@@ -52,6 +52,10 @@ struct CreateArgs {
     /// stripe: the largest clock difference accepted, in seconds [server default: 300].
     #[arg(long, value_name = "SECS")]
     tolerance_secs: Option<u64>,
+    /// Pin the trigger to this stored version (a digest `airlock steps show`
+    /// lists): it keeps running it after newer uploads or a rollback.
+    #[arg(long, value_name = "DIGEST")]
+    digest: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -146,7 +150,14 @@ async fn execute(args: TriggersArgs) -> CliResult<()> {
             };
             let trigger = or_hint(
                 client
-                    .create_trigger(project, &create.step, &NewTrigger { signature })
+                    .create_trigger(
+                        project,
+                        &create.step,
+                        &NewTrigger {
+                            signature,
+                            digest: create.digest,
+                        },
+                    )
                     .await,
                 url,
                 STEP_HINT,
@@ -159,6 +170,9 @@ async fn execute(args: TriggersArgs) -> CliResult<()> {
             fields.field("trigger", trigger.id.clone());
             fields.field("step", trigger.step.clone());
             fields.field("signature", signature_text(&trigger.signature));
+            if let Some(digest) = &trigger.digest {
+                fields.field("pinned to", digest.clone());
+            }
             fields.field("created", when_both(trigger.created_at));
             eprint!("{}", fields.render());
         }

@@ -6,7 +6,7 @@
 //! component multiply its share; the limiter sums every memory and table of
 //! the run's store.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What one run may spend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +32,12 @@ impl Default for RunLimits {
 /// Bytes one table element costs in wasmtime (a pointer).
 const TABLE_ELEMENT_BYTES: usize = std::mem::size_of::<usize>();
 
-/// Tracks a run's memory and tables against one total cap.
+/// Tracks a run's memory and tables against one total cap, and integrates
+/// what it holds over time (memory-time, for usage).
+///
+/// Why the integral is exact: wasm memories and tables only grow, and every
+/// growth passes through here, so the total held is a step function whose
+/// steps this sees; between two growths it is constant.
 #[derive(Debug)]
 pub struct RunLimiter {
     cap: usize,
@@ -40,6 +45,9 @@ pub struct RunLimiter {
     peak: usize,
     /// Set when a growth was refused: a later trap is then a memory limit.
     refused: Option<usize>,
+    /// When `used` last changed, and byte-microseconds held before that.
+    since: Instant,
+    byte_micros: u128,
 }
 
 impl RunLimiter {
@@ -49,7 +57,21 @@ impl RunLimiter {
             used: 0,
             peak: 0,
             refused: None,
+            since: Instant::now(),
+            byte_micros: 0,
         }
+    }
+
+    /// Memory-time up to `now`: KiB x milliseconds of memory and tables
+    /// held since the limiter was made (the run's store was created).
+    pub fn kib_ms(&self, now: Instant) -> u64 {
+        let total = self.byte_micros + self.held_since_change(now);
+        u64::try_from(total / (1024 * 1000)).unwrap_or(u64::MAX)
+    }
+
+    fn held_since_change(&self, now: Instant) -> u128 {
+        let micros = now.saturating_duration_since(self.since).as_micros();
+        micros.saturating_mul(self.used as u128)
     }
 
     /// Highest total of memory + tables the run reached, in bytes.
@@ -69,6 +91,9 @@ impl RunLimiter {
             self.refused = Some(total);
             return false;
         }
+        let now = Instant::now();
+        self.byte_micros = self.byte_micros.saturating_add(self.held_since_change(now));
+        self.since = now;
         self.used = total;
         self.peak = self.peak.max(total);
         true
@@ -148,6 +173,28 @@ mod tests {
         assert!(!l.memory_growing(600, 601, None).unwrap());
         assert_eq!(l.refused(), Some(1001));
         assert_eq!(l.peak(), 1000);
+    }
+
+    #[test]
+    fn memory_time_integrates_what_is_held_between_growths() {
+        let mut l = RunLimiter::new(u64::MAX);
+        // 1 MiB held for 2 s, then 3 MiB for 1 s: 2048 + 3072 KiB·s.
+        let start = l.since;
+        l.used = 1024 * 1024;
+        let later = start + Duration::from_secs(2);
+        l.byte_micros += l.held_since_change(later);
+        l.since = later;
+        l.used = 3 * 1024 * 1024;
+        let end = later + Duration::from_secs(1);
+        assert_eq!(l.kib_ms(end), (2048 + 3072) * 1000);
+        // Nothing held: nothing counted, however long.
+        let empty = RunLimiter::new(10);
+        assert_eq!(empty.kib_ms(empty.since + Duration::from_secs(60)), 0);
+        // A growth through the limiter counts from when it happened.
+        let mut grown = RunLimiter::new(u64::MAX);
+        assert!(grown.memory_growing(0, 1024 * 1024, None).unwrap());
+        let at = grown.since;
+        assert_eq!(grown.kib_ms(at + Duration::from_millis(500)), 1024 * 500);
     }
 
     #[test]

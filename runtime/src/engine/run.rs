@@ -112,6 +112,11 @@ pub struct RunStats {
     pub memory_peak_bytes: u64,
     /// Bytes of log text accepted (log lines, stdout, stderr).
     pub log_bytes: u64,
+    /// Memory-time: KiB x milliseconds of memory and tables held, from the
+    /// store's creation to the end of the run.
+    pub memory_kib_ms: u64,
+    /// Bytes of the response bodies the run's outbound HTTP calls received.
+    pub http_response_bytes: u64,
 }
 
 /// Everything a run produced.
@@ -193,18 +198,19 @@ pub(crate) async fn execute(
     };
 
     let state = store.data();
+    let http_calls = state
+        .host
+        .state::<HttpState>()
+        .map(HttpState::calls)
+        .unwrap_or_default();
     let stats = RunStats {
         duration_ms: started.elapsed().as_millis() as u64,
         cpu_ticks: state.cpu.used_ticks,
         memory_peak_bytes: state.limiter.peak() as u64,
         log_bytes: sink.bytes_used() as u64,
+        memory_kib_ms: state.limiter.kib_ms(Instant::now()),
+        http_response_bytes: http_calls.iter().map(|c| c.response_bytes).sum(),
     };
-    let http_calls = store
-        .data()
-        .host
-        .state::<HttpState>()
-        .map(HttpState::calls)
-        .unwrap_or_default();
     drop(store);
     tracing::debug!(%run_id, duration_ms = stats.duration_ms, ok = outcome.is_ok(), "run finished");
     RunReport {

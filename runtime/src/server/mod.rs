@@ -41,6 +41,7 @@ pub mod steps;
 pub mod time;
 pub mod token;
 pub mod triggers;
+pub mod usage;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -169,6 +170,8 @@ impl std::fmt::Debug for AppState {
         steps::list,
         steps::get,
         steps::delete,
+        steps::set_current,
+        usage::get,
         runs::create,
         runs::get,
         runs::list,
@@ -257,6 +260,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/t/{id}", any(triggers::fire))
         .route("/t/{id}/{*rest}", any(triggers::fire))
+        .route(
+            "/v1/projects/{project}/steps/{step}/current",
+            put(steps::set_current),
+        )
+        .route("/v1/projects/{project}/usage", get(usage::get))
         .route("/v1/projects/{project}/runs", get(runs::list))
         .route("/v1/projects/{project}/runs/{id}", get(runs::get))
         .route(

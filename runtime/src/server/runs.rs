@@ -101,6 +101,10 @@ pub struct RunStatsView {
     pub cpu_ticks: i64,
     pub memory_peak_bytes: i64,
     pub log_bytes: i64,
+    /// KiB x milliseconds of memory and tables held over the run.
+    pub memory_kib_ms: i64,
+    /// Bytes of the response bodies its outbound HTTP calls received.
+    pub http_response_bytes: i64,
 }
 
 /// A stored run. Input, output, error and logs are absent for a `nostore`
@@ -239,6 +243,7 @@ pub async fn create(
         nostore: body.nostore || wants_nostore(&headers),
         trigger: Trigger::Api,
         run_accounts,
+        digest: None,
     };
     let result = execute(&state, &project, &step, invocation).await?;
     Ok(Json(result))
@@ -253,6 +258,8 @@ pub(super) struct Invocation<'a> {
     pub trigger: Trigger,
     /// Credentials passed with the run (never stored).
     pub run_accounts: Option<Arc<RunAccounts>>,
+    /// Run this stored version instead of the current one.
+    pub digest: Option<String>,
 }
 
 /// Runs the current version of `project`/`step` once through the run
@@ -276,6 +283,7 @@ pub(super) async fn execute(
             nostore,
             trigger: invocation.trigger,
             run_accounts: invocation.run_accounts,
+            digest: invocation.digest,
         })
         .await
         .map_err(service_error)?;
@@ -302,6 +310,8 @@ pub(super) async fn execute(
         cpu_ticks: saturating_i64(stats.cpu_ticks),
         memory_peak_bytes: saturating_i64(stats.memory_peak_bytes),
         log_bytes: saturating_i64(stats.log_bytes),
+        memory_kib_ms: saturating_i64(stats.memory_kib_ms),
+        http_response_bytes: saturating_i64(stats.http_response_bytes),
         input: kept(Some(input)),
         output: kept(report.outcome.as_ref().ok().cloned()),
         error: kept(error.as_ref().and_then(|e| serde_json::to_string(e).ok())),
@@ -351,6 +361,8 @@ fn view(r: RunRecord) -> RunView {
             cpu_ticks: r.cpu_ticks,
             memory_peak_bytes: r.memory_peak_bytes,
             log_bytes: r.log_bytes,
+            memory_kib_ms: r.memory_kib_ms,
+            http_response_bytes: r.http_response_bytes,
         },
         input: parse_json(r.input),
         output: parse_json(r.output),

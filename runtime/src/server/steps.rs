@@ -2,23 +2,33 @@
 //! and `GET /v1/projects/{project}/steps`. An upload is validated exactly as
 //! `airlock run` validates a component (the engine compiles it) and stored as
 //! an immutable version named by a digest of its component and manifest.
+//!
+//! `PUT .../steps/{step}/current {digest}` makes a stored version current
+//! (a rollback, or forward again). Nothing is compiled or uploaded: the
+//! version was validated when it was uploaded and is immutable. The store
+//! publishes the change, so every node's cached "current version" of the
+//! step is dropped before the answer; plans are cached by digest and never
+//! go stale. Who switched is logged at `info` with the credential's public
+//! id (the store's audit log holds failed authentications only).
 
 use axum::Json;
 use axum::extract::State;
 use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
 use axum::http::StatusCode;
+use serde::Deserialize;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::Principal;
-use super::error::{ApiError, ApiPath, ErrorBody, payload_too_large};
+use super::error::{ApiError, ApiJson, ApiPath, ErrorBody, payload_too_large};
 use super::metrics::CompileSource;
 use super::params::{ProjectPath, StepPath};
 use super::projects::visible_project;
 use super::time::Timestamp;
 use crate::manifest::Manifest;
 use crate::store;
+use crate::store::steps::SetCurrent;
 
 /// Largest upload (component and manifest), in bytes.
 pub const MAX_UPLOAD_BYTES: usize = 50 * 1024 * 1024;
@@ -66,19 +76,70 @@ pub struct VersionView {
     pub digest: String,
     /// `sha256:<hex>` of the component bytes.
     pub component_digest: String,
+    /// When it was first uploaded.
     pub created_at: Timestamp,
+    /// Whether it is the step's current version (the one runs use).
+    pub current: bool,
 }
 
 /// A step: its current version's manifest and every stored version.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StepDetailView {
     pub step: String,
+    /// The version runs use (unless a trigger is pinned to another).
     pub current_digest: String,
+    /// When the current version last changed (an upload of a new version,
+    /// or `PUT .../current`).
     pub updated_at: Timestamp,
     /// The `airlock.toml` text of the current version.
     pub manifest: String,
     /// Newest first.
     pub versions: Vec<VersionView>,
+}
+
+/// Body of `PUT .../steps/{step}/current`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetCurrentBody {
+    /// A stored version of the step: `sha256:` and 64 lowercase hex digits,
+    /// as its `versions` list it.
+    #[schema(pattern = "^sha256:[0-9a-f]{64}$")]
+    pub digest: String,
+}
+
+/// 422 `invalid_digest` for a digest that cannot name a version; 404
+/// `no_version` for one the step does not have (404 `not_found` if there
+/// is no such step).
+pub(super) async fn check_version(
+    state: &AppState,
+    project: &str,
+    step: &str,
+    digest: &str,
+) -> Result<(), ApiError> {
+    check_digest(digest)?;
+    match state.steps.version(project, step, digest).await? {
+        Some(_) => Ok(()),
+        None => Err(no_version(step, digest)),
+    }
+}
+
+fn check_digest(digest: &str) -> Result<(), ApiError> {
+    if store::steps::is_version_digest(digest) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_digest",
+        "digest: expected `sha256:` and 64 lowercase hex digits, as a step's `versions` list it",
+    ))
+}
+
+fn no_version(step: &str, digest: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_version",
+        format!("step `{step}` has no version {digest}: `GET .../steps/{step}` lists its versions"),
+    )
 }
 
 pub(super) async fn check(
@@ -279,21 +340,61 @@ pub async fn get(
         .get(&project, &step)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no step `{step}`")))?;
+    let current = detail.meta.current_digest;
     Ok(Json(StepDetailView {
         step: detail.meta.step,
-        current_digest: detail.meta.current_digest,
         updated_at: Timestamp::from_unix_secs(detail.meta.updated_at),
         manifest: detail.manifest,
         versions: detail
             .versions
             .into_iter()
             .map(|v| VersionView {
+                current: v.digest == current,
                 digest: v.digest,
                 component_digest: v.component_digest,
                 created_at: Timestamp::from_unix_secs(v.created_at),
             })
             .collect(),
+        current_digest: current,
     }))
+}
+
+/// Make a stored version the step's current one: a rollback, or forward
+/// again (scope `steps:write`). Runs started after the answer use it, on
+/// every node; triggers pinned to a digest keep theirs. Answers the step
+/// as `GET` does.
+#[utoipa::path(put, path = "/v1/projects/{project}/steps/{step}/current", tag = "steps",
+    security(("bearer" = [])),
+    params(StepPath),
+    request_body = SetCurrentBody,
+    responses((status = 200, body = StepDetailView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn set_current(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((project, step)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<SetCurrentBody>,
+) -> Result<Json<StepDetailView>, ApiError> {
+    check(&state, &principal, "steps:write", &project, Some(&step)).await?;
+    check_digest(&body.digest)?;
+    match state
+        .steps
+        .set_current(&project, &step, &body.digest)
+        .await?
+    {
+        SetCurrent::NoStep => return Err(ApiError::not_found(format!("no step `{step}`"))),
+        SetCurrent::NoVersion => return Err(no_version(&step, &body.digest)),
+        SetCurrent::Unchanged => {}
+        SetCurrent::Changed => {
+            // Who did it: the credential's public id (never the credential).
+            tracing::info!(%project, %step, digest = %body.digest,
+                by_kind = principal.0.kind, by = %principal.0.id,
+                "step version made current");
+        }
+    }
+    get(State(state), principal, ApiPath((project, step))).await
 }
 
 /// Delete a step, all its versions and its triggers; its runs stay (scope

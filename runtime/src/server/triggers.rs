@@ -123,6 +123,11 @@ pub struct CreateTrigger {
     /// error or logs (a request may also ask with `x-airlock-nostore: 1`).
     #[serde(default)]
     pub nostore: bool,
+    /// Pin the trigger to this stored version (`sha256:<64 hex>`, a digest
+    /// from the step's versions): it runs that version even after a newer
+    /// upload or a change of the current one. Absent: the current version.
+    #[schema(pattern = "^sha256:[0-9a-f]{64}$")]
+    pub digest: Option<String>,
 }
 
 /// A trigger.
@@ -137,6 +142,9 @@ pub struct TriggerView {
     pub signature: Option<SignatureSpec>,
     /// Its runs keep metadata only.
     pub nostore: bool,
+    /// The version it is pinned to; absent: it runs the current version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
     pub created_at: Timestamp,
 }
 
@@ -153,6 +161,7 @@ fn view(r: store::triggers::TriggerRecord) -> TriggerView {
         step: r.step,
         signature: r.signature.and_then(|s| serde_json::from_str(&s).ok()),
         nostore: r.nostore,
+        digest: r.digest,
         created_at: Timestamp::from_unix_secs(r.created_at),
     }
 }
@@ -174,7 +183,7 @@ fn new_id() -> Result<String, ApiError> {
     responses((status = 201, body = TriggerView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody)))]
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -197,6 +206,9 @@ pub async fn create(
     if state.steps.current(&project, &step).await?.is_none() {
         return Err(ApiError::not_found(format!("no step `{step}`")));
     }
+    if let Some(digest) = &body.digest {
+        super::steps::check_version(&state, &project, &step, digest).await?;
+    }
     let signature = body
         .signature
         .as_ref()
@@ -205,10 +217,17 @@ pub async fn create(
     let id = new_id()?;
     let record = state
         .triggers
-        .insert(&id, &project, &step, signature.as_deref(), body.nostore)
+        .insert(
+            &id,
+            &project,
+            &step,
+            signature.as_deref(),
+            body.nostore,
+            body.digest.as_deref(),
+        )
         .await?;
     tracing::info!(%project, %step, signed = signature.is_some(), nostore = body.nostore,
-        "trigger created");
+        pinned = ?body.digest, "trigger created");
     Ok((StatusCode::CREATED, Json(view(record))))
 }
 
@@ -553,6 +572,8 @@ pub async fn fire(
         nostore: trigger.nostore || super::runs::wants_nostore(&headers),
         trigger: Trigger::Http,
         run_accounts: None,
+        // A pinned trigger runs its version, not the current one.
+        digest: trigger.digest.clone(),
     };
     match super::runs::execute(&state, project, step, invocation).await {
         Err(e) => e.into_response(),

@@ -63,6 +63,8 @@ pub struct Invocation {
     pub trigger: Trigger,
     /// Credentials passed with the run (never stored).
     pub run_accounts: Option<Arc<RunAccounts>>,
+    /// Run this stored version (a pinned trigger) instead of the current.
+    pub digest: Option<String>,
 }
 
 /// A run that happened: its report and the version it ran.
@@ -146,7 +148,13 @@ impl RunService {
     /// [`record`](Self::record)).
     pub async fn run(&self, invocation: Invocation) -> Result<Ran, ServiceError> {
         let inner = &self.inner;
-        let plan = self.plan(&invocation.project, &invocation.step).await?;
+        let plan = self
+            .plan(
+                &invocation.project,
+                &invocation.step,
+                invocation.digest.as_deref(),
+            )
+            .await?;
         let values = store::load_granted(
             &inner.secrets,
             &inner.master_key,
@@ -216,16 +224,21 @@ impl RunService {
         self.inner.recorder.record(record).await
     }
 
-    /// The plan of `project`/`step`'s current version: from the cache by
-    /// digest, or built once (loading the component when the engine does
-    /// not hold it).
-    async fn plan(&self, project: &str, step: &str) -> Result<Arc<StepPlan>, ServiceError> {
+    /// The plan of `project`/`step`'s current version (or of the pinned
+    /// `digest`): from the cache by digest, or built once (loading the
+    /// component when the engine does not hold it).
+    async fn plan(
+        &self,
+        project: &str,
+        step: &str,
+        pinned: Option<&str>,
+    ) -> Result<Arc<StepPlan>, ServiceError> {
         let inner = &self.inner;
-        let version = inner
-            .steps
-            .current(project, step)
-            .await?
-            .ok_or_else(|| ServiceError::NoStep(step.to_owned()))?;
+        let version = match pinned {
+            Some(digest) => inner.steps.version(project, step, digest).await?,
+            None => inner.steps.current(project, step).await?,
+        }
+        .ok_or_else(|| ServiceError::NoStep(step.to_owned()))?;
         if let Some(plan) = inner.plans.get(&version.digest) {
             return Ok(plan);
         }

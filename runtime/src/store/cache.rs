@@ -58,6 +58,8 @@ pub struct StoreCaches {
     /// By SHA-256 of the presented credential.
     pub(crate) principals: Cache<[u8; 32], CachedGrant>,
     pub(crate) current: Cache<(String, String), Option<CurrentVersion>>,
+    /// Versions by `(project, step, digest)`: what pinned triggers run.
+    pub(crate) versions: Cache<(String, String, String), Option<CurrentVersion>>,
     pub(crate) triggers: Cache<String, Option<TriggerRecord>>,
     pub(crate) secrets: Cache<(String, String), Option<Sealed>>,
     /// Projects are never deleted: only found ones are kept.
@@ -101,6 +103,7 @@ impl StoreCaches {
             epoch: AtomicU64::new(0),
             principals: cache(),
             current: cache(),
+            versions: cache(),
             triggers: cache(),
             secrets: cache(),
             projects: cache(),
@@ -146,6 +149,10 @@ impl StoreCaches {
             }
             Change::Step { project, step } => {
                 self.current.invalidate(&(project.clone(), step.clone()));
+                let (p, s) = (project.clone(), step.clone());
+                let _ = self
+                    .versions
+                    .invalidate_entries_if(move |k, _| k.0 == p && k.1 == s);
                 let (project, step) = (project.clone(), step.clone());
                 let _ = self.triggers.invalidate_entries_if(move |_, v| {
                     v.as_ref()
@@ -170,6 +177,7 @@ impl StoreCaches {
                 self.found_accounts.invalidate_all();
                 self.principals.invalidate_all();
                 self.current.invalidate_all();
+                self.versions.invalidate_all();
                 self.triggers.invalidate_all();
                 self.secrets.invalidate_all();
             }

@@ -29,6 +29,7 @@ pub mod shared_limits;
 pub mod sqlite;
 pub mod steps;
 pub mod triggers;
+pub mod usage;
 pub mod webhooks;
 
 use std::path::PathBuf;
@@ -43,6 +44,7 @@ pub use runs::RunStore;
 pub use secrets::SecretStore;
 pub use steps::StepStore;
 pub use triggers::TriggerStore;
+pub use usage::UsageStore;
 
 /// Environment variable naming the data directory.
 pub const DATA_DIR_ENV: &str = "AIRLOCK_DATA";

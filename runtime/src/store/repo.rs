@@ -25,8 +25,9 @@ use super::connect::{ConnectTokenRow, OAuthStateRow};
 use super::crypto::Sealed;
 use super::platform::{AuditEntry, CredentialMeta, Project};
 use super::runs::{RunFilter, RunRecord};
-use super::steps::{CurrentVersion, StepMeta, VersionMeta};
+use super::steps::{CurrentVersion, SetCurrent, StepMeta, VersionMeta};
 use super::triggers::TriggerRecord;
+use super::usage::UsageRow;
 use super::webhooks::{Attempt, WebhookRow};
 use super::{Result, SecretMeta, SetOutcome};
 
@@ -43,6 +44,7 @@ pub trait Database:
     + ChangeRepo
     + ConnectRepo
     + WebhookRepo
+    + UsageRepo
     + Send
     + Sync
     + std::fmt::Debug
@@ -240,6 +242,23 @@ pub trait StepRepo {
     ) -> Result<Option<(StepMeta, String, Vec<VersionMeta>)>>;
     /// The current version without its component bytes.
     async fn current_version(&self, project: &str, step: &str) -> Result<Option<CurrentVersion>>;
+    /// Any stored version without its component bytes.
+    async fn version(
+        &self,
+        project: &str,
+        step: &str,
+        digest: &str,
+    ) -> Result<Option<CurrentVersion>>;
+    /// Makes the stored version `digest` current, in one transaction that
+    /// holds the step's row (a concurrent upload or delete waits for it);
+    /// `updated_at` moves only when the current version changes.
+    async fn set_current_version(
+        &self,
+        project: &str,
+        step: &str,
+        digest: &str,
+        now: i64,
+    ) -> Result<SetCurrent>;
     async fn component(&self, project: &str, step: &str, digest: &str) -> Result<Option<Vec<u8>>>;
     /// Deletes the step and all its versions; `false` when there was none.
     async fn delete_step(&self, project: &str, step: &str) -> Result<bool>;
@@ -256,6 +275,15 @@ pub trait RunRepo {
     async fn list_runs(&self, project: &str, filter: &RunFilter) -> Result<Vec<RunRecord>>;
     /// Deletes at most `batch` runs created before `cutoff_ms`; how many.
     async fn delete_runs_before(&self, cutoff_ms: i64, batch: u32) -> Result<u64>;
+}
+
+/// Usage sums over run records ([`super::usage`]).
+#[async_trait]
+pub trait UsageRepo {
+    /// Per step and status (ordered so), the count of `project`'s runs
+    /// created in `[from_ms, to_ms)` and the sums of their stats, in one
+    /// aggregate query.
+    async fn usage(&self, project: &str, from_ms: i64, to_ms: i64) -> Result<Vec<UsageRow>>;
 }
 
 /// HTTP triggers.

@@ -19,6 +19,11 @@ pub struct RunRecord {
     pub cpu_ticks: i64,
     pub memory_peak_bytes: i64,
     pub log_bytes: i64,
+    /// Memory-time: KiB x milliseconds of memory and tables held, integrated
+    /// over the run.
+    pub memory_kib_ms: i64,
+    /// Bytes of the response bodies its outbound HTTP calls received.
+    pub http_response_bytes: i64,
     /// JSON text; `None` for a `nostore` run.
     pub input: Option<String>,
     /// JSON text; `None` for a failed or `nostore` run.
@@ -105,6 +110,8 @@ mod tests {
             cpu_ticks: 0,
             memory_peak_bytes: 0,
             log_bytes: 0,
+            memory_kib_ms: 0,
+            http_response_bytes: 0,
             input: None,
             output: None,
             error: None,

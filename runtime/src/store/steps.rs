@@ -57,6 +57,27 @@ pub struct CurrentVersion {
     pub manifest: String,
 }
 
+/// What [`StepStore::set_current`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetCurrent {
+    /// The version is current now (it was not before).
+    Changed,
+    /// It was current already; nothing changed.
+    Unchanged,
+    /// There is no such step.
+    NoStep,
+    /// The step has no version with this digest.
+    NoVersion,
+}
+
+/// Whether `digest` has the form every version digest has:
+/// `sha256:` and 64 lowercase hex digits.
+pub fn is_version_digest(digest: &str) -> bool {
+    digest.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
 /// The step tables.
 #[derive(Debug, Clone)]
 pub struct StepStore {
@@ -95,6 +116,20 @@ impl StepStore {
         let created = self.db.put_version(version, unix_now()).await?;
         self.changed(project, step).await;
         Ok(created)
+    }
+
+    /// Makes the stored version `digest` the step's current one (a
+    /// rollback, or forward again). Publishes the change, so the next run on
+    /// any node resolves the new current version.
+    pub async fn set_current(&self, project: &str, step: &str, digest: &str) -> Result<SetCurrent> {
+        let outcome = self
+            .db
+            .set_current_version(project, step, digest, unix_now())
+            .await?;
+        if outcome == SetCurrent::Changed {
+            self.changed(project, step).await;
+        }
+        Ok(outcome)
     }
 
     async fn changed(&self, project: &str, step: &str) {
@@ -136,6 +171,27 @@ impl StepStore {
         self.caches
             .fill(read_at, &self.caches.current, key, current.clone());
         Ok(current)
+    }
+
+    /// One stored version (current or not) without its component bytes, or
+    /// `None`: what a trigger pinned to a digest runs. Cached like
+    /// [`current`](Self::current): versions are immutable, and the entry
+    /// goes when the step changes (a deleted step takes its versions).
+    pub async fn version(
+        &self,
+        project: &str,
+        step: &str,
+        digest: &str,
+    ) -> Result<Option<CurrentVersion>> {
+        let key = (project.to_owned(), step.to_owned(), digest.to_owned());
+        let read_at = self.caches.sync();
+        if let Some(hit) = self.caches.versions.get(&key) {
+            return Ok(hit);
+        }
+        let found = self.db.version(project, step, digest).await?;
+        self.caches
+            .fill(read_at, &self.caches.versions, key, found.clone());
+        Ok(found)
     }
 
     /// The component bytes of one version: read only when the engine does

@@ -1,7 +1,8 @@
 //! HTTP triggers of `airlock serve`: an unguessable id that runs a step when
 //! `/t/{id}` is requested. Same database as the [`SecretStore`].
 //! The signature settings name a secret of the project, never hold its value.
-//! A `nostore` trigger's runs keep metadata only.
+//! A `nostore` trigger's runs keep metadata only. A trigger pinned to a
+//! version `digest` runs that version whatever the step's current one is.
 
 use super::cache::{self, StoreCaches};
 use super::repo::Change;
@@ -17,6 +18,8 @@ pub struct TriggerRecord {
     pub signature: Option<String>,
     /// Every run it starts keeps metadata only.
     pub nostore: bool,
+    /// The version it runs, pinned; `None`: the step's current version.
+    pub digest: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -45,6 +48,7 @@ impl TriggerStore {
         step: &str,
         signature: Option<&str>,
         nostore: bool,
+        digest: Option<&str>,
     ) -> Result<TriggerRecord> {
         let record = TriggerRecord {
             id: id.to_owned(),
@@ -52,6 +56,7 @@ impl TriggerStore {
             step: step.to_owned(),
             signature: signature.map(str::to_owned),
             nostore,
+            digest: digest.map(str::to_owned),
             created_at: unix_now(),
         };
         self.db.insert_trigger(&record).await?;

@@ -11,6 +11,8 @@ pub async fn run_insert_get_with_nulls(db: Arc<dyn Database>) {
     let mut full = run("r1", "alpha", "hello", "succeeded", 1_700_000_000_123);
     full.memory_peak_bytes = 1 << 40;
     full.cpu_ticks = i64::MAX;
+    full.memory_kib_ms = i64::MAX - 1;
+    full.http_response_bytes = 10 << 20;
     full.input = Some(r#"{"name":"x"}"#.into());
     full.output = Some(r#"{"ok":true}"#.into());
     full.logs = Some(r#"[{"source":"stdout","text":"hi"}]"#.into());

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use airlock_runtime::store::repo::{Database, NewVersion};
-use airlock_runtime::store::steps::{CurrentVersion, StepMeta};
+use airlock_runtime::store::steps::{CurrentVersion, SetCurrent, StepMeta};
 
 use super::support::ids;
 
@@ -134,4 +134,128 @@ pub async fn step_delete_removes_versions_and_components(db: Arc<dyn Database>) 
     );
     let (_, _, versions) = db.get_step("alpha", "hello").await.unwrap().unwrap();
     assert_eq!((versions.len(), versions[0].created_at), (1, 9));
+}
+
+pub async fn step_set_current_rolls_back_and_forward(db: Arc<dyn Database>) {
+    db.put_version(version("hello", "v1", b"one"), 100)
+        .await
+        .unwrap();
+    db.put_version(version("hello", "v2", b"two"), 200)
+        .await
+        .unwrap();
+    db.put_version(version("other", "v3", b"three"), 250)
+        .await
+        .unwrap();
+    let current = |step: &'static str| {
+        let db = db.clone();
+        async move {
+            db.current_version("alpha", step)
+                .await
+                .unwrap()
+                .map(|v| v.digest)
+        }
+    };
+    let updated_at = || {
+        let db = db.clone();
+        async move {
+            db.get_step("alpha", "hello")
+                .await
+                .unwrap()
+                .unwrap()
+                .0
+                .updated_at
+        }
+    };
+    assert_eq!(current("hello").await.as_deref(), Some("v2"));
+
+    // Back to the older version: current at once, the date moves, the
+    // versions stay as they were.
+    assert_eq!(
+        db.set_current_version("alpha", "hello", "v1", 300)
+            .await
+            .unwrap(),
+        SetCurrent::Changed
+    );
+    assert_eq!(current("hello").await.as_deref(), Some("v1"));
+    let (meta, manifest, versions) = db.get_step("alpha", "hello").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            meta.current_digest.as_str(),
+            meta.updated_at,
+            manifest.as_str()
+        ),
+        ("v1", 300, "v1")
+    );
+    assert_eq!(ids(&versions, |v| &v.digest), ["v2", "v1"]);
+    // Already current: nothing changes, not even the date.
+    assert_eq!(
+        db.set_current_version("alpha", "hello", "v1", 400)
+            .await
+            .unwrap(),
+        SetCurrent::Unchanged
+    );
+    assert_eq!(updated_at().await, 300);
+
+    // A version of another step, an unknown one, another project, no step.
+    for (project, step, digest, want) in [
+        ("alpha", "hello", "v3", SetCurrent::NoVersion),
+        ("alpha", "hello", "v9", SetCurrent::NoVersion),
+        ("beta", "hello", "v1", SetCurrent::NoStep),
+        ("alpha", "nope", "v1", SetCurrent::NoStep),
+    ] {
+        assert_eq!(
+            db.set_current_version(project, step, digest, 500)
+                .await
+                .unwrap(),
+            want,
+            "{project}/{step}@{digest}"
+        );
+    }
+    assert_eq!(current("hello").await.as_deref(), Some("v1"));
+    assert_eq!(updated_at().await, 300);
+    assert_eq!(current("other").await.as_deref(), Some("v3"));
+
+    // Forward again; then a new upload is current, as always.
+    assert_eq!(
+        db.set_current_version("alpha", "hello", "v2", 600)
+            .await
+            .unwrap(),
+        SetCurrent::Changed
+    );
+    assert_eq!(current("hello").await.as_deref(), Some("v2"));
+    db.set_current_version("alpha", "hello", "v1", 700)
+        .await
+        .unwrap();
+    assert!(
+        db.put_version(version("hello", "v4", b"four"), 800)
+            .await
+            .unwrap()
+    );
+    assert_eq!(current("hello").await.as_deref(), Some("v4"));
+}
+
+pub async fn step_version_reads_any_stored_version(db: Arc<dyn Database>) {
+    db.put_version(version("hello", "v1", b"one"), 1)
+        .await
+        .unwrap();
+    db.put_version(version("hello", "v2", b"two"), 2)
+        .await
+        .unwrap();
+    let v = |step: &'static str, digest: &'static str| {
+        let db = db.clone();
+        async move { db.version("alpha", step, digest).await.unwrap() }
+    };
+    let want = |d: &str| CurrentVersion {
+        digest: d.into(),
+        component_digest: d.into(),
+        manifest: d.into(),
+    };
+    // Not only the current one.
+    assert_eq!(v("hello", "v1").await, Some(want("v1")));
+    assert_eq!(v("hello", "v2").await, Some(want("v2")));
+    assert_eq!(v("hello", "v9").await, None);
+    assert_eq!(v("nope", "v1").await, None);
+    assert_eq!(db.version("beta", "hello", "v1").await.unwrap(), None);
+    db.delete_step("alpha", "hello").await.unwrap();
+    assert_eq!(v("hello", "v1").await, None, "gone with its step");
 }

@@ -87,6 +87,8 @@ pub fn run(id: &str, project: &str, step: &str, status: &str, created_at: i64) -
         cpu_ticks: 2,
         memory_peak_bytes: 3,
         log_bytes: 4,
+        memory_kib_ms: 5,
+        http_response_bytes: 6,
         input: None,
         output: None,
         error: None,
@@ -102,6 +104,7 @@ pub fn trigger(id: &str, project: &str, step: &str, created_at: i64) -> TriggerR
         step: step.to_owned(),
         signature: None,
         nostore: false,
+        digest: None,
         created_at,
     }
 }

@@ -219,6 +219,12 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX webhook_outbox_due ON webhook_outbox (next_attempt_at)
         WHERE delivered_at IS NULL AND failed_at IS NULL;"#,
+    // 7: versions and usage, as SQLite's 11: a trigger's pinned `digest`,
+    // and each run's memory-time and outbound response bytes (0 for runs
+    // recorded before).
+    r#"ALTER TABLE triggers ADD COLUMN digest TEXT COLLATE "C";
+    ALTER TABLE runs ADD COLUMN memory_kib_ms BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN http_response_bytes BIGINT NOT NULL DEFAULT 0;"#,
 ];
 
 /// The schema version this binary brings a database to.

@@ -36,6 +36,7 @@ mod sealed;
 mod secrets;
 mod steps;
 mod triggers;
+mod usage;
 
 use std::str::FromStr as _;
 use std::time::Duration;

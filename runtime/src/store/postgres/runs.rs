@@ -31,6 +31,8 @@ struct RunRow {
     error: Option<String>,
     logs: Option<String>,
     http_calls: Option<String>,
+    memory_kib_ms: i64,
+    http_response_bytes: i64,
 }
 
 impl From<RunRow> for RunRecord {
@@ -51,6 +53,8 @@ impl From<RunRow> for RunRecord {
             error: r.error,
             logs: r.logs,
             http_calls: r.http_calls,
+            memory_kib_ms: r.memory_kib_ms,
+            http_response_bytes: r.http_response_bytes,
         }
     }
 }
@@ -58,7 +62,8 @@ impl From<RunRow> for RunRecord {
 macro_rules! run_columns {
     () => {
         "id, project, step, digest, status, created_at, duration_ms, cpu_ticks, \
-         memory_peak_bytes, log_bytes, input, output, error, logs, http_calls"
+         memory_peak_bytes, log_bytes, input, output, error, logs, http_calls, \
+         memory_kib_ms, http_response_bytes"
     };
 }
 
@@ -68,7 +73,8 @@ impl RunRepo for PgDatabase {
         sqlx::query(concat!(
             "INSERT INTO runs (",
             run_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+              $16, $17)"
         ))
         .bind(&run.id)
         .bind(&run.project)
@@ -85,6 +91,8 @@ impl RunRepo for PgDatabase {
         .bind(&run.error)
         .bind(&run.logs)
         .bind(&run.http_calls)
+        .bind(run.memory_kib_ms)
+        .bind(run.http_response_bytes)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -112,7 +120,9 @@ impl RunRepo for PgDatabase {
                 .push_bind(&run.output)
                 .push_bind(&run.error)
                 .push_bind(&run.logs)
-                .push_bind(&run.http_calls);
+                .push_bind(&run.http_calls)
+                .push_bind(run.memory_kib_ms)
+                .push_bind(run.http_response_bytes);
         });
         insert.build().execute(&self.pool).await?;
         Ok(())

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use super::PgDatabase;
 use crate::store::Result;
 use crate::store::repo::{NewVersion, StepRepo};
-use crate::store::steps::{CurrentVersion, StepMeta, VersionMeta};
+use crate::store::steps::{CurrentVersion, SetCurrent, StepMeta, VersionMeta};
 
 #[derive(sqlx::FromRow)]
 struct StepRow {
@@ -168,6 +168,71 @@ impl StepRepo for PgDatabase {
             component_digest: r.component_digest,
             manifest: r.manifest,
         }))
+    }
+
+    async fn version(
+        &self,
+        project: &str,
+        step: &str,
+        digest: &str,
+    ) -> Result<Option<CurrentVersion>> {
+        let row: Option<CurrentVersionRow> = sqlx::query_as(
+            "SELECT digest, component_digest, manifest FROM step_versions
+             WHERE project = $1 AND step = $2 AND digest = $3",
+        )
+        .bind(project)
+        .bind(step)
+        .bind(digest)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| CurrentVersion {
+            digest: r.digest,
+            component_digest: r.component_digest,
+            manifest: r.manifest,
+        }))
+    }
+
+    async fn set_current_version(
+        &self,
+        project: &str,
+        step: &str,
+        digest: &str,
+        now: i64,
+    ) -> Result<SetCurrent> {
+        // `FOR UPDATE` holds the step's row until commit: an upload (its
+        // upsert) or a delete of the step on another node waits, so the
+        // version checked here still exists when it is made current.
+        let mut tx = self.pool.begin().await?;
+        let found: Option<(String, bool)> = sqlx::query_as(
+            "SELECT current_digest, EXISTS (SELECT 1 FROM step_versions v
+                 WHERE v.project = $1 AND v.step = $2 AND v.digest = $3)
+             FROM steps WHERE project = $1 AND step = $2 FOR UPDATE",
+        )
+        .bind(project)
+        .bind(step)
+        .bind(digest)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let outcome = match found {
+            None => SetCurrent::NoStep,
+            Some((_, false)) => SetCurrent::NoVersion,
+            Some((current, true)) if current == digest => SetCurrent::Unchanged,
+            Some(_) => {
+                sqlx::query(
+                    "UPDATE steps SET current_digest = $3, updated_at = $4
+                     WHERE project = $1 AND step = $2",
+                )
+                .bind(project)
+                .bind(step)
+                .bind(digest)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                SetCurrent::Changed
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     async fn component(&self, project: &str, step: &str, digest: &str) -> Result<Option<Vec<u8>>> {

@@ -210,4 +210,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX webhook_outbox_due ON webhook_outbox (next_attempt_at)
         WHERE delivered_at IS NULL AND failed_at IS NULL;",
+    // 11: versions and usage. A trigger may pin the version it runs
+    // (`digest`, NULL: the step's current one). A run records its
+    // memory-time (KiB x ms of memory and tables held, integrated over the
+    // run) and the response bytes its outbound calls received, kept for
+    // `nostore` runs too, so usage sums them without reading `http_calls`.
+    // Runs recorded before count 0 for both.
+    "ALTER TABLE triggers ADD COLUMN digest TEXT;
+    ALTER TABLE runs ADD COLUMN memory_kib_ms INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN http_response_bytes INTEGER NOT NULL DEFAULT 0;",
 ];

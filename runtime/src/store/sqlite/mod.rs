@@ -19,6 +19,7 @@ mod sealed;
 mod secrets;
 mod steps;
 mod triggers;
+mod usage;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use super::SqliteDatabase;
 use crate::store::Result;
 use crate::store::repo::{NewVersion, StepRepo};
-use crate::store::steps::{CurrentVersion, StepMeta, VersionMeta};
+use crate::store::steps::{CurrentVersion, SetCurrent, StepMeta, VersionMeta};
 
 #[derive(sqlx::FromRow)]
 struct StepRow {
@@ -116,6 +116,65 @@ impl StepRepo for SqliteDatabase {
         .bind(step)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    async fn version(
+        &self,
+        project: &str,
+        step: &str,
+        digest: &str,
+    ) -> Result<Option<CurrentVersion>> {
+        Ok(sqlx::query_as(
+            "SELECT digest, component_digest, manifest FROM step_versions
+             WHERE project = ?1 AND step = ?2 AND digest = ?3",
+        )
+        .bind(project)
+        .bind(step)
+        .bind(digest)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn set_current_version(
+        &self,
+        project: &str,
+        step: &str,
+        digest: &str,
+        now: i64,
+    ) -> Result<SetCurrent> {
+        // `BEGIN IMMEDIATE` takes the write lock first: no upload or delete
+        // can come between the check and the update.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let found: Option<(String, bool)> = sqlx::query_as(
+            "SELECT current_digest, EXISTS (SELECT 1 FROM step_versions
+                 WHERE project = ?1 AND step = ?2 AND digest = ?3)
+             FROM steps WHERE project = ?1 AND step = ?2",
+        )
+        .bind(project)
+        .bind(step)
+        .bind(digest)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let outcome = match found {
+            None => SetCurrent::NoStep,
+            Some((_, false)) => SetCurrent::NoVersion,
+            Some((current, true)) if current == digest => SetCurrent::Unchanged,
+            Some(_) => {
+                sqlx::query(
+                    "UPDATE steps SET current_digest = ?3, updated_at = ?4
+                     WHERE project = ?1 AND step = ?2",
+                )
+                .bind(project)
+                .bind(step)
+                .bind(digest)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                SetCurrent::Changed
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     async fn component(&self, project: &str, step: &str, digest: &str) -> Result<Option<Vec<u8>>> {
