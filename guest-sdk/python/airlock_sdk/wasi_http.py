@@ -26,8 +26,8 @@ What differs from CPython's own handler, and why:
 
 - no ``Host`` or ``Connection`` header is sent: wasi:http takes the
   authority separately and the host refuses both as restricted headers;
-- ``timeout=`` bounds the time to the first byte (the host bounds it
-  further by the run's wall time);
+- ``timeout=`` is sent as wasi:http's first-byte timeout, which the host
+  applies to the whole call (bounded further by the run's wall time);
 - a refusal by the host (a host outside the grants, a private address, a
   too-large body) raises ``urllib.error.URLError`` whose ``reason`` is a
   :class:`WasiHttpError` naming the wasi:http error code; the host writes
@@ -187,16 +187,28 @@ def send(req):
     out_body = request.body()
     # handle() first: the host reads the body while the guest writes it.
     future = outgoing_handler.handle(request, options)
-    _write_body(types, out_body, data)
+    try:
+        _write_body(types, out_body, data)
+    except Exception as e:
+        # The host may refuse the request without reading its body; then
+        # the response future says why, and that is the error to raise.
+        write_error = e
+    else:
+        write_error = None
     result = future.get()
     while result is None:
-        future.subscribe().block()
+        with future.subscribe() as pollable:
+            pollable.block()
         result = future.get()
     future.__exit__(None, None, None)
-    # option<result<result<incoming-response, error-code>>>: the outer Err
-    # only if the result was taken twice, which this code never does.
-    if isinstance(result, _Err) or isinstance(result.value, _Err):
+    # option<result<result<incoming-response, error-code>>>; the outer Err
+    # only if the result were taken twice, which this code never does.
+    if isinstance(result, _Err):
+        raise urllib.error.URLError("the wasi:http response was already taken")
+    if isinstance(result.value, _Err):
         raise urllib.error.URLError(_error(result.value))
+    if write_error is not None:
+        raise urllib.error.URLError(f"sending the request body failed: {write_error!r}")
     response = result.value.value
     status = response.status()
     headers = http.client.HTTPMessage()
