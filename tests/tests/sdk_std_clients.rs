@@ -26,7 +26,12 @@ fn probe(lang: Lang) -> Vec<u8> {
         Lang::Python => dir.join("python").join("app.py"),
         Lang::Js => dir.join("fetch.js"),
     };
-    let wasm = sdk_builds::build(lang, &source, "std-clients", &format!("probe-{}", lang.name()));
+    let wasm = sdk_builds::build(
+        lang,
+        &source,
+        "std-clients",
+        &format!("probe-{}", lang.name()),
+    );
     std::fs::read(wasm).unwrap()
 }
 
@@ -74,7 +79,9 @@ async fn world(token: &str, step: &str, component: &[u8]) -> World {
             Method::POST,
             "/v1/projects/alpha/accounts",
             Some(&admin),
-            Some(json!({"app": "t-echo", "external_user_id": USER, "credentials": {"token": token}})),
+            Some(
+                json!({"app": "t-echo", "external_user_id": USER, "credentials": {"token": token}}),
+            ),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -161,7 +168,10 @@ async fn std_client(lang: Lang) {
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(seen[0]["path"], "/echo");
     assert_eq!(seen[0]["query"], "page=2");
-    assert_eq!(seen[0]["headers"]["authorization"], format!("Bearer {token}"));
+    assert_eq!(
+        seen[0]["headers"]["authorization"],
+        format!("Bearer {token}")
+    );
     assert_eq!(seen[0]["headers"]["accept"], "application/json");
     assert!(
         seen[0]["headers"]
@@ -193,7 +203,31 @@ async fn std_client(lang: Lang) {
     };
     assert!(text("upstream said: ").contains("[REDACTED"), "{logs:?}");
     assert!(text("stdout sees: ").contains("[REDACTED"), "{logs:?}");
-    assert!(!w.stored().contains(&token), "the token is never stored in the clear");
+    assert!(
+        !w.stored().contains(&token),
+        "the token is never stored in the clear"
+    );
+
+    // A request body goes up as written.
+    let (run, _) = w
+        .run(
+            &step,
+            json!({
+                "url": "https://t-echo.airlock.internal/items",
+                "method": "POST",
+                "headers": {"x-airlock-account": "t-echo", "content-type": "application/json"},
+                "body": "{\"name\":\"Ada\"}",
+            }),
+        )
+        .await;
+    assert_eq!(run["output"]["status"], 200, "{run}");
+    let seen = &w.echo.requests()[1];
+    assert_eq!(seen["method"], "POST");
+    assert_eq!(seen["path"], "/items");
+    assert_eq!(seen["body"], "{\"name\":\"Ada\"}");
+    assert_eq!(seen["headers"]["content-type"], "application/json");
+    assert_eq!(seen["headers"]["content-length"], "14");
+    assert_eq!(seen["headers"]["authorization"], format!("Bearer {token}"));
 
     // A host outside the grants: refused before anything is sent, with the
     // reason in the run's log and the client's error in the step's.
@@ -221,7 +255,11 @@ async fn std_client(lang: Lang) {
                     to this step (manifest `[http] allowed_hosts`)"
     });
     assert!(warned, "the log names the refused host: {record}");
-    assert_eq!(w.echo.requests().len(), 1, "nothing reached the upstream");
+    assert_eq!(
+        w.echo.requests().len(),
+        2,
+        "nothing more reached the upstream"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
