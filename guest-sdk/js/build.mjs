@@ -15,8 +15,9 @@
 // standard `fetch` over wasi:http/types + outgoing-handler, which Airlock
 // links and sends through the same pipeline as `http.send`) is enabled when
 // the bundled code names `fetch`, or with --http (for code that reaches it
-// some other way). Without it the component imports no wasi:http at all and
-// `fetch` is not defined.
+// some other way; a bundler folds `"fe" + "tch"` to `"fetch"`, which the
+// scan sees). Without it the component imports no wasi:http at all, so
+// `fetch` cannot reach anything.
 //
 // AIRLOCK_GUEST_CACHE=DIR reuses a component built from the same bundle,
 // WIT, flags, tool versions and this script, keyed by their SHA-256.
