@@ -3,9 +3,10 @@
 //! JavaScript's `fetch` (componentize-js over wasi:http) — through
 //! `airlock serve`, against a loopback echo server standing in for a
 //! third party: an account named by `x-airlock-account` reaches the
-//! upstream as the host inserted it, the step only ever sees it masked
-//! (the echoed body in its output, log and stdout, the stored run record),
-//! and a host outside the grants is refused with a clear error.
+//! upstream as the host inserted it, and so does a granted secret named by
+//! `x-airlock-auth`; the step only ever sees them masked (the echoed body in
+//! its output, log and stdout, the stored run record); and a host outside
+//! the grants is refused with a clear error.
 //!
 //! The probes are `tests/std-clients/` (one request each, reporting what
 //! came back), built with the SDKs' own build scripts and cache.
@@ -43,9 +44,10 @@ struct World {
 }
 
 /// A server that may reach loopback, an app `t-echo` (bearer) whose base URL
-/// is the echo fake, ada's account of it holding `token`, and `step` pushed
-/// to project alpha with a manifest granting that app only.
-async fn world(token: &str, step: &str, component: &[u8]) -> World {
+/// is the echo fake, ada's account of it holding `token`, a stored secret
+/// `API_KEY` holding `secret`, and `step` pushed to project alpha with a
+/// manifest granting that app, that secret and the host 127.0.0.1 only.
+async fn world(token: &str, secret: &str, step: &str, component: &[u8]) -> World {
     let echo = fakes::echo().await;
     let apps = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -69,7 +71,10 @@ async fn world(token: &str, step: &str, component: &[u8]) -> World {
         .env("AIRLOCK_CACHE_DIR", cache.to_str().unwrap())
         .start();
     let admin = server.admin_setup().await;
-    let manifest = format!("name = \"{step}\"\n\n[http]\napps = [\"t-echo\"]\n");
+    let manifest = format!(
+        "name = \"{step}\"\nsecrets = [\"API_KEY\"]\n\n[http]\napps = [\"t-echo\"]\n\
+         allowed_hosts = [\"127.0.0.1\"]\n"
+    );
     let r = server
         .upload("alpha", step, &admin, component, Some(&manifest))
         .await;
@@ -82,6 +87,15 @@ async fn world(token: &str, step: &str, component: &[u8]) -> World {
             Some(
                 json!({"app": "t-echo", "external_user_id": USER, "credentials": {"token": token}}),
             ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = server
+        .call(
+            Method::PUT,
+            "/v1/projects/alpha/secrets/API_KEY",
+            Some(&admin),
+            Some(json!({"value": secret})),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -146,7 +160,8 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 async fn std_client(lang: Lang) {
     let step = format!("probe-{}", lang.name());
     let token = format!("tok_std_client_{}_8f3kQ2xZ7vLp", lang.name());
-    let w = world(&token, &step, &probe(lang)).await;
+    let secret = format!("sk_std_client_{}_R4nT9wYc2Hd", lang.name());
+    let w = world(&token, &secret, &step, &probe(lang)).await;
 
     // Relative to the app's base URL, the account named by its slug.
     let (run, record) = w
@@ -229,6 +244,28 @@ async fn std_client(lang: Lang) {
     assert_eq!(seen["headers"]["content-length"], "14");
     assert_eq!(seen["headers"]["authorization"], format!("Bearer {token}"));
 
+    // A granted secret named by `x-airlock-auth`, to a host the manifest
+    // allows: it lands where the header says; the echo of it comes back masked.
+    let (run, record) = w
+        .run(
+            &step,
+            json!({"url": w.echo.url("/keyed"), "headers": {"x-airlock-auth": "header x-api-key API_KEY"}}),
+        )
+        .await;
+    assert_eq!(run["output"]["status"], 200, "{run}");
+    let seen = &w.echo.requests()[2];
+    assert_eq!(seen["path"], "/keyed");
+    assert_eq!(seen["headers"]["x-api-key"], secret.as_str());
+    assert!(seen["headers"].get("x-airlock-auth").is_none(), "{seen}");
+    let body = run["output"]["body"].as_str().unwrap();
+    assert!(body.contains("\"x-api-key\":\"[REDACTED"), "{body}");
+    assert!(!run.to_string().contains(&secret), "{run}");
+    assert!(!record.contains(&secret), "{record}");
+    assert!(
+        !w.stored().contains(&secret),
+        "the secret is never stored in the clear"
+    );
+
     // A host outside the grants: refused before anything is sent, with the
     // reason in the run's log and the client's error in the step's.
     let (run, record) = w
@@ -257,7 +294,7 @@ async fn std_client(lang: Lang) {
     assert!(warned, "the log names the refused host: {record}");
     assert_eq!(
         w.echo.requests().len(),
-        2,
+        3,
         "nothing more reached the upstream"
     );
 }
