@@ -11,8 +11,13 @@
 //
 // componentize-js links wasi:http by default (for `fetch`) and exports
 // wasi:http/incoming-handler for its fetch-event feature. Airlock never
-// links incoming-handler, so `fetch-event` is always disabled; `http` (the
-// standard `fetch` over wasi:http/outgoing-handler) only with --http.
+// links incoming-handler, so `fetch-event` is always disabled. `http` (the
+// standard `fetch` over wasi:http/types + outgoing-handler, which Airlock
+// links and sends through the same pipeline as `http.send`) is enabled when
+// the bundled code names `fetch`, or with --http (for code that reaches it
+// some other way; a bundler folds `"fe" + "tch"` to `"fetch"`, which the
+// scan sees). Without it the component imports no wasi:http at all, so
+// `fetch` cannot reach anything.
 //
 // AIRLOCK_GUEST_CACHE=DIR reuses a component built from the same bundle,
 // WIT, flags, tool versions and this script, keyed by their SHA-256.
@@ -96,7 +101,10 @@ const bundled = await esbuild.build({
 });
 const source = bundled.outputFiles[0].text;
 
-const disableFeatures = args.http ? ["fetch-event"] : ["http", "fetch-event"];
+// esbuild drops comments, so the SDK's own prose never turns this on; a
+// false positive only adds imports the host links and the grants still bound.
+const http = args.http || /\bfetch\b/.test(source);
+const disableFeatures = http ? ["fetch-event"] : ["http", "fetch-event"];
 const hash = createHash("sha256");
 hash.update(JSON.stringify({ versions, disableFeatures }));
 // This script too: a change to how it builds must not reuse old components.

@@ -4,7 +4,9 @@
 # APP.py is the module holding the @airlock_sdk.step function; its directory
 # is on the module path (pure-Python packages vendored beside it work), and
 # so is this SDK. The component targets airlock:step/step (wit/ of the
-# repository, two levels up from here).
+# repository, two levels up from here) through this SDK's world
+# airlock:python-sdk/step (wit/ here), which adds wasi:http/types and
+# outgoing-handler for airlock_sdk.wasi_http (urllib.request over wasi:http).
 #
 # AIRLOCK_GUEST_CACHE=DIR reuses a component built from the same inputs
 # (the app's directory, this SDK and script, the WIT and the tool's version), keyed
@@ -33,12 +35,21 @@ fi
 
 app_dir=$(cd "$(dirname "$app")" && pwd)
 module=$(basename "$app" .py)
-world=airlock:step/step
-wit_args=(-d "$wit")
+world=airlock:python-sdk/step
 
 build() {
-  componentize-py -q "${wit_args[@]}" -w "$world" componentize "$module" \
-    -p "$app_dir" -p "$sdk" -o "$1"
+  # One WIT directory: the SDK's world, its WASI deps and Airlock's wit/.
+  local witdir
+  witdir=$(mktemp -d)
+  cp -r "$sdk/wit/." "$witdir/"
+  mkdir -p "$witdir/deps/airlock-step"
+  cp "$wit"/*.wit "$witdir/deps/airlock-step/"
+  if ! componentize-py -q -d "$witdir" -w "$world" componentize "$module" \
+    -p "$app_dir" -p "$sdk" -o "$1"; then
+    rm -rf "$witdir"
+    return 1
+  fi
+  rm -rf "$witdir"
 }
 
 mkdir -p "$(dirname "$out")"

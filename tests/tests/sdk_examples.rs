@@ -3,7 +3,9 @@
 //! README says: output, log lines, errors and exit codes; secrets masked
 //! everywhere the step leaked them; and github-repos calling a local fake
 //! of GitHub as the run user's connected account, whose token reaches the
-//! fake and nothing the step sees or emits.
+//! fake and nothing the step sees or emits — both with the SDK's `http`
+//! builder and with the language's standard client (`github-repos-fetch`:
+//! `fetch`; `github-repos-urllib`: `urllib.request`), over wasi:http.
 
 use std::path::{Path, PathBuf};
 
@@ -107,8 +109,8 @@ fn echo_secret(lang: Lang) {
     assert!(!stderr.contains(value));
 }
 
-async fn github_repos(lang: Lang) {
-    let (wasm, manifest) = example(lang, "github-repos");
+async fn github_repos(lang: Lang, name: &str) {
+    let (wasm, manifest) = example(lang, name);
     let token = "gho_4Fd81bA0e2C9d7E6f5A4b3C2d1E0f9A8b7C6";
     let github = fakes::github(token).await;
     let cli = LocalCli::new(env!("CARGO_BIN_EXE_airlock-under-test"));
@@ -184,6 +186,7 @@ async fn github_repos(lang: Lang) {
     let stderr = text(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("no external user"), "{stderr}");
+    assert_eq!(github.requests().len(), 1, "nothing more reached GitHub");
 }
 
 #[test]
@@ -208,10 +211,20 @@ fn js_echo_secret_is_masked_everywhere() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_github_repos_calls_as_the_connected_account() {
-    github_repos(Lang::Python).await;
+    github_repos(Lang::Python, "github-repos").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn js_github_repos_calls_as_the_connected_account() {
-    github_repos(Lang::Js).await;
+    github_repos(Lang::Js, "github-repos").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_urllib_example_calls_as_the_connected_account() {
+    github_repos(Lang::Python, "github-repos-urllib").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn js_fetch_example_calls_as_the_connected_account() {
+    github_repos(Lang::Js, "github-repos-fetch").await;
 }

@@ -25,8 +25,16 @@
 //
 // The same shape as the Rust SDK (guest-sdk/src): log, context, secrets
 // (handles with reveal), crypto (hmac keyed by a handle) and http (a builder
-// with account, bearer and json). With `build.mjs --http`, the standard
-// `fetch` reaches the network through the host's wasi:http client too.
+// with account, bearer and json). The standard `fetch` reaches the network
+// too, over wasi:http through the same host pipeline (build.mjs enables it
+// when the step names `fetch`); make the function async and await it:
+//
+//   export const run = step(async () => {
+//     const r = await fetch("https://github.airlock.internal/user/repos", {
+//       headers: { "x-airlock-account": "github" },
+//     });
+//     return { count: (await r.json()).length };
+//   });
 
 export { StepError } from "./error.js";
 export { step } from "./step.js";

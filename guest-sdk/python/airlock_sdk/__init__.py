@@ -32,10 +32,15 @@ The same shape as the Rust SDK (``guest-sdk/src``): :mod:`log`,
 :mod:`context`, :mod:`secrets` (handles with ``reveal``), :mod:`crypto`
 (``hmac`` keyed by a handle) and :mod:`http` (a builder with ``account``,
 ``bearer`` and ``json``).
+
+Importing this package also makes the standard ``urllib.request`` send over
+``wasi:http`` (:mod:`airlock_sdk.wasi_http`), through the same host pipeline.
 """
 
 from ._error import Error
 from ._step import step
-from . import context, crypto, http, log, secrets
+from . import context, crypto, http, log, secrets, wasi_http
 
-__all__ = ["Error", "step", "context", "crypto", "http", "log", "secrets"]
+wasi_http.install()
+
+__all__ = ["Error", "step", "context", "crypto", "http", "log", "secrets", "wasi_http"]
