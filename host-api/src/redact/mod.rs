@@ -83,9 +83,10 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
+use memchr::memmem::Finder;
 
 use filter::QgramFilter;
 
@@ -122,7 +123,15 @@ struct Registry {
 /// An immutable snapshot that redaction runs against.
 #[derive(Debug, Default)]
 struct Compiled {
-    matcher: Option<AhoCorasick>,
+    /// The registered patterns, for the automaton built on first need.
+    patterns: Vec<String>,
+    /// The automaton over `patterns`; with few patterns built only for a
+    /// text too large for `finders`.
+    matcher: OnceLock<AhoCorasick>,
+    /// With few patterns, one substring finder each: built in well under a
+    /// microsecond, where an automaton takes tens (the proxy's profile had
+    /// ~12 % of its CPU building one per request for a single credential).
+    finders: Option<Vec<Finder<'static>>>,
     /// In front of `matcher` when there are too many patterns for its own
     /// prefilters.
     filter: Option<QgramFilter>,
@@ -135,6 +144,15 @@ struct Compiled {
 /// Up to this many patterns the automaton's own prefilters (memchr, Teddy)
 /// are fast and [`QgramFilter`] is not used.
 const FILTER_MIN_PATTERNS: usize = 64;
+
+/// Up to this many patterns (one or two secrets with their encodings), a
+/// text is scanned with one [`Finder`] per pattern instead of an automaton...
+const FINDER_MAX_PATTERNS: usize = 24;
+
+/// ... as long as patterns × text length stays under this many bytes: past
+/// it one automaton pass is cheaper than a pass per pattern, and the
+/// automaton is built once for the snapshot.
+const FINDER_MAX_SCAN_BYTES: usize = 1 << 20;
 
 /// A masked byte range of a text and the pattern whose marker replaces it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,28 +293,27 @@ impl Registry {
             return Compiled::default();
         }
         let min_len = self.patterns.iter().map(String::len).min().unwrap_or(0);
-        // Few patterns: a contiguous NFA with the automaton's own
-        // prefilters (memchr, Teddy), which do nearly all the scanning. Not a
-        // DFA: building one took ~250 µs for two secrets, paid by every
-        // proxied request and every run (a redactor lives for one), while
-        // scanning was no faster. Many patterns: the q-gram filter skips
-        // most text, and the contiguous NFA checks the short windows it
-        // leaves, at a fraction of a DFA's memory (1,000 secrets: ~140 MB
-        // as a DFA).
+        // A redactor lives for one run or one proxied request, so with few
+        // patterns (the usual case) nothing is compiled up front: finders
+        // scan small texts, and the automaton is built only if a text is
+        // too large for them. Many patterns: the automaton at once, behind
+        // the q-gram filter.
         let filter = (self.patterns.len() > FILTER_MIN_PATTERNS)
             .then(|| QgramFilter::new(&self.patterns, min_len, self.max_len));
-        let matcher = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .kind(Some(AhoCorasickKind::ContiguousNFA))
-            .build(&self.patterns)
-            .or_else(|_| {
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::LeftmostLongest)
-                    .build(&self.patterns)
-            })
-            .expect("an automaton without a size limit always builds");
+        let finders = (self.patterns.len() <= FINDER_MAX_PATTERNS).then(|| {
+            self.patterns
+                .iter()
+                .map(|p| Finder::new(p.as_bytes()).into_owned())
+                .collect()
+        });
+        let matcher = OnceLock::new();
+        if finders.is_none() {
+            matcher.get_or_init(|| automaton(&self.patterns));
+        }
         Compiled {
-            matcher: Some(matcher),
+            patterns: self.patterns.clone(),
+            matcher,
+            finders,
             filter,
             markers: self
                 .owners
@@ -311,7 +328,11 @@ impl Registry {
 
 impl Compiled {
     fn is_empty(&self) -> bool {
-        self.matcher.is_none()
+        self.patterns.is_empty()
+    }
+
+    fn matcher(&self) -> &AhoCorasick {
+        self.matcher.get_or_init(|| automaton(&self.patterns))
     }
 
     fn marker(&self, pattern: usize) -> &str {
@@ -327,9 +348,16 @@ impl Compiled {
     /// it. That re-reads only matched text, which is rare.
     fn regions(&self, text: &[u8]) -> Vec<Region> {
         let mut regions = Vec::new();
-        let Some(matcher) = &self.matcher else {
+        if self.is_empty() {
             return regions;
-        };
+        }
+        if let Some(finders) = &self.finders
+            && finders.len().saturating_mul(text.len()) <= FINDER_MAX_SCAN_BYTES
+        {
+            regions_by_finders(finders, text, &mut regions);
+            return regions;
+        }
+        let matcher = self.matcher();
         match &self.filter {
             Some(filter) => filter.windows(text, |window| {
                 regions_in(matcher, text, window, &mut regions)
@@ -402,11 +430,61 @@ impl Compiled {
     #[cfg(test)]
     fn regions_unfiltered(&self, text: &str) -> Vec<Region> {
         let mut regions = Vec::new();
-        if let Some(matcher) = &self.matcher {
-            regions_in(matcher, text.as_bytes(), 0..text.len(), &mut regions);
+        if !self.is_empty() {
+            regions_in(self.matcher(), text.as_bytes(), 0..text.len(), &mut regions);
         }
         regions
     }
+}
+
+/// The automaton over `patterns` (not empty).
+///
+/// A contiguous NFA with the automaton's own prefilters (memchr, Teddy),
+/// which do nearly all the scanning. Not a DFA: building one took ~250 µs
+/// for two secrets, while scanning was no faster. With many patterns the
+/// q-gram filter skips most text, and the contiguous NFA checks the short
+/// windows it leaves, at a fraction of a DFA's memory (1,000 secrets:
+/// ~140 MB as a DFA).
+fn automaton(patterns: &[String]) -> AhoCorasick {
+    AhoCorasick::builder()
+        .match_kind(MatchKind::LeftmostLongest)
+        .kind(Some(AhoCorasickKind::ContiguousNFA))
+        .build(patterns)
+        .or_else(|_| {
+            AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(patterns)
+        })
+        .expect("an automaton without a size limit always builds")
+}
+
+/// The same regions as [`regions_in`] over the whole text, from every
+/// occurrence of every pattern (overlapping ones included, each pattern's
+/// runs coalesced as they are found), merged and named after the leftmost
+/// (the longest at one start), as a leftmost-longest search names them.
+fn regions_by_finders(finders: &[Finder<'static>], text: &[u8], regions: &mut Vec<Region>) {
+    for (pattern, finder) in finders.iter().enumerate() {
+        let len = finder.needle().len();
+        let mut current: Option<Region> = None;
+        let mut pos = 0;
+        while let Some(at) = finder.find(&text[pos..]) {
+            let start = pos + at;
+            match &mut current {
+                Some(r) if start < r.end => r.end = start + len,
+                _ => {
+                    regions.extend(current.take());
+                    current = Some(Region {
+                        start,
+                        end: start + len,
+                        pattern,
+                    });
+                }
+            }
+            pos = start + 1;
+        }
+        regions.extend(current);
+    }
+    merge(regions);
 }
 
 /// Appends the regions of `text[span]` to `regions`; see [`Compiled::regions`].

@@ -525,3 +525,54 @@ fn a_value_split_across_pieces_is_masked_in_each() {
     r.redact_pieces(&mut pieces);
     assert_eq!(pieces, ["[REDACTED:PW]", "[REDACTED:PW]", "[REDACTED:PW]!"]);
 }
+
+#[test]
+fn few_patterns_scanned_by_finders_give_the_automatons_regions() {
+    // Overlapping and self-overlapping occurrences, encodings, a value
+    // inside another, runs of one pattern: the finder path must name and
+    // cover exactly what the leftmost-longest automaton does.
+    let r = Redactor::new();
+    assert!(r.register("A", "aaaaaaa"));
+    assert!(r.register("B", "aaaabbbbbb"));
+    assert!(r.register("C", "tok_0123456789"));
+    let compiled = r.compiled();
+    assert!(compiled.finders.is_some());
+    let mut rng = Rng(0x5eed);
+    let pieces = [
+        "a",
+        "aaaa",
+        "aaaaaaa",
+        "aaaabbbbbb",
+        "b",
+        "tok_0123456789",
+        "x",
+        " ",
+        "tok_01",
+        "dG9rXzAxMjM0NTY3ODk=",
+        "746f6b5f30313233343536373839",
+        "é",
+    ];
+    for _ in 0..500 {
+        let mut text = String::new();
+        for _ in 0..rng.below(12) {
+            text += pieces[rng.below(pieces.len())];
+        }
+        assert_eq!(
+            compiled.regions(text.as_bytes()),
+            compiled.regions_unfiltered(&text),
+            "{text:?}"
+        );
+    }
+    // A small text builds no automaton; past the scan budget the automaton
+    // is built once and takes over.
+    let r = Redactor::new();
+    assert!(r.register("C", "tok_0123456789"));
+    assert!(r.register("A", "aaaaaaa"));
+    let compiled = r.compiled();
+    assert_eq!(r.redact("x tok_0123456789 y"), "x [REDACTED:C] y");
+    assert!(compiled.matcher.get().is_none());
+    let big = "aaaaaaab tok_0123456789 ".repeat(1 << 16);
+    let masked = r.redact(&big);
+    assert!(compiled.matcher.get().is_some());
+    assert!(!masked.contains("tok_0123456789") && !masked.contains("aaaaaaa"));
+}
