@@ -12,4 +12,12 @@ impl Host for StepHost {
             trigger: c.trigger,
         })
     }
+
+    fn attempt(&mut self) -> wasmtime::Result<u32> {
+        Ok(self.context.attempt)
+    }
+
+    fn idempotency_key(&mut self) -> wasmtime::Result<Option<String>> {
+        Ok(self.context.idempotency_key.clone())
+    }
 }

@@ -4,6 +4,11 @@
 //! into the step's input, runs it through the same path as the runs API
 //! ([`super::runs::execute`]) and turns the output into the response.
 //!
+//! A trigger created with `"async": true` (or a request with `Prefer:
+//! respond-async`) queues its run instead ([`super::queued`]) and answers
+//! 202 `{id, status: "queued"}` at once: a webhook sender that retries on
+//! a slow answer gets its answer before the step runs.
+//!
 //! A signed trigger checks the request's signature with a secret of the
 //! project before anything runs. Secret values, signatures, bodies and header
 //! values are never logged.
@@ -123,6 +128,10 @@ pub struct CreateTrigger {
     /// error or logs (a request may also ask with `x-airlock-nostore: 1`).
     #[serde(default)]
     pub nostore: bool,
+    /// Queue every run: the sender gets 202 `{id, status: "queued"}` at
+    /// once, and the run happens in the queue (see `GET …/runs/{id}`).
+    #[serde(default, rename = "async")]
+    pub queued: bool,
 }
 
 /// A trigger.
@@ -137,6 +146,9 @@ pub struct TriggerView {
     pub signature: Option<SignatureSpec>,
     /// Its runs keep metadata only.
     pub nostore: bool,
+    /// Its runs are queued; requests get 202 at once.
+    #[serde(rename = "async")]
+    pub queued: bool,
     pub created_at: Timestamp,
 }
 
@@ -153,6 +165,7 @@ fn view(r: store::triggers::TriggerRecord) -> TriggerView {
         step: r.step,
         signature: r.signature.and_then(|s| serde_json::from_str(&s).ok()),
         nostore: r.nostore,
+        queued: r.queued,
         created_at: Timestamp::from_unix_secs(r.created_at),
     }
 }
@@ -205,10 +218,17 @@ pub async fn create(
     let id = new_id()?;
     let record = state
         .triggers
-        .insert(&id, &project, &step, signature.as_deref(), body.nostore)
+        .insert(
+            &id,
+            &project,
+            &step,
+            signature.as_deref(),
+            body.nostore,
+            body.queued,
+        )
         .await?;
     tracing::info!(%project, %step, signed = signature.is_some(), nostore = body.nostore,
-        "trigger created");
+        queued = body.queued, "trigger created");
     Ok((StatusCode::CREATED, Json(view(record))))
 }
 
@@ -462,6 +482,8 @@ fn output_response(output: Value) -> Response {
     request_body(content = String, description = "Any body up to 1 MiB, of any type"),
     responses((status = "default", description = "The step's output (200, JSON), or the \
             response it asks for: any status, headers and body"),
+        (status = 202, body = super::queued::QueuedRun,
+            description = "An `async` trigger (or `Prefer: respond-async`): the run is queued"),
         (status = 401, body = ErrorBody, description = "`bad_signature`"),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 429, body = ErrorBody,
@@ -546,11 +568,30 @@ pub async fn fire(
         drop_header.as_deref(),
         &body,
     );
+    // As on the runs API; a `nostore` trigger cannot be overridden.
+    let nostore = trigger.nostore || super::runs::wants_nostore(&headers);
+    let preferred = super::queued::prefers_async(&headers);
+    if trigger.queued || preferred {
+        let queued = super::queued::enqueue(
+            &state,
+            super::queued::Enqueue {
+                project,
+                step,
+                input: &input,
+                external_user_id: None,
+                nostore,
+                trigger: crate::store::queue::TRIGGER_HTTP,
+                idempotency_key: None,
+                preferred,
+            },
+        )
+        .await;
+        return queued.unwrap_or_else(IntoResponse::into_response);
+    }
     let invocation = super::runs::Invocation {
         input: &input,
         external_user_id: None,
-        // As on the runs API; a `nostore` trigger cannot be overridden.
-        nostore: trigger.nostore || super::runs::wants_nostore(&headers),
+        nostore,
         trigger: Trigger::Http,
         run_accounts: None,
     };
@@ -575,6 +616,8 @@ pub async fn fire(
     request_body(content = String, description = "Any body up to 1 MiB, of any type"),
     responses((status = "default", description = "The step's output (200, JSON), or the \
             response it asks for: any status, headers and body"),
+        (status = 202, body = super::queued::QueuedRun,
+            description = "An `async` trigger (or `Prefer: respond-async`): the run is queued"),
         (status = 401, body = ErrorBody, description = "`bad_signature`"),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 429, body = ErrorBody,

@@ -17,6 +17,8 @@ pub struct TriggerRecord {
     pub signature: Option<String>,
     /// Every run it starts keeps metadata only.
     pub nostore: bool,
+    /// Its runs are queued: the sender gets 202 at once ([`super::queue`]).
+    pub queued: bool,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -45,6 +47,7 @@ impl TriggerStore {
         step: &str,
         signature: Option<&str>,
         nostore: bool,
+        queued: bool,
     ) -> Result<TriggerRecord> {
         let record = TriggerRecord {
             id: id.to_owned(),
@@ -52,6 +55,7 @@ impl TriggerStore {
             step: step.to_owned(),
             signature: signature.map(str::to_owned),
             nostore,
+            queued,
             created_at: unix_now(),
         };
         self.db.insert_trigger(&record).await?;

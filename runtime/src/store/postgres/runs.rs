@@ -31,6 +31,7 @@ struct RunRow {
     error: Option<String>,
     logs: Option<String>,
     http_calls: Option<String>,
+    attempts: i64,
 }
 
 impl From<RunRow> for RunRecord {
@@ -51,6 +52,7 @@ impl From<RunRow> for RunRecord {
             error: r.error,
             logs: r.logs,
             http_calls: r.http_calls,
+            attempts: r.attempts,
         }
     }
 }
@@ -58,7 +60,7 @@ impl From<RunRow> for RunRecord {
 macro_rules! run_columns {
     () => {
         "id, project, step, digest, status, created_at, duration_ms, cpu_ticks, \
-         memory_peak_bytes, log_bytes, input, output, error, logs, http_calls"
+         memory_peak_bytes, log_bytes, input, output, error, logs, http_calls, attempts"
     };
 }
 
@@ -68,7 +70,7 @@ impl RunRepo for PgDatabase {
         sqlx::query(concat!(
             "INSERT INTO runs (",
             run_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         ))
         .bind(&run.id)
         .bind(&run.project)
@@ -85,6 +87,7 @@ impl RunRepo for PgDatabase {
         .bind(&run.error)
         .bind(&run.logs)
         .bind(&run.http_calls)
+        .bind(run.attempts)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -112,7 +115,8 @@ impl RunRepo for PgDatabase {
                 .push_bind(&run.output)
                 .push_bind(&run.error)
                 .push_bind(&run.logs)
-                .push_bind(&run.http_calls);
+                .push_bind(&run.http_calls)
+                .push_bind(run.attempts);
         });
         insert.build().execute(&self.pool).await?;
         Ok(())

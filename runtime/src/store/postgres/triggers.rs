@@ -16,6 +16,7 @@ struct TriggerRow {
     step: String,
     signature: Option<String>,
     nostore: bool,
+    queued: bool,
     created_at: i64,
 }
 
@@ -27,6 +28,7 @@ impl From<TriggerRow> for TriggerRecord {
             step: r.step,
             signature: r.signature,
             nostore: r.nostore,
+            queued: r.queued,
             created_at: r.created_at,
         }
     }
@@ -36,14 +38,15 @@ impl From<TriggerRow> for TriggerRecord {
 impl TriggerRepo for PgDatabase {
     async fn insert_trigger(&self, t: &TriggerRecord) -> Result<()> {
         sqlx::query(
-            "INSERT INTO triggers (id, project, step, signature, nostore, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO triggers (id, project, step, signature, nostore, queued, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&t.id)
         .bind(&t.project)
         .bind(&t.step)
         .bind(&t.signature)
         .bind(t.nostore)
+        .bind(t.queued)
         .bind(t.created_at)
         .execute(&self.pool)
         .await?;
@@ -52,7 +55,7 @@ impl TriggerRepo for PgDatabase {
 
     async fn get_trigger(&self, id: &str) -> Result<Option<TriggerRecord>> {
         let row: Option<TriggerRow> = sqlx::query_as(
-            "SELECT id, project, step, signature, nostore, created_at FROM triggers WHERE id = $1",
+            "SELECT id, project, step, signature, nostore, queued, created_at FROM triggers WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -62,7 +65,7 @@ impl TriggerRepo for PgDatabase {
 
     async fn list_triggers(&self, project: &str, step: &str) -> Result<Vec<TriggerRecord>> {
         let rows: Vec<TriggerRow> = sqlx::query_as(
-            "SELECT id, project, step, signature, nostore, created_at FROM triggers
+            "SELECT id, project, step, signature, nostore, queued, created_at FROM triggers
              WHERE project = $1 AND step = $2 ORDER BY created_at, id",
         )
         .bind(project)

@@ -8,14 +8,14 @@ use crate::store::repo::RunRepo;
 use crate::store::runs::{RunFilter, RunRecord};
 
 const COLUMNS: &str = "id, project, step, digest, status, created_at, duration_ms, cpu_ticks, \
-                       memory_peak_bytes, log_bytes, input, output, error, logs, http_calls";
+                       memory_peak_bytes, log_bytes, input, output, error, logs, http_calls, attempts";
 
 #[async_trait]
 impl RunRepo for SqliteDatabase {
     async fn insert_run(&self, run: &RunRecord) -> Result<()> {
         let sql = format!(
             "INSERT INTO runs ({COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&run.id)
@@ -33,6 +33,7 @@ impl RunRepo for SqliteDatabase {
             .bind(&run.error)
             .bind(&run.logs)
             .bind(&run.http_calls)
+            .bind(run.attempts)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -59,7 +60,8 @@ impl RunRepo for SqliteDatabase {
                 .push_bind(&run.output)
                 .push_bind(&run.error)
                 .push_bind(&run.logs)
-                .push_bind(&run.http_calls);
+                .push_bind(&run.http_calls)
+                .push_bind(run.attempts);
         });
         insert.build().execute(&self.pool).await?;
         Ok(())

@@ -7,20 +7,21 @@ use crate::store::Result;
 use crate::store::repo::TriggerRepo;
 use crate::store::triggers::TriggerRecord;
 
-const COLUMNS: &str = "id, project, step, signature, nostore, created_at";
+const COLUMNS: &str = "id, project, step, signature, nostore, queued, created_at";
 
 #[async_trait]
 impl TriggerRepo for SqliteDatabase {
     async fn insert_trigger(&self, t: &TriggerRecord) -> Result<()> {
         sqlx::query(
-            "INSERT INTO triggers (id, project, step, signature, nostore, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO triggers (id, project, step, signature, nostore, queued, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .bind(&t.id)
         .bind(&t.project)
         .bind(&t.step)
         .bind(&t.signature)
         .bind(t.nostore)
+        .bind(t.queued)
         .bind(t.created_at)
         .execute(&self.pool)
         .await?;
