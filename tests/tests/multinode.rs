@@ -13,7 +13,9 @@
 //!   nodes together;
 //! - `crash`: `kill -9` under load loses no answered run, and the other
 //!   node serves on;
-//! - `periodic`: each retention tick is swept by one node.
+//! - `periodic`: each retention tick is swept by one node;
+//! - `queue`: 1,000 queued runs run exactly once across both nodes, and a
+//!   node killed mid-run leaves its run to the other (attempt 2).
 //!
 //! Every test says what would make it fail. PostgreSQL comes from
 //! `airlock_tests::postgres` (`AIRLOCK_TEST_DATABASE_URL`, or a throwaway
@@ -25,6 +27,7 @@ mod suite {
     pub mod limits;
     pub mod oauth;
     pub mod periodic;
+    pub mod queue;
     pub mod support;
     pub mod visibility;
 }

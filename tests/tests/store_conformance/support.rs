@@ -92,6 +92,7 @@ pub fn run(id: &str, project: &str, step: &str, status: &str, created_at: i64) -
         error: None,
         logs: None,
         http_calls: None,
+        attempts: 1,
     }
 }
 
@@ -102,6 +103,7 @@ pub fn trigger(id: &str, project: &str, step: &str, created_at: i64) -> TriggerR
         step: step.to_owned(),
         signature: None,
         nostore: false,
+        queued: false,
         created_at,
     }
 }

@@ -108,12 +108,13 @@ impl QueueRepo for PgDatabase {
         Ok(super::super::queue::lease_of(cancel))
     }
 
+    // `lease_owner` stays: the node that ran the run last.
     async fn finish_run(&self, r: &RunRecord, owner: &str, attempt: i64) -> Result<bool> {
         let n = sqlx::query(
             "UPDATE runs SET status = $4, digest = $5, duration_ms = $6, cpu_ticks = $7,
                  memory_peak_bytes = $8, log_bytes = $9, input = $10, output = $11,
                  error = $12, logs = $13, http_calls = $14,
-                 lease_owner = NULL, lease_until = NULL, not_before = NULL
+                 lease_until = NULL, not_before = NULL
              WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND status = 'running'",
         )
         .bind(&r.id)
