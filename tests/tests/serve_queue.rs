@@ -7,7 +7,6 @@
 //!
 //! Every wait is on a condition with a generous bound, never on a timing.
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use airlock_tests::serve::{Reply, Server, ServerBuilder};
@@ -64,35 +63,21 @@ async fn get_run(s: &Server, key: &str, id: &str) -> Value {
     r.json()
 }
 
-async fn eventually<F, Fut>(what: &str, bound: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < bound, "not within {bound:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Waits until run `id` has `status`; returns the run.
 async fn wait_status(s: &Server, key: &str, id: &str, status: &str) -> Value {
-    let mut last = Value::Null;
-    eventually(
-        &format!("run {id} is {status}"),
-        Duration::from_secs(120),
-        || {
-            let fut = get_run(s, key, id);
-            let last = &mut last;
-            async move {
-                *last = fut.await;
-                last["status"] == status
-            }
-        },
-    )
-    .await;
-    last
+    let bound = Duration::from_secs(120);
+    let start = Instant::now();
+    loop {
+        let run = get_run(s, key, id).await;
+        if run["status"] == status {
+            return run;
+        }
+        assert!(
+            start.elapsed() < bound,
+            "run {id} not {status} within {bound:?}: {run}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
