@@ -34,18 +34,30 @@ impl RunRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
+    /// Queued (`Prefer: respond-async`), not started yet.
+    Queued,
+    /// Queued and running now.
+    Running,
     Succeeded,
     Failed,
+    Cancelled,
     /// A status this client does not know yet.
     #[serde(other)]
     Unknown,
 }
 
+fn one() -> i64 {
+    1
+}
+
 impl RunStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
             RunStatus::Unknown => "unknown",
         }
     }
@@ -177,9 +189,12 @@ pub struct HttpCall {
 pub struct Run {
     pub id: String,
     pub step: String,
-    /// The step version that ran.
+    /// The step version that ran (empty while queued).
     pub digest: String,
     pub status: RunStatus,
+    /// Attempts started (1 for a synchronous run; older servers omit it).
+    #[serde(default = "one")]
+    pub attempts: i64,
     #[serde(serialize_with = "crate::time::millis")]
     pub created_at: DateTime<Utc>,
     pub stats: RunStats,
@@ -219,7 +234,47 @@ pub struct RunPage {
     pub next_cursor: Option<String>,
 }
 
+/// A queued run (`Prefer: respond-async`), or what cancelling one did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedRun {
+    pub id: String,
+    /// `queued`, `running` (a cancel asked of a running run), `cancelled`, …
+    pub status: String,
+}
+
 impl Client {
+    /// Queues a run of the step's current version (`Prefer:
+    /// respond-async`); returns once the server has stored it.
+    /// `idempotency_key` makes a retry return the same run.
+    pub async fn queue_run(
+        &self,
+        project: &str,
+        step: &str,
+        request: &RunRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<QueuedRun, Error> {
+        let mut builder = self
+            .request(
+                Method::POST,
+                &["v1", "projects", project, "steps", step, "runs"],
+            )?
+            .header("prefer", "respond-async")
+            .json(request);
+        if let Some(key) = idempotency_key {
+            builder = builder.header("idempotency-key", key);
+        }
+        self.json(builder).await
+    }
+
+    /// Cancels a queued run: at once if it waits, within a tick if it runs.
+    pub async fn cancel_run(&self, project: &str, id: &str) -> Result<QueuedRun, Error> {
+        self.json(self.request(
+            Method::POST,
+            &["v1", "projects", project, "runs", id, "cancel"],
+        )?)
+        .await
+    }
+
     /// Runs the step's current version once and waits for it.
     pub async fn start_run(
         &self,

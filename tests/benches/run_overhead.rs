@@ -50,6 +50,14 @@ impl context::Host for Bare {
             trigger: context::Trigger::Cli,
         })
     }
+
+    fn attempt(&mut self) -> wasmtime::Result<u32> {
+        Ok(1)
+    }
+
+    fn idempotency_key(&mut self) -> wasmtime::Result<Option<String>> {
+        Ok(None)
+    }
 }
 
 fn bare_pre(bytes: &[u8]) -> (wasmtime::Engine, StepPre<Bare>) {

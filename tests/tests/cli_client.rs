@@ -306,3 +306,60 @@ async fn logs_are_coloured_only_for_a_terminal_and_never_carry_escapes() {
     let out = cli.run(&["logs", &id]).ok().stdout;
     assert_eq!(out, plain);
 }
+
+/// `runs start --async` prints the queued run's id at once; `runs show`
+/// follows it; `runs cancel` of a finished run is refused naming why.
+#[tokio::test]
+async fn runs_start_async_and_cancel() {
+    let (s, admin) = server(BIN).await;
+    let cli = Cli::new(&s, &admin);
+    let manifest = write(cli.cwd.path(), "hello.toml", "name = \"hello\"\n");
+    cli.run(&["push", examples::HELLO, "--manifest", &manifest])
+        .ok();
+    let out = cli
+        .run(&[
+            "runs",
+            "start",
+            "hello",
+            "--input",
+            r#"{"name":"Ada"}"#,
+            "--async",
+            "--idempotency-key",
+            "k-1",
+        ])
+        .ok();
+    let id = out.stdout.trim().to_owned();
+    assert!(out.stderr.contains("queued"), "{}", out.stderr);
+    // The same key: the same run.
+    let again = cli
+        .run(&[
+            "runs",
+            "start",
+            "hello",
+            "--input",
+            r#"{"name":"Ada"}"#,
+            "--async",
+            "--idempotency-key",
+            "k-1",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(again["id"], id.as_str(), "{again}");
+    let start = std::time::Instant::now();
+    loop {
+        let run = cli.run(&["runs", "show", &id, "--json"]).ok().json();
+        if run["status"] == "succeeded" {
+            assert_eq!(run["attempts"], 1, "{run}");
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "{run}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = cli.run(&["runs", "cancel", &id]);
+    assert_eq!(out.code, 2, "a 4xx: {}", out.stderr);
+    assert!(out.stderr.contains("finished"), "{}", out.stderr);
+}

@@ -16,6 +16,8 @@
 //! - `periodic`: each retention tick is swept by one node;
 //! - `versions`: a rollback on one node is what the other runs next, a
 //!   pinned trigger keeps its version, usage counts both nodes' runs.
+//! - `queue`: 1,000 queued runs run exactly once across both nodes, and a
+//!   node killed mid-run leaves its run to the other (attempt 2).
 //!
 //! Every test says what would make it fail. PostgreSQL comes from
 //! `airlock_tests::postgres` (`AIRLOCK_TEST_DATABASE_URL`, or a throwaway
@@ -27,6 +29,7 @@ mod suite {
     pub mod limits;
     pub mod oauth;
     pub mod periodic;
+    pub mod queue;
     pub mod support;
     pub mod versions;
     pub mod visibility;

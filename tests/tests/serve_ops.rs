@@ -151,6 +151,7 @@ fn old_run(id: &str, created_at: i64) -> RunRecord {
         error: None,
         logs: Some("[]".into()),
         http_calls: None,
+        attempts: 1,
     }
 }
 

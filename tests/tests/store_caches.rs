@@ -200,7 +200,7 @@ async fn steps_and_triggers(p: Pair) {
 
     // An unknown trigger is cached as unknown, until it is created.
     assert!(tb.get("trg_1").await.unwrap().is_none());
-    ta.insert("trg_1", "alpha", "s", None, false, None)
+    ta.insert("trg_1", "alpha", "s", None, false, None, false)
         .await
         .unwrap();
     eventually(p.remote, "a created trigger", || async {
@@ -213,7 +213,7 @@ async fn steps_and_triggers(p: Pair) {
     })
     .await;
     // Deleting the step drops its triggers from every cache.
-    ta.insert("trg_2", "alpha", "s", None, false, None)
+    ta.insert("trg_2", "alpha", "s", None, false, None, false)
         .await
         .unwrap();
     eventually(p.remote, "a second trigger", || async {

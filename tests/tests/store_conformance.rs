@@ -26,6 +26,7 @@ mod suite {
     pub mod connect;
     pub mod coordination;
     pub mod platform;
+    pub mod queue;
     pub mod runs;
     pub mod sealed;
     pub mod secrets;
@@ -123,6 +124,12 @@ macro_rules! suite {
                 runs::run_insert_get_with_nulls,
                 runs::run_list_is_newest_first_with_filters_and_cursor,
                 runs::run_delete_before_in_batches,
+                queue::queue_enqueue_claim_finish,
+                queue::queue_idempotency_key_returns_the_existing_run,
+                queue::queue_claims_only_due_runs_oldest_first,
+                queue::queue_lease_renewal_cancel_and_fencing,
+                queue::queue_reaper_requeues_expired_leases_then_gives_up,
+                queue::queue_cancel_queued_running_finished,
                 triggers::trigger_insert_get_list_delete,
                 sealed::sealed_key_ids_and_batches,
                 sealed::sealed_reseal_is_compare_and_swap,
@@ -145,6 +152,7 @@ macro_rules! suite {
                 concurrency::concurrent_tick_claims_one_per_tick,
                 concurrency::concurrent_rate_acquire_admits_the_burst,
                 connect::concurrent_webhook_claims_never_share_a_row,
+                queue::concurrent_claims_never_share_a_run,
                 connect::concurrent_state_take_and_spend_have_one_winner,
             );
         }

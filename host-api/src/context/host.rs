@@ -41,4 +41,12 @@ impl Host for ContextView<'_> {
             trigger: c.trigger,
         })
     }
+
+    fn attempt(&mut self) -> wasmtime::Result<u32> {
+        Ok(self.shared.context.attempt)
+    }
+
+    fn idempotency_key(&mut self) -> wasmtime::Result<Option<String>> {
+        Ok(self.shared.context.idempotency_key.clone())
+    }
 }

@@ -14,6 +14,10 @@ pub struct RunContext {
     pub project: String,
     pub external_user_id: Option<String>,
     pub trigger: Trigger,
+    /// Which attempt of the run this is, from 1.
+    pub attempt: u32,
+    /// The caller's `Idempotency-Key` of a queued run.
+    pub idempotency_key: Option<String>,
 }
 
 impl RunContext {
@@ -25,6 +29,8 @@ impl RunContext {
             project: "local".into(),
             external_user_id: None,
             trigger: Trigger::Cli,
+            attempt: 1,
+            idempotency_key: None,
         }
     }
 }

@@ -203,7 +203,8 @@ pub async fn run(args: RunArgs) -> u8 {
             let code = match &failure {
                 RunFailure::StepError(_) | RunFailure::InvalidOutput(_) => exit::STEP_ERROR,
                 RunFailure::Limit { .. } => exit::LIMIT,
-                RunFailure::Internal(_) => exit::INTERNAL,
+                // A local run has no cancel flag; kept for completeness.
+                RunFailure::Internal(_) | RunFailure::Cancelled => exit::INTERNAL,
             };
             if let RunFailure::StepError(StepError {
                 details: Some(details),

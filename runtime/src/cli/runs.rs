@@ -1,4 +1,4 @@
-//! `airlock runs [list|show|start]`.
+//! `airlock runs [list|show|start|cancel]`.
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -41,8 +41,14 @@ enum RunsCommand {
         #[arg(allow_hyphen_values = true)]
         run: String,
     },
-    /// Run a step's current version once on the server and print its output.
+    /// Run a step's current version once on the server and print its output
+    /// (with --async: queue it and print its id).
     Start(StartArgs),
+    /// Cancel a queued run: at once if it waits, within a tick if it runs.
+    Cancel {
+        #[arg(allow_hyphen_values = true)]
+        run: String,
+    },
 }
 
 #[derive(Debug, Default, Args)]
@@ -63,8 +69,11 @@ struct ListArgs {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum StatusArg {
+    Queued,
+    Running,
     Succeeded,
     Failed,
+    Cancelled,
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +92,13 @@ struct StartArgs {
     /// Keep metadata only in the run record (no input, output, error or logs).
     #[arg(long)]
     nostore: bool,
+    /// Queue the run (`Prefer: respond-async`) and print its id at once;
+    /// `airlock runs show ID` follows it.
+    #[arg(long = "async")]
+    queued: bool,
+    /// With --async: a retry with the same key returns the same run.
+    #[arg(long, value_name = "KEY", requires = "queued")]
+    idempotency_key: Option<String>,
 }
 
 pub async fn run(args: RunsArgs) -> u8 {
@@ -102,8 +118,11 @@ async fn execute(args: RunsArgs) -> CliResult<()> {
             let query = RunQuery {
                 step: list.step,
                 status: list.status.map(|s| match s {
+                    StatusArg::Queued => RunStatus::Queued,
+                    StatusArg::Running => RunStatus::Running,
                     StatusArg::Succeeded => RunStatus::Succeeded,
                     StatusArg::Failed => RunStatus::Failed,
+                    StatusArg::Cancelled => RunStatus::Cancelled,
                 }),
                 limit: list.limit,
                 cursor: list.cursor,
@@ -135,6 +154,21 @@ async fn execute(args: RunsArgs) -> CliResult<()> {
             }
             Ok(())
         }
+        RunsCommand::Cancel { run } => {
+            let cancelled = or_hint(client.cancel_run(project, &run).await, url, RUN_HINT)?;
+            if out.json {
+                return print_json(&cancelled);
+            }
+            match cancelled.status.as_str() {
+                "cancelled" => eprintln!("run {} cancelled", escape(&cancelled.id)),
+                _ => eprintln!(
+                    "run {} is being stopped (airlock runs show {})",
+                    escape(&cancelled.id),
+                    escape(&cancelled.id)
+                ),
+            }
+            Ok(())
+        }
         RunsCommand::Show { run } => {
             let run = or_hint(client.get_run(project, &run).await, url, RUN_HINT)?;
             if out.json {
@@ -150,6 +184,31 @@ async fn execute(args: RunsArgs) -> CliResult<()> {
                 external_user_id: start.external_user,
                 nostore: start.nostore,
             };
+            if start.queued {
+                let queued = or_hint(
+                    client
+                        .queue_run(
+                            project,
+                            &start.step,
+                            &request,
+                            start.idempotency_key.as_deref(),
+                        )
+                        .await,
+                    url,
+                    "`airlock steps list` shows the project's steps",
+                )?;
+                if out.json {
+                    return print_json(&queued);
+                }
+                println!("{}", queued.id);
+                eprintln!(
+                    "run {} {} (follow it: airlock runs show {})",
+                    escape(&queued.id),
+                    escape(&queued.status),
+                    escape(&queued.id)
+                );
+                return Ok(());
+            }
             let result = or_hint(
                 client.start_run(project, &start.step, &request).await,
                 url,
@@ -221,6 +280,9 @@ fn show(run: &Run) {
     fields.field("step", run.step.clone());
     fields.field("digest", short_digest(&run.digest));
     fields.field("status", run.status.as_str());
+    if run.attempts != 1 {
+        fields.field("attempts", run.attempts.to_string());
+    }
     fields.field("created", when_both(run.created_at));
     fields.field("duration", format!("{} ms", run.stats.duration_ms));
     fields.field("cpu ticks", run.stats.cpu_ticks.to_string());

@@ -13,6 +13,7 @@
 //! | one run: store, instantiate, call, classify | [`run`] |
 
 pub mod cache;
+pub mod cancel;
 pub mod config;
 pub mod epoch;
 pub mod limits;

@@ -20,6 +20,7 @@ use serde::Serialize;
 use wasmtime::component::{ResourceTable, ResourceTableError};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
+use crate::engine::cancel::{CancelFlag, Cancelled};
 use crate::engine::limits::{CpuBudgetExceeded, CpuMeter, RunLimiter, RunLimits};
 use crate::engine::output::{self, StepError};
 use crate::engine::state::{RunState, wasi_ctx};
@@ -37,6 +38,8 @@ pub struct RunOptions {
     pub http_grants: HttpGrants,
     /// Credentials passed with this run, acting as its accounts.
     pub run_accounts: Option<Arc<RunAccounts>>,
+    /// Set to stop the run (a queued run's cancellation).
+    pub cancel: Option<Arc<CancelFlag>>,
 }
 
 impl RunOptions {
@@ -48,6 +51,7 @@ impl RunOptions {
             secrets: RunSecrets::default(),
             http_grants: HttpGrants::default(),
             run_accounts: None,
+            cancel: None,
         }
     }
 }
@@ -93,6 +97,9 @@ pub enum RunFailure {
     /// The host failed (not the step's doing).
     #[error("internal error: {0}")]
     Internal(String),
+    /// The run was cancelled (`POST …/runs/{id}/cancel`).
+    #[error("the run was cancelled")]
+    Cancelled,
 }
 
 fn limit_message(kind: LimitKind, detail: &str) -> String {
@@ -163,6 +170,16 @@ pub(crate) async fn execute(
     };
     let started = Instant::now();
     let deadline = started + limits.wall_time;
+    let cancel = options.cancel.clone();
+    if cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+        return RunReport {
+            run_id,
+            outcome: Err(RunFailure::Cancelled),
+            logs: Vec::new(),
+            stats: RunStats::default(),
+            http_calls: Vec::new(),
+        };
+    }
     let mut store = new_store(engine, &sink, options, &limits, deadline);
 
     let call = async {
@@ -173,28 +190,38 @@ pub(crate) async fn execute(
     // A panic in a host call (a library refusing what a guest passed it)
     // must end this run, not the worker serving it: it is caught here and
     // the run reported as trapped. The store is dropped right after.
-    let result =
-        tokio::time::timeout(limits.wall_time, AssertUnwindSafe(call).catch_unwind()).await;
+    let timed = tokio::time::timeout(limits.wall_time, AssertUnwindSafe(call).catch_unwind());
+    // A cancelled run waiting in a host call is dropped here, as a run out
+    // of wall time is; one executing is stopped by the epoch callback.
+    let result = match &cancel {
+        None => Some(timed.await),
+        Some(flag) => tokio::select! {
+            r = timed => Some(r),
+            () = flag.cancelled() => None,
+        },
+    };
 
     let cap = inner.config.max_output_bytes;
     let outcome = match result {
-        Err(_elapsed) => Err(RunFailure::Limit {
+        None => Err(RunFailure::Cancelled),
+        Some(Err(_elapsed)) => Err(RunFailure::Limit {
             kind: LimitKind::WallTime,
             detail: format!(
                 "the step ran longer than its wall-time limit of {} ms",
                 limits.wall_time.as_millis()
             ),
         }),
-        Ok(Err(_panic)) => {
+        Some(Ok(Err(_panic))) => {
             tracing::error!(%run_id, "a host call panicked; the run was stopped");
             Err(RunFailure::Limit {
                 kind: LimitKind::Trap,
                 detail: "a host call failed unexpectedly; the run was stopped".into(),
             })
         }
-        Ok(Ok(Ok(Ok(output)))) => output::output(output, cap, &redactor),
-        Ok(Ok(Ok(Err(step_error)))) => Err(output::step_error(step_error, cap, &redactor)),
-        Ok(Ok(Err(e))) => Err(classify_trap(&e, store.data(), &limits, &sink)),
+        Some(Ok(Ok(Ok(Ok(output))))) => output::output(output, cap, &redactor),
+        Some(Ok(Ok(Ok(Err(step_error))))) => Err(output::step_error(step_error, cap, &redactor)),
+        Some(Ok(Ok(Err(e)))) if find::<Cancelled>(&e).is_some() => Err(RunFailure::Cancelled),
+        Some(Ok(Ok(Err(e)))) => Err(classify_trap(&e, store.data(), &limits, &sink)),
     };
 
     let state = store.data();
@@ -230,6 +257,7 @@ fn new_store(
     deadline: Instant,
 ) -> Store<RunState> {
     let inner = &engine.inner;
+    let options_cancel = options.cancel.clone();
     let mut table = ResourceTable::new();
     table.set_max_capacity(inner.config.host_limits.max_resources);
     let host = inner.capabilities.prepare(RunSetup {
@@ -251,10 +279,14 @@ fn new_store(
     };
     let mut store = Store::new(&inner.wasmtime, state);
     store.limiter(|s| &mut s.limiter);
+    let cancel = options_cancel;
     // Each tick the guest is running costs one unit of its CPU budget and
     // yields to tokio, so a busy guest cannot starve other runs or the
     // wall-clock timer.
-    store.epoch_deadline_callback(|mut ctx| {
+    store.epoch_deadline_callback(move |mut ctx| {
+        if cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+            return Err(wasmtime::Error::new(Cancelled));
+        }
         ctx.data_mut().cpu.tick().map_err(wasmtime::Error::new)?;
         Ok(UpdateDeadline::Yield(1))
     });

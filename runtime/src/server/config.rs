@@ -88,6 +88,9 @@ pub struct ServeArgs {
     /// Seconds between retention sweeps (for tests). [default: 3600]
     #[arg(long, value_name = "SECS", hide = true)]
     pub retention_interval_secs: Option<u64>,
+    /// Lease of a claimed queued run, in milliseconds (for tests). [default: 30000]
+    #[arg(long, value_name = "MS", hide = true)]
+    pub run_lease_ms: Option<u64>,
     /// Requests per minute each HTTP trigger (`/t/{id}`) accepts; more get 429.
     /// [default: 600]
     #[arg(long, value_name = "N", env = "AIRLOCK_TRIGGER_RATE_LIMIT")]
@@ -165,6 +168,8 @@ pub struct ServeConfig {
     /// Run records older than this many days are deleted; `None` keeps them.
     pub retention_days: Option<u32>,
     pub retention_interval_secs: u64,
+    /// How long a claimed queued run is a node's without renewal.
+    pub run_lease: std::time::Duration,
     /// Requests per minute per trigger.
     pub trigger_rate_limit: u32,
     /// PostgreSQL, or SQLite in `data_dir`.
@@ -341,6 +346,10 @@ impl ServeConfig {
             retention_interval_secs: args
                 .retention_interval_secs
                 .unwrap_or(DEFAULT_RETENTION_INTERVAL_SECS),
+            run_lease: args.run_lease_ms.filter(|ms| *ms > 0).map_or(
+                crate::service::queue::DEFAULT_LEASE,
+                std::time::Duration::from_millis,
+            ),
             trigger_rate_limit: args
                 .trigger_rate_limit
                 .or(file.trigger_rate_limit)

@@ -329,6 +329,7 @@ pub fn failure_label(failure: &RunFailure) -> &'static str {
             LimitKind::Trap => "limit:trap",
         },
         RunFailure::Internal(_) => "internal",
+        RunFailure::Cancelled => "cancelled",
     }
 }
 

@@ -33,6 +33,7 @@ pub mod params;
 pub mod periodic;
 pub mod projects;
 pub mod proxy;
+pub mod queued;
 pub mod ratelimit;
 pub mod retention;
 pub mod runs;
@@ -74,6 +75,8 @@ pub struct AppState {
     pub steps: StepStore,
     pub runs: RunStore,
     pub triggers: TriggerStore,
+    /// Queued runs (rows of the run table).
+    pub queue: crate::store::queue::QueueStore,
     /// Validates, compiles and runs steps; its runs send through `pipeline`.
     pub engine: Engine,
     /// The one outbound pipeline: steps' `http.send` and the proxy.
@@ -122,6 +125,7 @@ impl AppState {
             steps: StepStore::new(&secrets),
             runs: RunStore::new(&secrets),
             triggers: TriggerStore::new(&secrets),
+            queue: crate::store::queue::QueueStore::new(secrets.db().clone()),
             secrets,
             master_key,
             token_ttl_secs,
@@ -175,6 +179,7 @@ impl std::fmt::Debug for AppState {
         runs::create,
         runs::get,
         runs::list,
+        queued::cancel,
         triggers::create,
         triggers::list,
         triggers::delete,
@@ -267,6 +272,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/projects/{project}/usage", get(usage::get))
         .route("/v1/projects/{project}/runs", get(runs::list))
         .route("/v1/projects/{project}/runs/{id}", get(runs::get))
+        .route(
+            "/v1/projects/{project}/runs/{id}/cancel",
+            post(queued::cancel),
+        )
         .route(
             "/v1/projects/{project}/proxy/{url}",
             get(proxy::forward)
@@ -510,6 +519,16 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let _ = connect_cell.set(connect.clone());
     state.connect = Some(connect.clone());
     let webhook_worker = crate::connect::webhooks::spawn(connect.clone());
+    // Queued runs of every node's callers, run here as slots allow.
+    let queue_workers = crate::service::queue::spawn(
+        state.service.clone(),
+        secrets.db().clone(),
+        crate::service::queue::QueueConfig {
+            lease: config.run_lease,
+            poll: crate::service::queue::POLL,
+            slots: config.service.admission.max_concurrent,
+        },
+    );
     let connect_sweep = {
         let connect = connect.clone();
         periodic::spawn(
@@ -538,6 +557,9 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     rate_sweep.abort();
     connect_sweep.abort();
     webhook_worker.abort();
+    // Attempts still running are dropped; their leases run out and another
+    // node (or this one, restarted) runs them again.
+    drop(queue_workers);
     tracing::info!("airlock serve stopped");
     secrets.close().await;
     Ok(())

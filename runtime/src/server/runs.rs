@@ -1,5 +1,6 @@
 //! Runs: `POST /v1/projects/{project}/steps/{step}/runs` runs the step's
-//! current version once (scope `runs:write`); `GET /v1/projects/{project}/runs`
+//! current version once (scope `runs:write`), or queues it with `Prefer:
+//! respond-async` ([`super::queued`]); `GET /v1/projects/{project}/runs`
 //! and `GET /v1/projects/{project}/runs/{id}` read the records (scope
 //! `runs:read`). Output, error and logs come masked from the engine; a
 //! `nostore` run keeps metadata only.
@@ -13,6 +14,7 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse as _, Response};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -113,9 +115,14 @@ pub struct RunStatsView {
 pub struct RunView {
     pub id: String,
     pub step: String,
-    /// The digest of the step version that ran.
+    /// The digest of the step version that ran (empty while queued).
     pub digest: String,
+    /// `succeeded`, `failed` or `cancelled`; `queued` or `running` for a
+    /// queued run that has not finished.
     pub status: String,
+    /// Attempts started: 1 for a synchronous run; for a queued run 0 until
+    /// it starts, more than 1 when its node stopped and it ran again.
+    pub attempts: i64,
     pub created_at: Timestamp,
     pub stats: RunStatsView,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -148,8 +155,11 @@ pub struct RunList {
 #[schema(rename_all = "snake_case")]
 #[allow(dead_code)] // documents the filter; the handler checks the text
 pub enum RunStatusName {
+    Queued,
+    Running,
     Succeeded,
     Failed,
+    Cancelled,
 }
 
 /// Filters and paging of `GET .../runs`.
@@ -160,7 +170,7 @@ pub struct ListParams {
     /// Only runs of this step.
     #[param(pattern = "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")]
     pub step: Option<String>,
-    /// `succeeded` or `failed`.
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
     #[param(inline, value_type = Option<RunStatusName>)]
     pub status: Option<String>,
     /// 1 to 100 (default 20).
@@ -171,30 +181,12 @@ pub struct ListParams {
 }
 
 fn failure_view(failure: &RunFailure) -> RunErrorView {
-    let (kind, message) = match failure {
-        RunFailure::StepError(e) => {
-            return RunErrorView {
-                kind: "step_error".to_owned(),
-                message: e.message.clone(),
-                code: e.code.clone(),
-                details: e.details.clone(),
-            };
-        }
-        RunFailure::InvalidOutput(_) => ("invalid_output".to_owned(), failure.to_string()),
-        RunFailure::Limit { kind, .. } => {
-            let kind = serde_json::to_value(kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_else(|| "unknown".into());
-            (format!("limit:{kind}"), failure.to_string())
-        }
-        RunFailure::Internal(_) => ("internal".to_owned(), failure.to_string()),
-    };
+    let e = crate::service::outcome::error_parts(failure);
     RunErrorView {
-        kind,
-        message,
-        code: None,
-        details: None,
+        kind: e.kind,
+        message: e.message,
+        code: e.code,
+        details: e.details,
     }
 }
 
@@ -207,28 +199,70 @@ pub(super) fn wants_nostore(headers: &HeaderMap) -> bool {
 }
 
 /// Run a step's current version once (scope `runs:write`). 200 whether the
-/// step succeeded or failed: the run happened.
+/// step succeeded or failed: the run happened. With `Prefer:
+/// respond-async` the run is queued instead: 202 `{id, status: "queued"}`
+/// with `Preference-Applied: respond-async` and `Location`, once the queued
+/// run is stored; `Idempotency-Key` then makes a retry return the same run
+/// (422 `idempotency_key_reused` for a different request under the key).
 #[utoipa::path(post, path = "/v1/projects/{project}/steps/{step}/runs", tag = "runs",
     security(("bearer" = [])),
     params(StepPath,
         ("x-airlock-nostore" = Option<String>, Header,
-            description = "`1` or `true`: keep metadata only")),
+            description = "`1` or `true`: keep metadata only"),
+        ("prefer" = Option<String>, Header,
+            description = "`respond-async`: queue the run and answer 202 at once"),
+        ("idempotency-key" = Option<String>, Header,
+            description = "With `respond-async`: 1 to 255 visible ASCII characters, unique \
+                per step; a retry with the same key returns the same run")),
     request_body = RunRequest,
-    responses((status = 200, body = RunResult), (status = 400, body = ErrorBody),
+    responses((status = 200, body = RunResult,
+            description = "The run (or, for a replayed `Idempotency-Key`, `QueuedRun`)"),
+        (status = 202, body = super::queued::QueuedRun, description = "Queued",
+            headers(("preference-applied" = String), ("location" = String))),
+        (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody)))]
+        (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "`idempotency_key_reused`")))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath((project, step)): ApiPath<(String, String)>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<RunRequest>,
-) -> Result<Json<RunResult>, ApiError> {
+) -> Result<Response, ApiError> {
     check(&state, &principal, "runs:write", &project, Some(&step)).await?;
     if let Some(user) = &body.external_user_id {
         validate_external_user_id(user)
             .map_err(|e| ApiError::bad_request(format!("external_user_id: {e}")))?;
+    }
+    let key = super::queued::idempotency_key(&headers)?;
+    if super::queued::prefers_async(&headers) {
+        if body.credentials.is_some() {
+            return Err(ApiError::bad_request(
+                "credentials: cannot be passed to a queued run (they are never stored); \
+                 store an account instead",
+            ));
+        }
+        return super::queued::enqueue(
+            &state,
+            super::queued::Enqueue {
+                project: &project,
+                step: &step,
+                input: &body.input,
+                external_user_id: body.external_user_id,
+                nostore: body.nostore || wants_nostore(&headers),
+                trigger: crate::store::queue::TRIGGER_API,
+                idempotency_key: key,
+                preferred: true,
+            },
+        )
+        .await;
+    }
+    if key.is_some() {
+        return Err(ApiError::bad_request(
+            "Idempotency-Key: needs `Prefer: respond-async` (only queued runs are kept by key)",
+        ));
     }
     let run_accounts = match body.credentials {
         Some(given) => Some(Arc::new(
@@ -246,7 +280,7 @@ pub async fn create(
         digest: None,
     };
     let result = execute(&state, &project, &step, invocation).await?;
-    Ok(Json(result))
+    Ok(Json(result).into_response())
 }
 
 /// One request to run a step, from the runs API or a trigger.
@@ -284,6 +318,7 @@ pub(super) async fn execute(
             trigger: invocation.trigger,
             run_accounts: invocation.run_accounts,
             digest: invocation.digest,
+            queued: None,
         })
         .await
         .map_err(service_error)?;
@@ -298,26 +333,18 @@ pub(super) async fn execute(
         Err(failure) => ("failed", None, Some(failure_view(failure))),
     };
     let stats = &report.stats;
-    let kept = |text: Option<String>| if nostore { None } else { text };
-    let record = RunRecord {
-        id: report.run_id.clone(),
-        project: project.to_owned(),
-        step: step.to_owned(),
-        digest: ran.digest.clone(),
-        status: status.to_owned(),
-        created_at: ran.created_at,
-        duration_ms: saturating_i64(stats.duration_ms),
-        cpu_ticks: saturating_i64(stats.cpu_ticks),
-        memory_peak_bytes: saturating_i64(stats.memory_peak_bytes),
-        log_bytes: saturating_i64(stats.log_bytes),
-        memory_kib_ms: saturating_i64(stats.memory_kib_ms),
-        http_response_bytes: saturating_i64(stats.http_response_bytes),
-        input: kept(Some(input)),
-        output: kept(report.outcome.as_ref().ok().cloned()),
-        error: kept(error.as_ref().and_then(|e| serde_json::to_string(e).ok())),
-        logs: kept(serde_json::to_string(&report.logs).ok()),
-        http_calls: kept(serde_json::to_string(&report.http_calls).ok()),
-    };
+    let record = crate::service::outcome::record(
+        crate::service::outcome::RecordOf {
+            project,
+            step,
+            digest: &ran.digest,
+            input: &input,
+            nostore,
+            created_at: ran.created_at,
+            attempts: 1,
+        },
+        report,
+    );
     let id = record.id.clone();
     state.service.record(record).await?;
     tracing::info!(%project, %step, run_id = %id, status, nostore, "run finished");
@@ -341,10 +368,6 @@ fn service_error(e: crate::service::ServiceError) -> ApiError {
     }
 }
 
-fn saturating_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 fn parse_json(text: Option<String>) -> Option<Value> {
     text.and_then(|t| serde_json::from_str(&t).ok())
 }
@@ -355,6 +378,7 @@ fn view(r: RunRecord) -> RunView {
         step: r.step,
         digest: r.digest,
         status: r.status,
+        attempts: r.attempts,
         created_at: Timestamp::from_unix_millis(r.created_at),
         stats: RunStatsView {
             duration_ms: r.duration_ms,
@@ -428,10 +452,13 @@ pub async fn list(
         )));
     }
     if let Some(status) = &params.status
-        && !matches!(status.as_str(), "succeeded" | "failed")
+        && !matches!(
+            status.as_str(),
+            "queued" | "running" | "succeeded" | "failed" | "cancelled"
+        )
     {
         return Err(ApiError::bad_request(
-            "status: must be `succeeded` or `failed`",
+            "status: must be `queued`, `running`, `succeeded`, `failed` or `cancelled`",
         ));
     }
     let before = match &params.cursor {

@@ -4,6 +4,11 @@
 //! into the step's input, runs it through the same path as the runs API
 //! ([`super::runs::execute`]) and turns the output into the response.
 //!
+//! A trigger created with `"async": true` (or a request with `Prefer:
+//! respond-async`) queues its run instead ([`super::queued`]) and answers
+//! 202 `{id, status: "queued"}` at once: a webhook sender that retries on
+//! a slow answer gets its answer before the step runs.
+//!
 //! A signed trigger checks the request's signature with a secret of the
 //! project before anything runs. Secret values, signatures, bodies and header
 //! values are never logged.
@@ -128,6 +133,10 @@ pub struct CreateTrigger {
     /// upload or a change of the current one. Absent: the current version.
     #[schema(pattern = "^sha256:[0-9a-f]{64}$")]
     pub digest: Option<String>,
+    /// Queue every run: the sender gets 202 `{id, status: "queued"}` at
+    /// once, and the run happens in the queue (see `GET …/runs/{id}`).
+    #[serde(default, rename = "async")]
+    pub queued: bool,
 }
 
 /// A trigger.
@@ -145,6 +154,9 @@ pub struct TriggerView {
     /// The version it is pinned to; absent: it runs the current version.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// Its runs are queued; requests get 202 at once.
+    #[serde(rename = "async")]
+    pub queued: bool,
     pub created_at: Timestamp,
 }
 
@@ -162,6 +174,7 @@ fn view(r: store::triggers::TriggerRecord) -> TriggerView {
         signature: r.signature.and_then(|s| serde_json::from_str(&s).ok()),
         nostore: r.nostore,
         digest: r.digest,
+        queued: r.queued,
         created_at: Timestamp::from_unix_secs(r.created_at),
     }
 }
@@ -208,6 +221,13 @@ pub async fn create(
     }
     if let Some(digest) = &body.digest {
         super::steps::check_version(&state, &project, &step, digest).await?;
+        // A queued run starts on the step's current version; pinning is
+        // not carried through the queue yet.
+        if body.queued {
+            return Err(ApiError::bad_request(
+                "a trigger cannot be both pinned (`digest`) and `async` yet",
+            ));
+        }
     }
     let signature = body
         .signature
@@ -224,10 +244,11 @@ pub async fn create(
             signature.as_deref(),
             body.nostore,
             body.digest.as_deref(),
+            body.queued,
         )
         .await?;
     tracing::info!(%project, %step, signed = signature.is_some(), nostore = body.nostore,
-        pinned = ?body.digest, "trigger created");
+        pinned = ?body.digest, queued = body.queued, "trigger created");
     Ok((StatusCode::CREATED, Json(view(record))))
 }
 
@@ -481,6 +502,8 @@ fn output_response(output: Value) -> Response {
     request_body(content = String, description = "Any body up to 1 MiB, of any type"),
     responses((status = "default", description = "The step's output (200, JSON), or the \
             response it asks for: any status, headers and body"),
+        (status = 202, body = super::queued::QueuedRun,
+            description = "An `async` trigger (or `Prefer: respond-async`): the run is queued"),
         (status = 401, body = ErrorBody, description = "`bad_signature`"),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 429, body = ErrorBody,
@@ -565,11 +588,33 @@ pub async fn fire(
         drop_header.as_deref(),
         &body,
     );
+    // As on the runs API; a `nostore` trigger cannot be overridden.
+    let nostore = trigger.nostore || super::runs::wants_nostore(&headers);
+    // A pinned trigger runs its version synchronously: the queue starts
+    // runs on the current version, so `Prefer: respond-async` is not
+    // applied to it (RFC 7240 lets a server ignore a preference).
+    let preferred = trigger.digest.is_none() && super::queued::prefers_async(&headers);
+    if trigger.queued || preferred {
+        let queued = super::queued::enqueue(
+            &state,
+            super::queued::Enqueue {
+                project,
+                step,
+                input: &input,
+                external_user_id: None,
+                nostore,
+                trigger: crate::store::queue::TRIGGER_HTTP,
+                idempotency_key: None,
+                preferred,
+            },
+        )
+        .await;
+        return queued.unwrap_or_else(IntoResponse::into_response);
+    }
     let invocation = super::runs::Invocation {
         input: &input,
         external_user_id: None,
-        // As on the runs API; a `nostore` trigger cannot be overridden.
-        nostore: trigger.nostore || super::runs::wants_nostore(&headers),
+        nostore,
         trigger: Trigger::Http,
         run_accounts: None,
         // A pinned trigger runs its version, not the current one.
@@ -596,6 +641,8 @@ pub async fn fire(
     request_body(content = String, description = "Any body up to 1 MiB, of any type"),
     responses((status = "default", description = "The step's output (200, JSON), or the \
             response it asks for: any status, headers and body"),
+        (status = 202, body = super::queued::QueuedRun,
+            description = "An `async` trigger (or `Prefer: respond-async`): the run is queued"),
         (status = 401, body = ErrorBody, description = "`bad_signature`"),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 429, body = ErrorBody,

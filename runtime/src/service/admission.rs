@@ -78,12 +78,24 @@ impl Admission {
 
     /// A slot for a run of `project`, within the configured wait.
     pub async fn admit(&self, project: &str) -> Result<Admitted, Busy> {
+        self.admit_within(project, Some(self.config.max_wait)).await
+    }
+
+    /// A slot for a run of `project`, waiting at most `wait` (`None`: as
+    /// long as it takes — a queue worker's run, which holds no caller).
+    pub async fn admit_within(
+        &self,
+        project: &str,
+        wait: Option<Duration>,
+    ) -> Result<Admitted, Busy> {
         let started = Instant::now();
         let busy = Busy {
             retry_after: self.config.max_wait.max(Duration::from_secs(1)),
         };
         self.waiting.fetch_add(1, Ordering::Relaxed);
-        let admitted = tokio::time::timeout(self.config.max_wait, async {
+        // Far beyond any real wait; `Duration::MAX` would overflow the timer.
+        let wait = wait.unwrap_or(Duration::from_secs(365 * 24 * 3600));
+        let admitted = tokio::time::timeout(wait, async {
             let project_slots = self.project_slots(project);
             let project = project_slots.acquire_owned().await;
             let global = self.global.clone().acquire_owned().await;

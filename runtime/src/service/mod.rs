@@ -1,5 +1,5 @@
 //! The run service: the one path by which `airlock serve` runs a step,
-//! whether the runs API, an HTTP trigger or (later) a queue worker asked.
+//! whether the runs API, an HTTP trigger or a queue worker ([`queue`]) asked.
 //!
 //! A run here costs, when warm, no database round trip but the write of its
 //! record: the step's current version comes from the store's cache, its
@@ -16,7 +16,9 @@
 //! through the same engine.
 
 pub mod admission;
+pub mod outcome;
 pub mod plan;
+pub mod queue;
 pub mod recorder;
 
 use std::sync::Arc;
@@ -27,6 +29,7 @@ use airlock_host_api::http::run_accounts::RunAccounts;
 use airlock_host_api::secrets::RunSecrets;
 use tokio::sync::Semaphore;
 
+use crate::engine::cancel::CancelFlag;
 use crate::engine::{Engine, RunOptions, RunReport};
 use crate::manifest::Manifest;
 use crate::store::runs::RunRecord;
@@ -65,6 +68,19 @@ pub struct Invocation {
     pub run_accounts: Option<Arc<RunAccounts>>,
     /// Run this stored version (a pinned trigger) instead of the current.
     pub digest: Option<String>,
+    /// Set when a queue worker runs one attempt of a queued run.
+    pub queued: Option<QueuedAttempt>,
+}
+
+/// One attempt of a queued run, as its worker runs it.
+pub struct QueuedAttempt {
+    /// The queued run's id (the run keeps it over every attempt).
+    pub run_id: String,
+    /// From 1.
+    pub attempt: u32,
+    pub idempotency_key: Option<String>,
+    /// Set to stop the attempt.
+    pub cancel: Arc<CancelFlag>,
 }
 
 /// A run that happened: its report and the version it ran.
@@ -162,7 +178,17 @@ impl RunService {
             &plan.secret_names,
         )
         .await?;
-        let admitted = match inner.admission.admit(&invocation.project).await {
+        // A queued run waits in the queue, not in front of the caller: no
+        // bound on its wait for a slot (its worker holds no one's request).
+        let wait = match &invocation.queued {
+            Some(_) => None,
+            None => Some(inner.admission.config().max_wait),
+        };
+        let admitted = match inner
+            .admission
+            .admit_within(&invocation.project, wait)
+            .await
+        {
             Ok(a) => a,
             Err(busy) => {
                 let waited = inner.admission.config().max_wait;
@@ -178,18 +204,23 @@ impl RunService {
         let created_at = unix_millis();
         // Version 7: ids sort by time, so runs of the same millisecond still
         // list newest first.
+        let queued = invocation.queued.as_ref();
         let options = RunOptions {
             context: RunContext {
-                run_id: uuid::Uuid::now_v7().to_string(),
+                run_id: queued
+                    .map_or_else(|| uuid::Uuid::now_v7().to_string(), |q| q.run_id.clone()),
                 step: invocation.step.clone(),
                 project: invocation.project.clone(),
                 external_user_id: invocation.external_user_id.clone(),
                 trigger: invocation.trigger,
+                attempt: queued.map_or(1, |q| q.attempt),
+                idempotency_key: queued.and_then(|q| q.idempotency_key.clone()),
             },
             limits: Some(plan.limits),
             secrets: RunSecrets::new(plan.secret_grants.clone(), values),
             http_grants: plan.http_grants.clone(),
             run_accounts: invocation.run_accounts.clone(),
+            cancel: queued.map(|q| q.cancel.clone()),
         };
         let report = {
             let _active = inner.observer.started();

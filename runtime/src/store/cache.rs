@@ -138,6 +138,11 @@ impl StoreCaches {
     }
 
     fn apply(&self, change: &Change) {
+        // Queue wake-ups name no cached data: they must not make racing
+        // fills be dropped.
+        if matches!(change, Change::RunQueued | Change::RunCancel(_)) {
+            return;
+        }
         self.epoch.fetch_add(1, Ordering::AcqRel);
         // Predicates only fail when closures are not enabled, which they are.
         match change {
@@ -171,6 +176,7 @@ impl StoreCaches {
                     .found_accounts
                     .invalidate_entries_if(move |k, _| k.0 == p);
             }
+            Change::RunQueued | Change::RunCancel(_) => {}
             Change::All => {
                 self.projects.invalidate_all();
                 self.accounts.invalidate_all();
@@ -231,6 +237,8 @@ mod tests {
                 step: "hello".into(),
             },
             Change::Trigger("trg_x".into()),
+            Change::RunQueued,
+            Change::RunCancel("0190-run".into()),
             Change::Secret {
                 project: "alpha".into(),
                 name: "oauth.github.client_id".into(),

@@ -22,6 +22,7 @@ pub(crate) mod connect_rows;
 pub mod crypto;
 pub mod platform;
 pub mod postgres;
+pub mod queue;
 pub mod repo;
 pub mod runs;
 pub mod secrets;
@@ -166,6 +167,14 @@ pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Now, in Unix milliseconds (the unit of run timestamps).
+pub(crate) fn unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
 

@@ -24,6 +24,7 @@ use super::accounts::{AccountFilter, AccountMeta, AccountStatus};
 use super::connect::{ConnectTokenRow, OAuthStateRow};
 use super::crypto::Sealed;
 use super::platform::{AuditEntry, CredentialMeta, Project};
+use super::queue::{Cancel, ClaimedRun, Enqueued, Lease, NewQueuedRun};
 use super::runs::{RunFilter, RunRecord};
 use super::steps::{CurrentVersion, SetCurrent, StepMeta, VersionMeta};
 use super::triggers::TriggerRecord;
@@ -38,6 +39,7 @@ pub trait Database:
     + PlatformRepo
     + StepRepo
     + RunRepo
+    + QueueRepo
     + TriggerRepo
     + SealedRepo
     + CoordinationRepo
@@ -286,6 +288,46 @@ pub trait UsageRepo {
     async fn usage(&self, project: &str, from_ms: i64, to_ms: i64) -> Result<Vec<UsageRow>>;
 }
 
+/// The run queue: queued runs are rows of the run table
+/// ([`super::queue`]). Every method is one atomic statement (or one
+/// transaction), so concurrent workers on many nodes never share an
+/// attempt.
+#[async_trait]
+pub trait QueueRepo {
+    /// Inserts the run `queued` (attempts 0), committed before returning;
+    /// if a run of the same project and step has the same idempotency key,
+    /// writes nothing and returns that run.
+    async fn enqueue_run(&self, run: &NewQueuedRun) -> Result<Enqueued>;
+    /// Claims the oldest `queued` run due at `now_ms` for `owner`: status
+    /// `running`, attempts + 1, leased until `now_ms + lease_ms`.
+    /// Concurrent callers never get the same run.
+    async fn claim_run(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Option<ClaimedRun>>;
+    /// Sets the lease of `owner`'s attempt `attempt` to `until_ms` if it
+    /// still holds it.
+    async fn renew_run_lease(
+        &self,
+        id: &str,
+        owner: &str,
+        attempt: i64,
+        until_ms: i64,
+    ) -> Result<Lease>;
+    /// Writes the outcome in `record` (status, digest, stats, output,
+    /// error, logs, calls, input) and ends the lease, only if `owner` still
+    /// holds attempt `attempt`; `false` and nothing written otherwise.
+    async fn finish_run(&self, record: &RunRecord, owner: &str, attempt: i64) -> Result<bool>;
+    /// Every `running` run whose lease ended before `now_ms`: back to
+    /// `queued` (due at once), `cancelled` if a cancel was asked, or
+    /// `failed` when it has had `max_attempts` attempts. How many.
+    async fn requeue_expired_runs(&self, now_ms: i64, max_attempts: i64) -> Result<u64>;
+    /// Cancels a queued run at once, or flags a running one.
+    async fn cancel_run(&self, project: &str, id: &str) -> Result<Cancel>;
+}
+
 /// HTTP triggers.
 #[async_trait]
 pub trait TriggerRepo {
@@ -391,6 +433,10 @@ pub enum Change {
     Secret { project: String, name: String },
     /// An account of the project was created, changed or deleted.
     Account { project: String },
+    /// A run was queued: workers look for work (no cache holds runs).
+    RunQueued,
+    /// A running run is to be cancelled: the worker running it stops it.
+    RunCancel(String),
     /// Anything may have changed (a listener reconnected or fell behind).
     All,
 }
@@ -405,6 +451,8 @@ impl Change {
             Change::Trigger(id) => format!("t/{id}"),
             Change::Secret { project, name } => format!("x/{project}/{name}"),
             Change::Account { project } => format!("a/{project}"),
+            Change::RunQueued => "q".to_owned(),
+            Change::RunCancel(id) => format!("r/{id}"),
             Change::All => "*".to_owned(),
         }
     }
@@ -422,6 +470,8 @@ impl Change {
             (Some("k"), Some(id), None) => Change::ApiKey(id.to_owned()),
             (Some("c"), Some(id), None) => Change::Client(id.to_owned()),
             (Some("t"), Some(id), None) => Change::Trigger(id.to_owned()),
+            (Some("q"), None, None) => Change::RunQueued,
+            (Some("r"), Some(id), None) => Change::RunCancel(id.to_owned()),
             (Some("a"), Some(project), None) => Change::Account {
                 project: project.to_owned(),
             },

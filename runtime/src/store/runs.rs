@@ -11,7 +11,8 @@ pub struct RunRecord {
     pub project: String,
     pub step: String,
     pub digest: String,
-    /// `succeeded` or `failed`.
+    /// `succeeded`, `failed` or `cancelled` once finished; `queued` or
+    /// `running` while a queued run waits or runs ([`super::queue`]).
     pub status: String,
     /// Unix milliseconds.
     pub created_at: i64,
@@ -34,6 +35,9 @@ pub struct RunRecord {
     pub logs: Option<String>,
     /// JSON array of outbound call summaries; `None` for a `nostore` run.
     pub http_calls: Option<String>,
+    /// Attempts started: 1 for a synchronous run; 0 for a queued run not
+    /// started yet.
+    pub attempts: i64,
 }
 
 /// Which runs to list.
@@ -117,6 +121,7 @@ mod tests {
             error: None,
             logs: None,
             http_calls: None,
+            attempts: 1,
         }
     }
 

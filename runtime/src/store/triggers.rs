@@ -20,6 +20,8 @@ pub struct TriggerRecord {
     pub nostore: bool,
     /// The version it runs, pinned; `None`: the step's current version.
     pub digest: Option<String>,
+    /// Its runs are queued: the sender gets 202 at once ([`super::queue`]).
+    pub queued: bool,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -41,6 +43,9 @@ impl TriggerStore {
     }
 
     /// Stores a new trigger; returns its record.
+    // Each argument is one column of the trigger; a struct for them is the
+    // record itself, which this builds.
+    #[allow(clippy::too_many_arguments)]
     pub async fn insert(
         &self,
         id: &str,
@@ -49,6 +54,7 @@ impl TriggerStore {
         signature: Option<&str>,
         nostore: bool,
         digest: Option<&str>,
+        queued: bool,
     ) -> Result<TriggerRecord> {
         let record = TriggerRecord {
             id: id.to_owned(),
@@ -57,6 +63,7 @@ impl TriggerStore {
             signature: signature.map(str::to_owned),
             nostore,
             digest: digest.map(str::to_owned),
+            queued,
             created_at: unix_now(),
         };
         self.db.insert_trigger(&record).await?;

@@ -94,6 +94,7 @@ pub fn run(id: &str, project: &str, step: &str, status: &str, created_at: i64) -
         error: None,
         logs: None,
         http_calls: None,
+        attempts: 1,
     }
 }
 
@@ -105,6 +106,7 @@ pub fn trigger(id: &str, project: &str, step: &str, created_at: i64) -> TriggerR
         signature: None,
         nostore: false,
         digest: None,
+        queued: false,
         created_at,
     }
 }

@@ -11,6 +11,7 @@ pub async fn trigger_insert_get_list_delete(db: Arc<dyn Database>) {
     signed.signature = Some(r#"{"scheme":"hmac-sha256","secret":"HOOK_SECRET"}"#.into());
     signed.nostore = true;
     signed.digest = Some(format!("sha256:{}", "ab".repeat(32)));
+    signed.queued = true;
     let plain = trigger("trg_a", "alpha", "s", 100);
     let oldest = trigger("trg_c", "alpha", "s", 50);
     let elsewhere = trigger("trg_d", "alpha", "s2", 10);

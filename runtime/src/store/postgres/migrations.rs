@@ -219,7 +219,33 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX webhook_outbox_due ON webhook_outbox (next_attempt_at)
         WHERE delivered_at IS NULL AND failed_at IS NULL;"#,
-    // 7: versions and usage, as SQLite's 11: a trigger's pinned `digest`,
+    // 7 (SQLite's 11): the run queue is the runs table itself (see `store/queue.rs` and
+    // `service/queue/`): a queued run is a row `queued` before the API
+    // answers 202, claimed with `FOR UPDATE SKIP LOCKED` by a worker
+    // (`running`, with a lease it renews), and finished in place.
+    // `idempotency_key` is unique per project and step; `request_hash`
+    // tells a retried request from a different one. A trigger may queue its
+    // runs (`queued`).
+    r#"ALTER TABLE runs DROP CONSTRAINT runs_status_check;
+    ALTER TABLE runs
+        ADD CONSTRAINT runs_status_check
+            CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+        ADD COLUMN attempts         BIGINT  NOT NULL DEFAULT 1,
+        ADD COLUMN run_trigger      TEXT,
+        ADD COLUMN external_user_id TEXT,
+        ADD COLUMN nostore          BOOLEAN NOT NULL DEFAULT FALSE,
+        ADD COLUMN idempotency_key  TEXT COLLATE "C",
+        ADD COLUMN request_hash     TEXT,
+        ADD COLUMN not_before       BIGINT,
+        ADD COLUMN lease_owner      TEXT,
+        ADD COLUMN lease_until      BIGINT,
+        ADD COLUMN cancel_requested BOOLEAN NOT NULL DEFAULT FALSE;
+    CREATE UNIQUE INDEX runs_by_idempotency_key ON runs (project, step, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+    CREATE INDEX runs_queued ON runs (not_before, id) WHERE status = 'queued';
+    CREATE INDEX runs_leased ON runs (lease_until) WHERE status = 'running';
+    ALTER TABLE triggers ADD COLUMN queued BOOLEAN NOT NULL DEFAULT FALSE;"#,
+    // 8: versions and usage, as SQLite's 12: a trigger's pinned `digest`,
     // and each run's memory-time and outbound response bytes (0 for runs
     // recorded before).
     r#"ALTER TABLE triggers ADD COLUMN digest TEXT COLLATE "C";

@@ -33,6 +33,7 @@ struct RunRow {
     http_calls: Option<String>,
     memory_kib_ms: i64,
     http_response_bytes: i64,
+    attempts: i64,
 }
 
 impl From<RunRow> for RunRecord {
@@ -55,6 +56,7 @@ impl From<RunRow> for RunRecord {
             http_calls: r.http_calls,
             memory_kib_ms: r.memory_kib_ms,
             http_response_bytes: r.http_response_bytes,
+            attempts: r.attempts,
         }
     }
 }
@@ -63,7 +65,7 @@ macro_rules! run_columns {
     () => {
         "id, project, step, digest, status, created_at, duration_ms, cpu_ticks, \
          memory_peak_bytes, log_bytes, input, output, error, logs, http_calls, \
-         memory_kib_ms, http_response_bytes"
+         memory_kib_ms, http_response_bytes, attempts"
     };
 }
 
@@ -74,7 +76,7 @@ impl RunRepo for PgDatabase {
             "INSERT INTO runs (",
             run_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-              $16, $17)"
+              $16, $17, $18)"
         ))
         .bind(&run.id)
         .bind(&run.project)
@@ -93,6 +95,7 @@ impl RunRepo for PgDatabase {
         .bind(&run.http_calls)
         .bind(run.memory_kib_ms)
         .bind(run.http_response_bytes)
+        .bind(run.attempts)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -122,7 +125,8 @@ impl RunRepo for PgDatabase {
                 .push_bind(&run.logs)
                 .push_bind(&run.http_calls)
                 .push_bind(run.memory_kib_ms)
-                .push_bind(run.http_response_bytes);
+                .push_bind(run.http_response_bytes)
+                .push_bind(run.attempts);
         });
         insert.build().execute(&self.pool).await?;
         Ok(())

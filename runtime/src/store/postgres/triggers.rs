@@ -17,6 +17,7 @@ struct TriggerRow {
     signature: Option<String>,
     nostore: bool,
     digest: Option<String>,
+    queued: bool,
     created_at: i64,
 }
 
@@ -29,6 +30,7 @@ impl From<TriggerRow> for TriggerRecord {
             signature: r.signature,
             nostore: r.nostore,
             digest: r.digest,
+            queued: r.queued,
             created_at: r.created_at,
         }
     }
@@ -38,8 +40,8 @@ impl From<TriggerRow> for TriggerRecord {
 impl TriggerRepo for PgDatabase {
     async fn insert_trigger(&self, t: &TriggerRecord) -> Result<()> {
         sqlx::query(
-            "INSERT INTO triggers (id, project, step, signature, nostore, digest, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO triggers (id, project, step, signature, nostore, digest, queued, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&t.id)
         .bind(&t.project)
@@ -47,6 +49,7 @@ impl TriggerRepo for PgDatabase {
         .bind(&t.signature)
         .bind(t.nostore)
         .bind(&t.digest)
+        .bind(t.queued)
         .bind(t.created_at)
         .execute(&self.pool)
         .await?;
@@ -55,7 +58,7 @@ impl TriggerRepo for PgDatabase {
 
     async fn get_trigger(&self, id: &str) -> Result<Option<TriggerRecord>> {
         let row: Option<TriggerRow> = sqlx::query_as(
-            "SELECT id, project, step, signature, nostore, digest, created_at FROM triggers
+            "SELECT id, project, step, signature, nostore, digest, queued, created_at FROM triggers
              WHERE id = $1",
         )
         .bind(id)
@@ -66,7 +69,7 @@ impl TriggerRepo for PgDatabase {
 
     async fn list_triggers(&self, project: &str, step: &str) -> Result<Vec<TriggerRecord>> {
         let rows: Vec<TriggerRow> = sqlx::query_as(
-            "SELECT id, project, step, signature, nostore, digest, created_at FROM triggers
+            "SELECT id, project, step, signature, nostore, digest, queued, created_at FROM triggers
              WHERE project = $1 AND step = $2 ORDER BY created_at, id",
         )
         .bind(project)

@@ -210,7 +210,56 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX webhook_outbox_due ON webhook_outbox (next_attempt_at)
         WHERE delivered_at IS NULL AND failed_at IS NULL;",
-    // 11: versions and usage. A trigger may pin the version it runs
+    // 11: the run queue is the runs table itself (see `store/queue.rs` and
+    // `service/queue/`): a queued run is a row `queued` before the API
+    // answers 202, claimed by a worker (`running`, with a lease it renews),
+    // and finished in place. SQLite cannot alter a CHECK constraint, so the
+    // table is rebuilt. `idempotency_key` is unique per project and step;
+    // `request_hash` tells a retried request from a different one. A
+    // trigger may queue its runs (`queued`).
+    "CREATE TABLE runs_v11 (
+        id                TEXT    NOT NULL PRIMARY KEY,
+        project           TEXT    NOT NULL,
+        step              TEXT    NOT NULL,
+        digest            TEXT    NOT NULL,
+        status            TEXT    NOT NULL
+            CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+        created_at        INTEGER NOT NULL,
+        duration_ms       INTEGER NOT NULL,
+        cpu_ticks         INTEGER NOT NULL,
+        memory_peak_bytes INTEGER NOT NULL,
+        log_bytes         INTEGER NOT NULL,
+        input             TEXT,
+        output            TEXT,
+        error             TEXT,
+        logs              TEXT,
+        http_calls        TEXT,
+        attempts          INTEGER NOT NULL DEFAULT 1,
+        run_trigger       TEXT,
+        external_user_id  TEXT,
+        nostore           INTEGER NOT NULL DEFAULT 0 CHECK (nostore IN (0, 1)),
+        idempotency_key   TEXT,
+        request_hash      TEXT,
+        not_before        INTEGER,
+        lease_owner       TEXT,
+        lease_until       INTEGER,
+        cancel_requested  INTEGER NOT NULL DEFAULT 0 CHECK (cancel_requested IN (0, 1))
+    );
+    INSERT INTO runs_v11 (id, project, step, digest, status, created_at, duration_ms,
+            cpu_ticks, memory_peak_bytes, log_bytes, input, output, error, logs, http_calls)
+        SELECT id, project, step, digest, status, created_at, duration_ms,
+            cpu_ticks, memory_peak_bytes, log_bytes, input, output, error, logs, http_calls
+        FROM runs;
+    DROP TABLE runs;
+    ALTER TABLE runs_v11 RENAME TO runs;
+    CREATE INDEX runs_by_project_newest ON runs (project, created_at DESC, id DESC);
+    CREATE INDEX runs_by_created_at ON runs (created_at);
+    CREATE UNIQUE INDEX runs_by_idempotency_key ON runs (project, step, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+    CREATE INDEX runs_queued ON runs (not_before, id) WHERE status = 'queued';
+    CREATE INDEX runs_leased ON runs (lease_until) WHERE status = 'running';
+    ALTER TABLE triggers ADD COLUMN queued INTEGER NOT NULL DEFAULT 0 CHECK (queued IN (0, 1));",
+    // 12: versions and usage. A trigger may pin the version it runs
     // (`digest`, NULL: the step's current one). A run records its
     // memory-time (KiB x ms of memory and tables held, integrated over the
     // run) and the response bytes its outbound calls received, kept for

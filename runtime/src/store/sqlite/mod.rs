@@ -14,6 +14,7 @@ mod connect;
 mod coordination;
 mod migrations;
 mod platform;
+mod queue;
 mod runs;
 mod sealed;
 mod secrets;

@@ -9,14 +9,14 @@ use crate::store::runs::{RunFilter, RunRecord};
 
 const COLUMNS: &str = "id, project, step, digest, status, created_at, duration_ms, cpu_ticks, \
                        memory_peak_bytes, log_bytes, input, output, error, logs, http_calls, \
-                       memory_kib_ms, http_response_bytes";
+                       memory_kib_ms, http_response_bytes, attempts";
 
 #[async_trait]
 impl RunRepo for SqliteDatabase {
     async fn insert_run(&self, run: &RunRecord) -> Result<()> {
         let sql = format!(
             "INSERT INTO runs ({COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&run.id)
@@ -36,6 +36,7 @@ impl RunRepo for SqliteDatabase {
             .bind(&run.http_calls)
             .bind(run.memory_kib_ms)
             .bind(run.http_response_bytes)
+            .bind(run.attempts)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -64,7 +65,8 @@ impl RunRepo for SqliteDatabase {
                 .push_bind(&run.logs)
                 .push_bind(&run.http_calls)
                 .push_bind(run.memory_kib_ms)
-                .push_bind(run.http_response_bytes);
+                .push_bind(run.http_response_bytes)
+                .push_bind(run.attempts);
         });
         insert.build().execute(&self.pool).await?;
         Ok(())

@@ -7,14 +7,14 @@ use crate::store::Result;
 use crate::store::repo::TriggerRepo;
 use crate::store::triggers::TriggerRecord;
 
-const COLUMNS: &str = "id, project, step, signature, nostore, digest, created_at";
+const COLUMNS: &str = "id, project, step, signature, nostore, digest, queued, created_at";
 
 #[async_trait]
 impl TriggerRepo for SqliteDatabase {
     async fn insert_trigger(&self, t: &TriggerRecord) -> Result<()> {
         sqlx::query(
-            "INSERT INTO triggers (id, project, step, signature, nostore, digest, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO triggers (id, project, step, signature, nostore, digest, queued, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )
         .bind(&t.id)
         .bind(&t.project)
@@ -22,6 +22,7 @@ impl TriggerRepo for SqliteDatabase {
         .bind(&t.signature)
         .bind(t.nostore)
         .bind(&t.digest)
+        .bind(t.queued)
         .bind(t.created_at)
         .execute(&self.pool)
         .await?;

@@ -1,0 +1,183 @@
+//! [`QueueRepo`] on SQLite: one node, one writer at a time, so each claim
+//! (an `UPDATE … WHERE id = (SELECT … LIMIT 1) RETURNING`) is atomic
+//! without row locks; the same statements as PostgreSQL otherwise.
+
+use async_trait::async_trait;
+
+use super::SqliteDatabase;
+use crate::store::queue::{Cancel, ClaimedRun, Enqueued, Lease, NewQueuedRun};
+use crate::store::repo::QueueRepo;
+use crate::store::runs::RunRecord;
+use crate::store::{Result, StoreError};
+
+const CLAIMED: &str = "id, project, step, COALESCE(input, 'null') AS input, external_user_id, \
+                       nostore, COALESCE(run_trigger, 'api') AS \"trigger\", idempotency_key, \
+                       attempts AS attempt";
+
+#[async_trait]
+impl QueueRepo for SqliteDatabase {
+    async fn enqueue_run(&self, run: &NewQueuedRun) -> Result<Enqueued> {
+        let inserted = sqlx::query(
+            "INSERT INTO runs (id, project, step, digest, status, created_at, duration_ms,
+                 cpu_ticks, memory_peak_bytes, log_bytes, input, attempts, run_trigger,
+                 external_user_id, nostore, idempotency_key, request_hash, not_before)
+             VALUES (?1, ?2, ?3, '', 'queued', ?4, 0, 0, 0, 0, ?5, 0, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&run.id)
+        .bind(&run.project)
+        .bind(&run.step)
+        .bind(run.created_at)
+        .bind(&run.input)
+        .bind(&run.trigger)
+        .bind(&run.external_user_id)
+        .bind(run.nostore)
+        .bind(&run.idempotency_key)
+        .bind(&run.request_hash)
+        .bind(run.not_before)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(Enqueued::New);
+        }
+        let existing: Option<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT id, status, request_hash FROM runs
+             WHERE project = ?1 AND step = ?2 AND idempotency_key = ?3",
+        )
+        .bind(&run.project)
+        .bind(&run.step)
+        .bind(&run.idempotency_key)
+        .fetch_optional(&self.pool)
+        .await?;
+        match existing {
+            Some((id, status, request_hash)) => Ok(Enqueued::Existing {
+                id,
+                status,
+                request_hash,
+            }),
+            None => Err(StoreError::Contended {
+                what: "a queued run's id (already taken)",
+            }),
+        }
+    }
+
+    async fn claim_run(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Option<ClaimedRun>> {
+        let sql = format!(
+            "UPDATE runs SET status = 'running', attempts = attempts + 1,
+                 lease_owner = ?1, lease_until = ?2 + ?3
+             WHERE id = (SELECT id FROM runs WHERE status = 'queued' AND not_before <= ?2
+                         ORDER BY not_before, id LIMIT 1)
+             RETURNING {CLAIMED}"
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(owner)
+            .bind(now_ms)
+            .bind(lease_ms)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn renew_run_lease(
+        &self,
+        id: &str,
+        owner: &str,
+        attempt: i64,
+        until_ms: i64,
+    ) -> Result<Lease> {
+        let cancel: Option<bool> = sqlx::query_scalar(
+            "UPDATE runs SET lease_until = ?4
+             WHERE id = ?1 AND lease_owner = ?2 AND attempts = ?3 AND status = 'running'
+             RETURNING cancel_requested",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(attempt)
+        .bind(until_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(super::super::queue::lease_of(cancel))
+    }
+
+    // `lease_owner` stays: the node that ran the run last.
+    async fn finish_run(&self, r: &RunRecord, owner: &str, attempt: i64) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE runs SET status = ?4, digest = ?5, duration_ms = ?6, cpu_ticks = ?7,
+                 memory_peak_bytes = ?8, log_bytes = ?9, input = ?10, output = ?11,
+                 error = ?12, logs = ?13, http_calls = ?14,
+                 memory_kib_ms = ?15, http_response_bytes = ?16,
+                 lease_until = NULL, not_before = NULL
+             WHERE id = ?1 AND lease_owner = ?2 AND attempts = ?3 AND status = 'running'",
+        )
+        .bind(&r.id)
+        .bind(owner)
+        .bind(attempt)
+        .bind(&r.status)
+        .bind(&r.digest)
+        .bind(r.duration_ms)
+        .bind(r.cpu_ticks)
+        .bind(r.memory_peak_bytes)
+        .bind(r.log_bytes)
+        .bind(&r.input)
+        .bind(&r.output)
+        .bind(&r.error)
+        .bind(&r.logs)
+        .bind(&r.http_calls)
+        .bind(r.memory_kib_ms)
+        .bind(r.http_response_bytes)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn requeue_expired_runs(&self, now_ms: i64, max_attempts: i64) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE runs SET
+                 status = CASE WHEN cancel_requested THEN 'cancelled'
+                               WHEN attempts >= ?2 THEN 'failed' ELSE 'queued' END,
+                 error = CASE WHEN NOT cancel_requested AND attempts >= ?2 THEN ?3
+                              ELSE error END,
+                 input = CASE WHEN nostore AND (cancel_requested OR attempts >= ?2) THEN NULL
+                              ELSE input END,
+                 not_before = ?1, lease_owner = NULL, lease_until = NULL
+             WHERE status = 'running' AND lease_until < ?1",
+        )
+        .bind(now_ms)
+        .bind(max_attempts)
+        .bind(super::super::queue::lost_error(max_attempts))
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    async fn cancel_run(&self, project: &str, id: &str) -> Result<Cancel> {
+        let status: Option<String> = sqlx::query_scalar(
+            "UPDATE runs SET
+                 status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
+                 input = CASE WHEN status = 'queued' AND nostore THEN NULL ELSE input END,
+                 cancel_requested = 1
+             WHERE project = ?1 AND id = ?2 AND status IN ('queued', 'running')
+             RETURNING status",
+        )
+        .bind(project)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(status) = status {
+            return Ok(super::super::queue::cancel_of(&status));
+        }
+        let finished: Option<String> =
+            sqlx::query_scalar("SELECT status FROM runs WHERE project = ?1 AND id = ?2")
+                .bind(project)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(finished.map_or(Cancel::NotFound, Cancel::Finished))
+    }
+}
