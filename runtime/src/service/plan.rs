@@ -77,8 +77,13 @@ impl PlanCache {
         self.plans.get(digest)
     }
 
+    /// Evictions run before this returns: the cache applies them lazily
+    /// otherwise, so a burst of cold loads could hold more than the budget
+    /// until its next housekeeping. An insert is a cold load, rare enough
+    /// to pay for that.
     pub fn insert(&self, plan: Arc<StepPlan>) {
         self.plans.insert(plan.digest.clone(), plan);
+        self.plans.run_pending_tasks();
     }
 
     /// Plans held now (after pending evictions).
