@@ -35,3 +35,19 @@ pub fn get() -> Context {
         },
     }
 }
+
+/// Which attempt of the run this is: 1 for the first. A queued run is run
+/// again (the next attempt) when its step's `[retry]` policy retries a
+/// failure, or when the node running it stopped mid-run. Side effects done
+/// by an earlier attempt may have happened: make them idempotent, e.g. with
+/// [`idempotency_key`].
+pub fn attempt() -> u32 {
+    crate::host::attempt()
+}
+
+/// The `Idempotency-Key` the run was queued with (the same for every
+/// attempt), if the caller gave one. A natural key for an upstream's own
+/// idempotency header.
+pub fn idempotency_key() -> Option<String> {
+    crate::host::idempotency_key()
+}

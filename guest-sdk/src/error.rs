@@ -12,6 +12,10 @@ pub struct Error {
     code: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     details: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    retryable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after_ms: Option<u64>,
 }
 
 impl Error {
@@ -20,6 +24,8 @@ impl Error {
             message: message.into(),
             code: None,
             details: None,
+            retryable: false,
+            retry_after_ms: None,
         }
     }
 
@@ -33,6 +39,26 @@ impl Error {
     pub fn with_details(mut self, details: impl Serialize) -> Self {
         self.details = serde_json::to_value(details).ok();
         self
+    }
+
+    /// Marks the failure as temporary: when the step's manifest has a
+    /// `[retry]` policy retrying `"error"`, a queued run is tried again
+    /// after its backoff. Errors are not retried unless marked.
+    pub fn retryable(mut self) -> Self {
+        self.retryable = true;
+        self
+    }
+
+    /// Marks the failure as temporary and asks for the next attempt no
+    /// sooner than `after` (still within the policy's `max_ms`).
+    pub fn retry_after(mut self, after: std::time::Duration) -> Self {
+        self.retryable = true;
+        self.retry_after_ms = Some(u64::try_from(after.as_millis()).unwrap_or(u64::MAX));
+        self
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
     }
 
     pub fn message(&self) -> &str {

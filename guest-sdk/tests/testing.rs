@@ -155,3 +155,35 @@ fn a_host_call_outside_a_test_context_panics_with_a_message() {
     }));
     assert!(std::panic::catch_unwind(|| secrets::get("X")).is_err());
 }
+
+#[test]
+fn the_attempt_and_idempotency_key_default_and_are_settable() {
+    let first = MockHost::new();
+    first.run(|| {
+        assert_eq!(context::attempt(), 1);
+        assert_eq!(context::idempotency_key(), None);
+    });
+    let third = MockHost::new().attempt(3).idempotency_key("order-42");
+    third.run(|| {
+        assert_eq!(context::attempt(), 3);
+        assert_eq!(context::idempotency_key().as_deref(), Some("order-42"));
+    });
+}
+
+#[test]
+fn a_retryable_error_says_so_in_its_json() {
+    let plain: serde_json::Value =
+        serde_json::from_str(&Error::new("no").with_code("bad").to_json()).unwrap();
+    assert_eq!(plain, serde_json::json!({"message": "no", "code": "bad"}));
+    let temporary = Error::new("upstream busy").retryable();
+    assert!(temporary.is_retryable());
+    let json: serde_json::Value = serde_json::from_str(&temporary.to_json()).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"message": "upstream busy", "retryable": true})
+    );
+    let later = Error::new("later").retry_after(std::time::Duration::from_secs(2));
+    let json: serde_json::Value = serde_json::from_str(&later.to_json()).unwrap();
+    assert_eq!(json["retryable"], true);
+    assert_eq!(json["retry_after_ms"], 2000);
+}

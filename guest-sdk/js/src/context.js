@@ -1,6 +1,10 @@
 // The current run's identity; none of it secret.
 
-import { get as witGet } from "airlock:step/context@0.1.0";
+import {
+  attempt as witAttempt,
+  get as witGet,
+  idempotencyKey as witIdempotencyKey,
+} from "airlock:step/context@0.1.0";
 
 /**
  * @returns {{runId: string, step: string, project: string,
@@ -15,4 +19,24 @@ export function get() {
     externalUserId: c.externalUserId ?? null,
     trigger: c.trigger,
   };
+}
+
+/**
+ * Which attempt of the run this is: 1 for the first. A queued run runs
+ * again (the next attempt) when its step's `[retry]` policy retries a
+ * failure, or when the node running it stopped mid-run; make side effects
+ * idempotent, e.g. with `idempotencyKey()`.
+ * @returns {number}
+ */
+export function attempt() {
+  return witAttempt();
+}
+
+/**
+ * The `Idempotency-Key` the run was queued with (the same for every
+ * attempt), or null.
+ * @returns {string | null}
+ */
+export function idempotencyKey() {
+  return witIdempotencyKey() ?? null;
 }

@@ -1,4 +1,4 @@
-"""The error a step returns: ``{"message", "code"?, "details"?}``."""
+"""The error a step returns: ``{"message", "code"?, "details"?, "retryable"?, "retry_after_ms"?}``."""
 
 import json
 
@@ -7,14 +7,19 @@ class Error(Exception):
     """Raise it to end the run with an error the caller can act on.
 
     ``code`` is a short machine-readable string (``"not_found"``);
-    ``details`` any JSON-serialisable value.
+    ``details`` any JSON-serialisable value. ``retryable=True`` marks the
+    failure as temporary: a queued run whose manifest's ``[retry]`` policy
+    retries ``"error"`` is tried again after its backoff, no sooner than
+    ``retry_after_ms`` when given (which implies ``retryable``).
     """
 
-    def __init__(self, message, code=None, details=None):
+    def __init__(self, message, code=None, details=None, retryable=False, retry_after_ms=None):
         super().__init__(message)
         self.message = str(message)
         self.code = code
         self.details = details
+        self.retry_after_ms = None if retry_after_ms is None else max(0, int(retry_after_ms))
+        self.retryable = bool(retryable) or self.retry_after_ms is not None
 
     def to_dict(self):
         out = {"message": self.message}
@@ -22,6 +27,15 @@ class Error(Exception):
             out["code"] = str(self.code)
         if self.details is not None:
             out["details"] = self.details
+        out.update(self._retry())
+        return out
+
+    def _retry(self):
+        out = {}
+        if self.retryable:
+            out["retryable"] = True
+        if self.retry_after_ms is not None:
+            out["retry_after_ms"] = self.retry_after_ms
         return out
 
     def to_json(self):
@@ -33,6 +47,7 @@ class Error(Exception):
             out = {"message": self.message}
             if self.code is not None:
                 out["code"] = str(self.code)
+            out.update(self._retry())
             return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
 
     def __str__(self):

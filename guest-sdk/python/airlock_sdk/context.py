@@ -26,3 +26,22 @@ def get():
         external_user_id=c.external_user_id,
         trigger=c.trigger.name.lower(),
     )
+
+
+def attempt():
+    """Which attempt of the run this is: 1 for the first.
+
+    A queued run runs again (the next attempt) when its step's ``[retry]``
+    policy retries a failure, or when the node running it stopped mid-run;
+    make side effects idempotent, e.g. with :func:`idempotency_key`.
+    """
+    return imports().context.attempt()
+
+
+def idempotency_key():
+    """The ``Idempotency-Key`` the run was queued with, or ``None``.
+
+    The same for every attempt: a natural key for an upstream's own
+    idempotency header.
+    """
+    return imports().context.idempotency_key()

@@ -15,6 +15,14 @@ pub(crate) fn context() -> context::RunContext {
     context::get()
 }
 
+pub(crate) fn attempt() -> u32 {
+    context::attempt()
+}
+
+pub(crate) fn idempotency_key() -> Option<String> {
+    context::idempotency_key()
+}
+
 pub(crate) fn secret_get(name: &str) -> Result<SecretHandle, secrets::Error> {
     secrets::get(name)
 }

@@ -127,6 +127,8 @@ pub(crate) struct State {
     pub(crate) accounts: Vec<(String, Handler)>,
     pub(crate) urls: Vec<(String, Handler)>,
     pub(crate) context: Option<Context>,
+    pub(crate) attempt: Option<u32>,
+    pub(crate) idempotency_key: Option<String>,
     pub(crate) logs: Vec<MockLog>,
     pub(crate) requests: Vec<MockRequest>,
 }
@@ -192,6 +194,19 @@ impl MockHost {
     /// step `test`, project `local`, end user `user-test`, trigger CLI).
     pub fn context(self, context: Context) -> Self {
         self.state.borrow_mut().context = Some(context);
+        self
+    }
+
+    /// The attempt number `context::attempt()` returns (default 1), to test
+    /// what a step does when it runs again.
+    pub fn attempt(self, attempt: u32) -> Self {
+        self.state.borrow_mut().attempt = Some(attempt);
+        self
+    }
+
+    /// The key `context::idempotency_key()` returns (default none).
+    pub fn idempotency_key(self, key: impl Into<String>) -> Self {
+        self.state.borrow_mut().idempotency_key = Some(key.into());
         self
     }
 

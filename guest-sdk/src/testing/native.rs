@@ -73,6 +73,14 @@ pub(crate) fn context() -> context::RunContext {
     })
 }
 
+pub(crate) fn attempt() -> u32 {
+    with("context::attempt", |s| s.attempt.unwrap_or(1))
+}
+
+pub(crate) fn idempotency_key() -> Option<String> {
+    with("context::idempotency_key", |s| s.idempotency_key.clone())
+}
+
 pub(crate) fn secret_get(name: &str) -> Result<SecretHandle, secrets::Error> {
     with("secrets::get", |s| {
         if s.secrets.contains_key(name) {

@@ -9,5 +9,7 @@ export const run = step(() => {
     project: c.project,
     external_user_id: c.externalUserId,
     trigger: c.trigger,
+    attempt: context.attempt(),
+    idempotency_key: context.idempotencyKey(),
   };
 });

@@ -13,4 +13,6 @@ def run(input):
         "project": c.project,
         "external_user_id": c.external_user_id,
         "trigger": c.trigger,
+        "attempt": context.attempt(),
+        "idempotency_key": context.idempotency_key(),
     }

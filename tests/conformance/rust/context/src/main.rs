@@ -17,6 +17,8 @@ fn run(_: Value) -> Result<Value, Error> {
         "project": c.project,
         "external_user_id": c.external_user_id,
         "trigger": trigger,
+        "attempt": context::attempt(),
+        "idempotency_key": context::idempotency_key(),
     }))
 }
 
