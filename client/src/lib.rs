@@ -50,8 +50,8 @@ pub use credentials::{
 pub use error::{ApiError, Error};
 pub use projects::Project;
 pub use runs::{
-    FailureKind, HttpCall, LogLevel, LogLine, LogSource, QueuedRun, Run, RunError, RunPage,
-    RunQuery, RunRequest, RunResult, RunStats, RunStatus,
+    FailureKind, HttpCall, LogLevel, LogLine, LogSource, QueuedRun, RerunRequest, RerunVersion,
+    Run, RunError, RunPage, RunQuery, RunRequest, RunResult, RunStats, RunStatus,
 };
 pub use secret::SecretString;
 pub use secrets::{PutOutcome, Secret, SetOutcome};

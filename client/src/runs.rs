@@ -197,6 +197,12 @@ pub struct Run {
     pub attempts: i64,
     #[serde(serialize_with = "crate::time::millis")]
     pub created_at: DateTime<Utc>,
+    /// The end user the run acted for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_user_id: Option<String>,
+    /// The run this one re-ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerun_of: Option<String>,
     pub stats: RunStats,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<Value>,
@@ -232,6 +238,26 @@ pub struct RunPage {
     /// The cursor of the next page; `None` on the last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+
+/// Which version a re-run runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RerunVersion {
+    /// The step's current version.
+    #[default]
+    Current,
+    /// The version the recorded run ran.
+    Same,
+}
+
+/// Body of `POST .../runs/{id}/rerun`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RerunRequest {
+    pub version: RerunVersion,
+    /// Keep metadata only in the new run's record.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub nostore: bool,
 }
 
 /// A queued run (`Prefer: respond-async`), or what cancelling one did.
@@ -290,6 +316,44 @@ impl Client {
             .json(request),
         )
         .await
+    }
+
+    /// Runs a recorded run's input again and waits for the new run.
+    pub async fn rerun(
+        &self,
+        project: &str,
+        id: &str,
+        request: &RerunRequest,
+    ) -> Result<RunResult, Error> {
+        self.json(
+            self.request(
+                Method::POST,
+                &["v1", "projects", project, "runs", id, "rerun"],
+            )?
+            .json(request),
+        )
+        .await
+    }
+
+    /// Queues a re-run of a recorded run (`Prefer: respond-async`).
+    pub async fn queue_rerun(
+        &self,
+        project: &str,
+        id: &str,
+        request: &RerunRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<QueuedRun, Error> {
+        let mut builder = self
+            .request(
+                Method::POST,
+                &["v1", "projects", project, "runs", id, "rerun"],
+            )?
+            .header("prefer", "respond-async")
+            .json(request);
+        if let Some(key) = idempotency_key {
+            builder = builder.header("idempotency-key", key);
+        }
+        self.json(builder).await
     }
 
     pub async fn get_run(&self, project: &str, id: &str) -> Result<Run, Error> {

@@ -118,3 +118,52 @@ async fn steps_current_rolls_back_and_usage_sums_the_runs() {
         assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
     }
 }
+
+#[tokio::test]
+async fn runs_rerun_reruns_on_the_current_or_the_same_version() {
+    let (s, admin) = server(BIN).await;
+    let cli = Cli::new(&s, &admin);
+    let manifest = write(cli.cwd.path(), "greet.toml", "name = \"greet\"\n");
+    let push = |component: &str| {
+        cli.run(&["push", component, "--manifest", &manifest]).ok();
+    };
+    push(guests::CONTEXT_ECHO);
+    let first = cli
+        .run(&[
+            "runs",
+            "start",
+            "greet",
+            "--input",
+            r#"{"name":"Ada"}"#,
+            "--external-user",
+            "ada",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let id = first["id"].as_str().unwrap().to_owned();
+    push(examples::HELLO);
+
+    // The current version: hello's greeting; the new run's id on stderr.
+    let out = cli.run(&["runs", "rerun", &id]).ok();
+    assert_eq!(out.stdout.trim(), r#"{"greeting":"Hello, Ada!"}"#);
+    assert!(out.stderr.contains("new run "), "{}", out.stderr);
+    // The same version: the echo again, for the same end user.
+    let json = cli
+        .run(&["runs", "rerun", &id, "--same-version", "--json"])
+        .ok()
+        .json();
+    assert_eq!(json["output"]["external_user_id"], "ada", "{json}");
+    let again = json["id"].as_str().unwrap().to_owned();
+    let shown = cli.run(&["runs", "show", &again]).ok();
+    assert!(shown.stdout.contains(&id), "re-run of: {}", shown.stdout);
+    assert!(shown.stdout.contains("ada"), "{}", shown.stdout);
+    // Queued: the id at once.
+    let out = cli.run(&["runs", "rerun", &id, "--async"]).ok();
+    assert_eq!(out.stdout.trim().len(), 36, "{}", out.stdout);
+
+    // An unknown run: 2, naming what to list.
+    let out = cli.run(&["runs", "rerun", "0190a000-0000-7000-8000-000000000000"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("airlock runs"), "{}", out.stderr);
+}

@@ -152,6 +152,8 @@ fn old_run(id: &str, created_at: i64) -> RunRecord {
         logs: Some("[]".into()),
         http_calls: None,
         attempts: 1,
+        external_user_id: None,
+        rerun_of: None,
     }
 }
 

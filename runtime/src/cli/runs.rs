@@ -1,9 +1,11 @@
-//! `airlock runs [list|show|start|cancel]`.
+//! `airlock runs [list|show|start|rerun|cancel]`.
 
 use std::io::Read as _;
 use std::path::PathBuf;
 
-use airlock_client::{FailureKind, Run, RunQuery, RunRequest, RunResult, RunStatus};
+use airlock_client::{
+    FailureKind, RerunRequest, RerunVersion, Run, RunQuery, RunRequest, RunResult, RunStatus,
+};
 use clap::{Args, Subcommand, ValueEnum};
 
 use crate::cli::exit;
@@ -44,6 +46,9 @@ enum RunsCommand {
     /// Run a step's current version once on the server and print its output
     /// (with --async: queue it and print its id).
     Start(StartArgs),
+    /// Run a recorded run's input again, for the same end user, on the
+    /// step's current version (--same-version: the version it ran).
+    Rerun(RerunArgs),
     /// Cancel a queued run: at once if it waits, within a tick if it runs.
     Cancel {
         #[arg(allow_hyphen_values = true)]
@@ -94,6 +99,25 @@ struct StartArgs {
     nostore: bool,
     /// Queue the run (`Prefer: respond-async`) and print its id at once;
     /// `airlock runs show ID` follows it.
+    #[arg(long = "async")]
+    queued: bool,
+    /// With --async: a retry with the same key returns the same run.
+    #[arg(long, value_name = "KEY", requires = "queued")]
+    idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct RerunArgs {
+    /// The run to re-run.
+    #[arg(allow_hyphen_values = true)]
+    run: String,
+    /// Run the version the recorded run ran instead of the current one.
+    #[arg(long)]
+    same_version: bool,
+    /// Keep metadata only in the new run's record.
+    #[arg(long)]
+    nostore: bool,
+    /// Queue the re-run and print its id at once.
     #[arg(long = "async")]
     queued: bool,
     /// With --async: a retry with the same key returns the same run.
@@ -168,6 +192,55 @@ async fn execute(args: RunsArgs) -> CliResult<()> {
                 ),
             }
             Ok(())
+        }
+        RunsCommand::Rerun(rerun) => {
+            let request = RerunRequest {
+                version: if rerun.same_version {
+                    RerunVersion::Same
+                } else {
+                    RerunVersion::Current
+                },
+                nostore: rerun.nostore,
+            };
+            if rerun.queued {
+                let queued = or_hint(
+                    client
+                        .queue_rerun(
+                            project,
+                            &rerun.run,
+                            &request,
+                            rerun.idempotency_key.as_deref(),
+                        )
+                        .await,
+                    url,
+                    RUN_HINT,
+                )?;
+                if out.json {
+                    return print_json(&queued);
+                }
+                println!("{}", queued.id);
+                eprintln!(
+                    "run {} {} (follow it: airlock runs show {})",
+                    escape(&queued.id),
+                    escape(&queued.status),
+                    escape(&queued.id)
+                );
+                return Ok(());
+            }
+            let result = or_hint(
+                client.rerun(project, &rerun.run, &request).await,
+                url,
+                RUN_HINT,
+            )?;
+            if out.json {
+                print_json(&result)?;
+            } else {
+                if let Some(output) = &result.output {
+                    println!("{}", compact_json(output));
+                }
+                eprintln!("new run {}", escape(&result.id));
+            }
+            outcome(&result)
         }
         RunsCommand::Show { run } => {
             let run = or_hint(client.get_run(project, &run).await, url, RUN_HINT)?;
@@ -284,6 +357,12 @@ fn show(run: &Run) {
         fields.field("attempts", run.attempts.to_string());
     }
     fields.field("created", when_both(run.created_at));
+    if let Some(user) = &run.external_user_id {
+        fields.field("end user", user.clone());
+    }
+    if let Some(of) = &run.rerun_of {
+        fields.field("re-run of", of.clone());
+    }
     fields.field("duration", format!("{} ms", run.stats.duration_ms));
     fields.field("cpu ticks", run.stats.cpu_ticks.to_string());
     fields.field(

@@ -202,6 +202,28 @@ where
     }
 }
 
+/// An optional JSON body: absent when the request has no `Content-Type`
+/// (and so no body to read), refused as [`ApiJson`] refuses otherwise.
+impl<T, S> axum::extract::OptionalFromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        state: &S,
+    ) -> Result<Option<Self>, ApiError> {
+        if !req.headers().contains_key(axum::http::header::CONTENT_TYPE) {
+            return Ok(None);
+        }
+        let Json(value) =
+            <Json<T> as axum::extract::FromRequest<S>>::from_request(req, state).await?;
+        Ok(Some(Self(value)))
+    }
+}
+
 /// `Path<T>` whose rejections come out as [`ApiError`].
 pub struct ApiPath<T>(pub T);
 

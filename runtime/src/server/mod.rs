@@ -35,6 +35,7 @@ pub mod projects;
 pub mod proxy;
 pub mod queued;
 pub mod ratelimit;
+pub mod rerun;
 pub mod retention;
 pub mod runs;
 pub mod secrets;
@@ -180,6 +181,7 @@ impl std::fmt::Debug for AppState {
         runs::get,
         runs::list,
         queued::cancel,
+        rerun::rerun,
         triggers::create,
         triggers::list,
         triggers::delete,
@@ -276,6 +278,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/projects/{project}/runs/{id}/cancel",
             post(queued::cancel),
         )
+        .route("/v1/projects/{project}/runs/{id}/rerun", post(rerun::rerun))
         .route(
             "/v1/projects/{project}/proxy/{url}",
             get(proxy::forward)

@@ -98,6 +98,8 @@ pub(super) struct Enqueue<'a> {
     /// Whether the caller sent `Prefer: respond-async` (then the answer
     /// says `Preference-Applied`).
     pub preferred: bool,
+    /// The recorded run this one re-runs.
+    pub rerun_of: Option<String>,
 }
 
 /// Queues a run of the step's current version (404 for an unknown step)
@@ -109,11 +111,15 @@ pub(super) async fn enqueue(state: &AppState, e: Enqueue<'_>) -> Result<Response
     }
     let input = e.input.to_string();
     let request_hash = e.idempotency_key.as_ref().map(|_| {
-        let asked = serde_json::json!({
+        let mut asked = serde_json::json!({
             "input": e.input,
             "external_user_id": e.external_user_id,
             "nostore": e.nostore,
         });
+        // Only when set, so hashes stored before re-runs existed still match.
+        if let Some(of) = &e.rerun_of {
+            asked["rerun_of"] = Value::String(of.clone());
+        }
         hex::encode(Sha256::digest(asked.to_string().as_bytes()))
     });
     let now = crate::service::unix_millis();
@@ -129,6 +135,7 @@ pub(super) async fn enqueue(state: &AppState, e: Enqueue<'_>) -> Result<Response
         request_hash: request_hash.clone(),
         created_at: now,
         not_before: now,
+        rerun_of: e.rerun_of,
     };
     let (id, status, replayed) = match state.queue.enqueue(&run).await? {
         Enqueued::New => {

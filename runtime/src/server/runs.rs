@@ -124,6 +124,12 @@ pub struct RunView {
     /// it starts, more than 1 when its node stopped and it ran again.
     pub attempts: i64,
     pub created_at: Timestamp,
+    /// The end user the run acted for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_user_id: Option<String>,
+    /// The run this one re-ran (`POST …/runs/{id}/rerun`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rerun_of: Option<String>,
     pub stats: RunStatsView,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub input: Option<Value>,
@@ -255,6 +261,7 @@ pub async fn create(
                 trigger: crate::store::queue::TRIGGER_API,
                 idempotency_key: key,
                 preferred: true,
+                rerun_of: None,
             },
         )
         .await;
@@ -278,6 +285,7 @@ pub async fn create(
         trigger: Trigger::Api,
         run_accounts,
         digest: None,
+        rerun_of: None,
     };
     let result = execute(&state, &project, &step, invocation).await?;
     Ok(Json(result).into_response())
@@ -294,6 +302,8 @@ pub(super) struct Invocation<'a> {
     pub run_accounts: Option<Arc<RunAccounts>>,
     /// Run this stored version instead of the current one.
     pub digest: Option<String>,
+    /// The recorded run this one re-runs.
+    pub rerun_of: Option<String>,
 }
 
 /// Runs the current version of `project`/`step` once through the run
@@ -307,6 +317,7 @@ pub(super) async fn execute(
 ) -> Result<RunResult, ApiError> {
     let nostore = invocation.nostore;
     let input = invocation.input.to_string();
+    let external_user_id = invocation.external_user_id.clone();
     let ran = state
         .service
         .run(crate::service::Invocation {
@@ -333,7 +344,7 @@ pub(super) async fn execute(
         Err(failure) => ("failed", None, Some(failure_view(failure))),
     };
     let stats = &report.stats;
-    let record = crate::service::outcome::record(
+    let mut record = crate::service::outcome::record(
         crate::service::outcome::RecordOf {
             project,
             step,
@@ -345,6 +356,8 @@ pub(super) async fn execute(
         },
         report,
     );
+    record.external_user_id = external_user_id;
+    record.rerun_of = invocation.rerun_of;
     let id = record.id.clone();
     state.service.record(record).await?;
     tracing::info!(%project, %step, run_id = %id, status, nostore, "run finished");
@@ -380,6 +393,8 @@ fn view(r: RunRecord) -> RunView {
         status: r.status,
         attempts: r.attempts,
         created_at: Timestamp::from_unix_millis(r.created_at),
+        external_user_id: r.external_user_id,
+        rerun_of: r.rerun_of,
         stats: RunStatsView {
             duration_ms: r.duration_ms,
             cpu_ticks: r.cpu_ticks,

@@ -606,6 +606,7 @@ pub async fn fire(
                 trigger: crate::store::queue::TRIGGER_HTTP,
                 idempotency_key: None,
                 preferred,
+                rerun_of: None,
             },
         )
         .await;
@@ -619,6 +620,7 @@ pub async fn fire(
         run_accounts: None,
         // A pinned trigger runs its version, not the current one.
         digest: trigger.digest.clone(),
+        rerun_of: None,
     };
     match super::runs::execute(&state, project, step, invocation).await {
         Err(e) => e.into_response(),

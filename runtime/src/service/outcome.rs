@@ -101,6 +101,8 @@ pub fn record(of: RecordOf<'_>, report: &RunReport) -> RunRecord {
         logs: kept(serde_json::to_string(&report.logs).ok()),
         http_calls: kept(serde_json::to_string(&report.http_calls).ok()),
         attempts: of.attempts,
+        external_user_id: None,
+        rerun_of: None,
     }
 }
 

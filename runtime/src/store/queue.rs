@@ -47,6 +47,8 @@ pub struct NewQueuedRun {
     pub created_at: i64,
     /// Not claimed before this (Unix milliseconds).
     pub not_before: i64,
+    /// The recorded run this one re-runs.
+    pub rerun_of: Option<String>,
 }
 
 /// What queueing did.

@@ -38,6 +38,11 @@ pub struct RunRecord {
     /// Attempts started: 1 for a synchronous run; 0 for a queued run not
     /// started yet.
     pub attempts: i64,
+    /// The end user the run acted for (kept for `nostore` runs too: it is
+    /// the caller's identifier, not data).
+    pub external_user_id: Option<String>,
+    /// The run this one re-ran (`POST …/runs/{id}/rerun`).
+    pub rerun_of: Option<String>,
 }
 
 /// Which runs to list.
@@ -122,6 +127,8 @@ mod tests {
             logs: None,
             http_calls: None,
             attempts: 1,
+            external_user_id: None,
+            rerun_of: None,
         }
     }
 

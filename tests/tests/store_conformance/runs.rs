@@ -17,6 +17,8 @@ pub async fn run_insert_get_with_nulls(db: Arc<dyn Database>) {
     full.output = Some(r#"{"ok":true}"#.into());
     full.logs = Some(r#"[{"source":"stdout","text":"hi"}]"#.into());
     full.http_calls = Some("[]".into());
+    full.external_user_id = Some("ada".into());
+    full.rerun_of = Some("r0".into());
     let mut failed = run("r2", "alpha", "hello", "failed", 1);
     failed.error = Some(r#"{"kind":"trap","message":"boom"}"#.into());
     let bare = run("r3", "alpha", "hello", "succeeded", 2);
@@ -29,6 +31,16 @@ pub async fn run_insert_get_with_nulls(db: Arc<dyn Database>) {
     assert_eq!(db.get_run("alpha", "r3").await.unwrap(), Some(bare));
     assert_eq!(db.get_run("beta", "r1").await.unwrap(), None);
     assert_eq!(db.get_run("alpha", "r9").await.unwrap(), None);
+    // The grouped insert (the recorder's) keeps every column too.
+    let mut grouped = run("r4", "alpha", "hello", "succeeded", 3);
+    grouped.external_user_id = Some("grace".into());
+    grouped.rerun_of = Some("r1".into());
+    let plain = run("r5", "alpha", "hello", "failed", 4);
+    db.insert_runs(&[grouped.clone(), plain.clone()])
+        .await
+        .unwrap();
+    assert_eq!(db.get_run("alpha", "r4").await.unwrap(), Some(grouped));
+    assert_eq!(db.get_run("alpha", "r5").await.unwrap(), Some(plain));
 }
 
 pub async fn run_list_is_newest_first_with_filters_and_cursor(db: Arc<dyn Database>) {

@@ -95,6 +95,8 @@ pub fn run(id: &str, project: &str, step: &str, status: &str, created_at: i64) -
         logs: None,
         http_calls: None,
         attempts: 1,
+        external_user_id: None,
+        rerun_of: None,
     }
 }
 

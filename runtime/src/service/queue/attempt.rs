@@ -133,6 +133,8 @@ fn failed(run: &ClaimedRun, of: RecordOf<'_>, kind: &str, message: String) -> Ru
         logs: None,
         http_calls: None,
         attempts: run.attempt,
+        external_user_id: run.external_user_id.clone(),
+        rerun_of: None,
     }
 }
 

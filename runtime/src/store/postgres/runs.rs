@@ -34,6 +34,8 @@ struct RunRow {
     memory_kib_ms: i64,
     http_response_bytes: i64,
     attempts: i64,
+    external_user_id: Option<String>,
+    rerun_of: Option<String>,
 }
 
 impl From<RunRow> for RunRecord {
@@ -57,6 +59,8 @@ impl From<RunRow> for RunRecord {
             memory_kib_ms: r.memory_kib_ms,
             http_response_bytes: r.http_response_bytes,
             attempts: r.attempts,
+            external_user_id: r.external_user_id,
+            rerun_of: r.rerun_of,
         }
     }
 }
@@ -65,7 +69,7 @@ macro_rules! run_columns {
     () => {
         "id, project, step, digest, status, created_at, duration_ms, cpu_ticks, \
          memory_peak_bytes, log_bytes, input, output, error, logs, http_calls, \
-         memory_kib_ms, http_response_bytes, attempts"
+         memory_kib_ms, http_response_bytes, attempts, external_user_id, rerun_of"
     };
 }
 
@@ -76,7 +80,7 @@ impl RunRepo for PgDatabase {
             "INSERT INTO runs (",
             run_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-              $16, $17, $18)"
+              $16, $17, $18, $19, $20)"
         ))
         .bind(&run.id)
         .bind(&run.project)
@@ -96,6 +100,8 @@ impl RunRepo for PgDatabase {
         .bind(run.memory_kib_ms)
         .bind(run.http_response_bytes)
         .bind(run.attempts)
+        .bind(&run.external_user_id)
+        .bind(&run.rerun_of)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -126,7 +132,9 @@ impl RunRepo for PgDatabase {
                 .push_bind(&run.http_calls)
                 .push_bind(run.memory_kib_ms)
                 .push_bind(run.http_response_bytes)
-                .push_bind(run.attempts);
+                .push_bind(run.attempts)
+                .push_bind(&run.external_user_id)
+                .push_bind(&run.rerun_of);
         });
         insert.build().execute(&self.pool).await?;
         Ok(())

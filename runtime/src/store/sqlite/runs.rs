@@ -9,14 +9,15 @@ use crate::store::runs::{RunFilter, RunRecord};
 
 const COLUMNS: &str = "id, project, step, digest, status, created_at, duration_ms, cpu_ticks, \
                        memory_peak_bytes, log_bytes, input, output, error, logs, http_calls, \
-                       memory_kib_ms, http_response_bytes, attempts";
+                       memory_kib_ms, http_response_bytes, attempts, \
+                       external_user_id, rerun_of";
 
 #[async_trait]
 impl RunRepo for SqliteDatabase {
     async fn insert_run(&self, run: &RunRecord) -> Result<()> {
         let sql = format!(
             "INSERT INTO runs ({COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&run.id)
@@ -37,6 +38,8 @@ impl RunRepo for SqliteDatabase {
             .bind(run.memory_kib_ms)
             .bind(run.http_response_bytes)
             .bind(run.attempts)
+            .bind(&run.external_user_id)
+            .bind(&run.rerun_of)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -66,7 +69,9 @@ impl RunRepo for SqliteDatabase {
                 .push_bind(&run.http_calls)
                 .push_bind(run.memory_kib_ms)
                 .push_bind(run.http_response_bytes)
-                .push_bind(run.attempts);
+                .push_bind(run.attempts)
+                .push_bind(&run.external_user_id)
+                .push_bind(&run.rerun_of);
         });
         insert.build().execute(&self.pool).await?;
         Ok(())
