@@ -203,6 +203,13 @@ pub struct Run {
     /// The run this one re-ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rerun_of: Option<String>,
+    /// When its (latest) attempt started; absent while queued.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::time::millis_opt"
+    )]
+    pub started_at: Option<DateTime<Utc>>,
     pub stats: RunStats,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<Value>,

@@ -154,6 +154,7 @@ fn old_run(id: &str, created_at: i64) -> RunRecord {
         attempts: 1,
         external_user_id: None,
         rerun_of: None,
+        started_at: None,
     }
 }
 

@@ -98,6 +98,9 @@ async fn respond_async_answers_202_then_the_run_runs_in_the_queue() {
     let run = wait_status(&s, &admin, &id, "succeeded").await;
     assert_eq!(run["output"], json!({"greeting": "Hello, Ada!"}));
     assert_eq!(run["attempts"], 1);
+    // Started after it was queued (times are RFC 3339 UTC, same width).
+    let started = run["started_at"].as_str().expect("a start time");
+    assert!(started >= run["created_at"].as_str().unwrap(), "{run}");
     assert_eq!(run["input"], json!({"name": "Ada"}));
     assert!(run["digest"].as_str().unwrap().starts_with("sha256:"));
     // It lists with the others, and by its status.

@@ -109,6 +109,7 @@ async fn a_rerun_runs_the_same_input_for_the_same_user_on_the_chosen_version() {
     assert_eq!(record["rerun_of"], original.as_str(), "{record}");
     assert_eq!(record["digest"], echo.as_str());
     assert_eq!(record["external_user_id"], "ada");
+    assert_eq!(record["started_at"], record["created_at"], "synchronous");
 
     // A new version is pushed (the fix): a default re-run runs it, a `same`
     // re-run the version the original ran.

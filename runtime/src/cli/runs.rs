@@ -357,6 +357,15 @@ fn show(run: &Run) {
         fields.field("attempts", run.attempts.to_string());
     }
     fields.field("created", when_both(run.created_at));
+    if let Some(started) = run.started_at
+        && started != run.created_at
+    {
+        let waited = (started - run.created_at).num_milliseconds();
+        fields.field(
+            "started",
+            format!("{} (queued {waited} ms)", when_both(started)),
+        );
+    }
     if let Some(user) = &run.external_user_id {
         fields.field("end user", user.clone());
     }

@@ -130,6 +130,11 @@ pub struct RunView {
     /// The run this one re-ran (`POST …/runs/{id}/rerun`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rerun_of: Option<String>,
+    /// When its (latest) attempt started: `created_at` for a synchronous
+    /// run; absent while a queued run waits (and for runs recorded before
+    /// start times were kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
     pub stats: RunStatsView,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub input: Option<Value>,
@@ -395,6 +400,7 @@ fn view(r: RunRecord) -> RunView {
         created_at: Timestamp::from_unix_millis(r.created_at),
         external_user_id: r.external_user_id,
         rerun_of: r.rerun_of,
+        started_at: r.started_at.map(Timestamp::from_unix_millis),
         stats: RunStatsView {
             duration_ms: r.duration_ms,
             cpu_ticks: r.cpu_ticks,

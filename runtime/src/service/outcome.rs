@@ -103,6 +103,7 @@ pub fn record(of: RecordOf<'_>, report: &RunReport) -> RunRecord {
         attempts: of.attempts,
         external_user_id: None,
         rerun_of: None,
+        started_at: Some(of.created_at),
     }
 }
 

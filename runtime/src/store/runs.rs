@@ -43,6 +43,9 @@ pub struct RunRecord {
     pub external_user_id: Option<String>,
     /// The run this one re-ran (`POST …/runs/{id}/rerun`).
     pub rerun_of: Option<String>,
+    /// Unix milliseconds when its (latest) attempt started: `created_at`
+    /// for a synchronous run; `None` while a queued run waits.
+    pub started_at: Option<i64>,
 }
 
 /// Which runs to list.
@@ -129,6 +132,7 @@ mod tests {
             attempts: 1,
             external_user_id: None,
             rerun_of: None,
+            started_at: None,
         }
     }
 

@@ -47,6 +47,7 @@ pub async fn queue_enqueue_claim_finish(db: Arc<dyn Database>) {
     let row = db.get_run("alpha", "q1").await.unwrap().unwrap();
     assert_eq!((row.status.as_str(), row.attempts), ("queued", 0));
     assert_eq!(row.created_at, 1_000);
+    assert_eq!(row.started_at, None, "not started while queued");
     let claimed = db.claim_run("node-a", 2_000, LEASE).await.unwrap().unwrap();
     assert_eq!(claimed.id, "q1");
     assert_eq!(claimed.attempt, 1);
@@ -54,10 +55,9 @@ pub async fn queue_enqueue_claim_finish(db: Arc<dyn Database>) {
     assert_eq!(claimed.external_user_id.as_deref(), Some("ada"));
     assert_eq!(claimed.trigger, "api");
     assert!(!claimed.nostore);
-    assert_eq!(
-        db.get_run("alpha", "q1").await.unwrap().unwrap().status,
-        "running"
-    );
+    let running = db.get_run("alpha", "q1").await.unwrap().unwrap();
+    assert_eq!(running.status, "running");
+    assert_eq!(running.started_at, Some(2_000), "the claim's time");
     assert_eq!(db.claim_run("node-b", 2_000, LEASE).await.unwrap(), None);
     // Only the holder of this attempt may finish it.
     assert!(
@@ -90,6 +90,7 @@ pub async fn queue_enqueue_claim_finish(db: Arc<dyn Database>) {
         done.created_at, 1_000,
         "the queue time stays the run's time"
     );
+    assert_eq!(done.started_at, Some(2_000), "finishing keeps the start");
     // A metadata-only run's input is dropped when it finishes.
     let mut secretive = queued("q2", None, None, 3_000);
     secretive.nostore = true;

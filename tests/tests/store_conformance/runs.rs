@@ -19,6 +19,7 @@ pub async fn run_insert_get_with_nulls(db: Arc<dyn Database>) {
     full.http_calls = Some("[]".into());
     full.external_user_id = Some("ada".into());
     full.rerun_of = Some("r0".into());
+    full.started_at = Some(1_700_000_000_124);
     let mut failed = run("r2", "alpha", "hello", "failed", 1);
     failed.error = Some(r#"{"kind":"trap","message":"boom"}"#.into());
     let bare = run("r3", "alpha", "hello", "succeeded", 2);

@@ -97,6 +97,7 @@ pub fn run(id: &str, project: &str, step: &str, status: &str, created_at: i64) -
         attempts: 1,
         external_user_id: None,
         rerun_of: None,
+        started_at: None,
     }
 }
 

@@ -135,6 +135,7 @@ fn failed(run: &ClaimedRun, of: RecordOf<'_>, kind: &str, message: String) -> Ru
         attempts: run.attempt,
         external_user_id: run.external_user_id.clone(),
         rerun_of: None,
+        started_at: None,
     }
 }
 

@@ -251,8 +251,9 @@ const MIGRATIONS: &[&str] = &[
     r#"ALTER TABLE triggers ADD COLUMN digest TEXT COLLATE "C";
     ALTER TABLE runs ADD COLUMN memory_kib_ms BIGINT NOT NULL DEFAULT 0;
     ALTER TABLE runs ADD COLUMN http_response_bytes BIGINT NOT NULL DEFAULT 0;"#,
-    // 12: re-runs, as SQLite's 16: the run a re-run re-ran.
-    r#"ALTER TABLE runs ADD COLUMN rerun_of TEXT COLLATE "C";"#,
+    // 12: re-runs and start times, as SQLite's 16.
+    r#"ALTER TABLE runs ADD COLUMN rerun_of TEXT COLLATE "C";
+    ALTER TABLE runs ADD COLUMN started_at BIGINT;"#,
 ];
 
 /// The schema version this binary brings a database to.

@@ -73,7 +73,7 @@ impl QueueRepo for PgDatabase {
     ) -> Result<Option<ClaimedRun>> {
         let sql = format!(
             "UPDATE runs SET status = 'running', attempts = attempts + 1,
-                 lease_owner = $1, lease_until = $2 + $3
+                 lease_owner = $1, lease_until = $2 + $3, started_at = $2
              WHERE id = (SELECT id FROM runs WHERE status = 'queued' AND not_before <= $2
                          ORDER BY not_before, id LIMIT 1
                          FOR UPDATE SKIP LOCKED)

@@ -36,6 +36,7 @@ struct RunRow {
     attempts: i64,
     external_user_id: Option<String>,
     rerun_of: Option<String>,
+    started_at: Option<i64>,
 }
 
 impl From<RunRow> for RunRecord {
@@ -61,6 +62,7 @@ impl From<RunRow> for RunRecord {
             attempts: r.attempts,
             external_user_id: r.external_user_id,
             rerun_of: r.rerun_of,
+            started_at: r.started_at,
         }
     }
 }
@@ -69,7 +71,8 @@ macro_rules! run_columns {
     () => {
         "id, project, step, digest, status, created_at, duration_ms, cpu_ticks, \
          memory_peak_bytes, log_bytes, input, output, error, logs, http_calls, \
-         memory_kib_ms, http_response_bytes, attempts, external_user_id, rerun_of"
+         memory_kib_ms, http_response_bytes, attempts, external_user_id, rerun_of, \
+         started_at"
     };
 }
 
@@ -80,7 +83,7 @@ impl RunRepo for PgDatabase {
             "INSERT INTO runs (",
             run_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-              $16, $17, $18, $19, $20)"
+              $16, $17, $18, $19, $20, $21)"
         ))
         .bind(&run.id)
         .bind(&run.project)
@@ -102,6 +105,7 @@ impl RunRepo for PgDatabase {
         .bind(run.attempts)
         .bind(&run.external_user_id)
         .bind(&run.rerun_of)
+        .bind(run.started_at)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -134,7 +138,8 @@ impl RunRepo for PgDatabase {
                 .push_bind(run.http_response_bytes)
                 .push_bind(run.attempts)
                 .push_bind(&run.external_user_id)
-                .push_bind(&run.rerun_of);
+                .push_bind(&run.rerun_of)
+                .push_bind(run.started_at);
         });
         insert.build().execute(&self.pool).await?;
         Ok(())

@@ -268,8 +268,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE triggers ADD COLUMN digest TEXT;
     ALTER TABLE runs ADD COLUMN memory_kib_ms INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE runs ADD COLUMN http_response_bytes INTEGER NOT NULL DEFAULT 0;",
-    // 16: re-runs. A run re-run from a recorded one (`POST …/runs/{id}/rerun`)
-    // names it. Synchronous runs now store their `external_user_id` too
-    // (the column came with the queue), so a re-run acts for the same user.
-    "ALTER TABLE runs ADD COLUMN rerun_of TEXT;",
+    // 16: re-runs and start times. A run re-run from a recorded one
+    // (`POST …/runs/{id}/rerun`) names it. Synchronous runs now store their
+    // `external_user_id` too (the column came with the queue), so a re-run
+    // acts for the same user. `started_at` is when the latest attempt
+    // started (a claim sets it), so a queued run's wait is visible; runs
+    // recorded before keep NULL.
+    "ALTER TABLE runs ADD COLUMN rerun_of TEXT;
+    ALTER TABLE runs ADD COLUMN started_at INTEGER;",
 ];

@@ -10,14 +10,14 @@ use crate::store::runs::{RunFilter, RunRecord};
 const COLUMNS: &str = "id, project, step, digest, status, created_at, duration_ms, cpu_ticks, \
                        memory_peak_bytes, log_bytes, input, output, error, logs, http_calls, \
                        memory_kib_ms, http_response_bytes, attempts, \
-                       external_user_id, rerun_of";
+                       external_user_id, rerun_of, started_at";
 
 #[async_trait]
 impl RunRepo for SqliteDatabase {
     async fn insert_run(&self, run: &RunRecord) -> Result<()> {
         let sql = format!(
             "INSERT INTO runs ({COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&run.id)
@@ -40,6 +40,7 @@ impl RunRepo for SqliteDatabase {
             .bind(run.attempts)
             .bind(&run.external_user_id)
             .bind(&run.rerun_of)
+            .bind(run.started_at)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -71,7 +72,8 @@ impl RunRepo for SqliteDatabase {
                 .push_bind(run.http_response_bytes)
                 .push_bind(run.attempts)
                 .push_bind(&run.external_user_id)
-                .push_bind(&run.rerun_of);
+                .push_bind(&run.rerun_of)
+                .push_bind(run.started_at);
         });
         insert.build().execute(&self.pool).await?;
         Ok(())
