@@ -275,7 +275,9 @@ pub trait RunRepo {
     async fn get_run(&self, project: &str, id: &str) -> Result<Option<RunRecord>>;
     /// Newest first (`created_at`, then `id`, descending).
     async fn list_runs(&self, project: &str, filter: &RunFilter) -> Result<Vec<RunRecord>>;
-    /// Deletes at most `batch` runs created before `cutoff_ms`; how many.
+    /// Deletes at most `batch` finished runs created before `cutoff_ms`;
+    /// how many. A queued or running run is never deleted: it has not
+    /// happened yet, whatever its age.
     async fn delete_runs_before(&self, cutoff_ms: i64, batch: u32) -> Result<u64>;
 }
 

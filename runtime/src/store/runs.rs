@@ -91,7 +91,8 @@ impl RunStore {
         self.db.list_runs(project, filter).await
     }
 
-    /// Deletes every run created before `cutoff_ms` (Unix milliseconds), in
+    /// Deletes every finished run created before `cutoff_ms` (Unix
+    /// milliseconds; queued and running runs stay until they finish), in
     /// batches of [`DELETE_BATCH`] (so runs being recorded meanwhile wait
     /// little); returns how many were deleted.
     pub async fn delete_created_before(&self, cutoff_ms: i64) -> Result<u64> {

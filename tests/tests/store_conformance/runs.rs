@@ -123,6 +123,13 @@ pub async fn run_delete_before_in_batches(db: Arc<dyn Database>) {
     db.insert_run(&run("at-cutoff", "alpha", "s", "succeeded", 8_000))
         .await
         .unwrap();
+    // Old but unfinished (a run waiting in the queue, one running): kept,
+    // however old, or the queue would lose them.
+    for (id, status) in [("waiting", "queued"), ("busy", "running")] {
+        db.insert_run(&run(id, "alpha", "s", status, 500))
+            .await
+            .unwrap();
+    }
     db.insert_run(&run("new", "beta", "s", "succeeded", 9_000))
         .await
         .unwrap();
@@ -135,6 +142,6 @@ pub async fn run_delete_before_in_batches(db: Arc<dyn Database>) {
         ..RunFilter::default()
     };
     let left = db.list_runs("alpha", &filter).await.unwrap();
-    assert_eq!(ids(&left, |r| &r.id), ["at-cutoff"]);
+    assert_eq!(ids(&left, |r| &r.id), ["at-cutoff", "waiting", "busy"]);
     assert!(db.get_run("beta", "new").await.unwrap().is_some());
 }

@@ -187,6 +187,7 @@ impl RunRepo for PgDatabase {
         Ok(sqlx::query(
             "DELETE FROM runs WHERE id IN (
                  SELECT id FROM runs WHERE created_at < $1
+                     AND status NOT IN ('queued', 'running')
                  ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
         )
         .bind(cutoff_ms)

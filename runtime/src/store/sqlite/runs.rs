@@ -114,7 +114,8 @@ impl RunRepo for SqliteDatabase {
     async fn delete_runs_before(&self, cutoff_ms: i64, batch: u32) -> Result<u64> {
         Ok(sqlx::query(
             "DELETE FROM runs WHERE rowid IN
-                 (SELECT rowid FROM runs WHERE created_at < ?1 LIMIT ?2)",
+                 (SELECT rowid FROM runs WHERE created_at < ?1
+                      AND status NOT IN ('queued', 'running') LIMIT ?2)",
         )
         .bind(cutoff_ms)
         .bind(i64::from(batch))
