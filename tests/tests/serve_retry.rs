@@ -29,13 +29,16 @@ use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_airlock-under-test");
 
+/// Scripted answers: a status and perhaps a `Retry-After`.
+type Script = Arc<Mutex<VecDeque<(u16, Option<&'static str>)>>>;
+
 /// A loopback upstream: answers each request with the next scripted
 /// `(status, Retry-After)` (200 once the script is empty), optionally
 /// holding each request `hold` first; records when each request arrived
 /// (Unix ms) and the most requests it ever held at once.
 #[derive(Clone, Default)]
 struct Upstream {
-    script: Arc<Mutex<VecDeque<(u16, Option<&'static str>)>>>,
+    script: Script,
     arrivals: Arc<Mutex<Vec<i64>>>,
     in_flight: Arc<AtomicI64>,
     most_in_flight: Arc<AtomicI64>,

@@ -117,7 +117,7 @@ pub const MAX_WINDOW_SECS: i64 = 86_400;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GroupClaim {
     /// A run was claimed.
-    Claimed(ClaimedRun),
+    Claimed(Box<ClaimedRun>),
     /// A cap of the step or its project is reached: try other steps.
     Capped,
     /// No due run of the step was free (another worker took it).

@@ -182,7 +182,7 @@ async fn claim_next(shared: &Shared) -> crate::store::Result<Option<ClaimedRun>>
             .claim_step(&shared.owner, shared.config.lease, &project, &step, &caps)
             .await?
         {
-            GroupClaim::Claimed(run) => return Ok(Some(run)),
+            GroupClaim::Claimed(run) => return Ok(Some(*run)),
             // Capped, or taken by another worker: the next step's runs.
             GroupClaim::Capped | GroupClaim::Empty => skip.push((project, step)),
         }

@@ -277,7 +277,7 @@ impl QueueRepo for PgDatabase {
                 .await?;
         }
         tx.commit().await?;
-        Ok(GroupClaim::Claimed(run))
+        Ok(GroupClaim::Claimed(Box::new(run)))
     }
 
     async fn retry_run(&self, r: &RetryAt<'_>) -> Result<bool> {

@@ -253,7 +253,7 @@ impl QueueRepo for SqliteDatabase {
                 .await?;
         }
         tx.commit().await?;
-        Ok(GroupClaim::Claimed(run))
+        Ok(GroupClaim::Claimed(Box::new(run)))
     }
 
     async fn retry_run(&self, r: &RetryAt<'_>) -> Result<bool> {
