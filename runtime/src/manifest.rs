@@ -15,6 +15,12 @@
 //! [http]
 //! apps = ["github"]                 # apps whose connected accounts it may call with
 //! allowed_hosts = ["api.example.com", "*.example.org"]   # reachable without an account
+//!
+//! [retry]                 # queued runs only (see `queue`)
+//! max_attempts = 3
+//!
+//! [concurrency]           # caps on queued runs (see `queue`)
+//! max_running = 2
 //! ```
 //!
 //! A capability owns its section: `[http]` is the http capability's
@@ -26,6 +32,10 @@
 //! Why unknown keys are errors, not ignored: a misspelt grant (`secret =`)
 //! or limit (`memroy_mib =`) silently ignored would run the step with
 //! different permissions or limits than its author believes.
+
+mod queue;
+
+pub use queue::{ConcurrencySection, RetryOn, RetryPolicy, RetrySection};
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -54,6 +64,12 @@ pub struct Manifest {
     pub limits: ManifestLimits,
     #[serde(default)]
     pub http: HttpSection,
+    /// How a queued run is retried ([`queue`]).
+    #[serde(default)]
+    pub retry: RetrySection,
+    /// Caps on the step's queued runs ([`queue`]).
+    #[serde(default)]
+    pub concurrency: ConcurrencySection,
 }
 
 /// Limits a manifest may set; each is optional.
@@ -138,6 +154,8 @@ impl Manifest {
             }
         }
         self.http.validate()?;
+        self.retry.validate()?;
+        self.concurrency.validate()?;
         let l = &self.limits;
         for (key, value) in [("timeout_ms", l.timeout_ms), ("cpu_ms", l.cpu_ms)] {
             if value == Some(0) {

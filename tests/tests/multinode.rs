@@ -16,6 +16,7 @@
 //! - `periodic`: each retention tick is swept by one node;
 //! - `versions`: a rollback on one node is what the other runs next, a
 //!   pinned trigger keeps its version, usage counts both nodes' runs.
+//! - `caps`: a step's running and start caps hold across both nodes.
 //! - `queue`: 1,000 queued runs run exactly once across both nodes, and a
 //!   node killed mid-run leaves its run to the other (attempt 2).
 //!
@@ -25,6 +26,7 @@
 
 #[path = "multinode"]
 mod suite {
+    pub mod caps;
     pub mod crash;
     pub mod limits;
     pub mod oauth;

@@ -27,6 +27,7 @@ mod suite {
     pub mod coordination;
     pub mod platform;
     pub mod queue;
+    pub mod queue_caps;
     pub mod runs;
     pub mod sealed;
     pub mod secrets;
@@ -130,6 +131,8 @@ macro_rules! suite {
                 queue::queue_lease_renewal_cancel_and_fencing,
                 queue::queue_reaper_requeues_expired_leases_then_gives_up,
                 queue::queue_cancel_queued_running_finished,
+                queue_caps::queue_retry_requeues_with_history_fenced,
+                queue_caps::queue_caps_hold_per_step_and_project,
                 triggers::trigger_insert_get_list_delete,
                 sealed::sealed_key_ids_and_batches,
                 sealed::sealed_reseal_is_compare_and_swap,
@@ -153,6 +156,7 @@ macro_rules! suite {
                 concurrency::concurrent_rate_acquire_admits_the_burst,
                 connect::concurrent_webhook_claims_never_share_a_row,
                 queue::concurrent_claims_never_share_a_run,
+                queue_caps::concurrent_capped_claims_never_exceed_the_cap,
                 connect::concurrent_state_take_and_spend_have_one_winner,
             );
         }

@@ -150,6 +150,46 @@ pub struct CallSummary {
     pub duration_ms: u64,
     pub response_bytes: u64,
     pub account_id: Option<String>,
+    /// For a 429 or 5xx answer, its `Retry-After` as milliseconds from when
+    /// it arrived (RFC 9110 §10.2.3), bounded by [`MAX_RETRY_AFTER`]: what a
+    /// queued run's retry waits at least. A number the host derived, never
+    /// the header's text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+}
+
+/// Longest `Retry-After` kept (a day; a retry never waits longer).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+
+/// The `Retry-After` of a 429 or 5xx `response`, in milliseconds from
+/// `now`: delta-seconds or an HTTP-date (a date in the past is 0). `None`
+/// for another status, no header or one that does not parse.
+pub fn retry_after_ms(
+    status: u16,
+    headers: &[(String, String)],
+    now: std::time::SystemTime,
+) -> Option<u64> {
+    if status != 429 && !(500..=599).contains(&status) {
+        return None;
+    }
+    let value = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("retry-after"))?
+        .1
+        .trim();
+    let wait = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Too many digits for a u64 is still "a long time".
+        Duration::from_secs(
+            value
+                .parse::<u64>()
+                .unwrap_or(u64::MAX)
+                .min(MAX_RETRY_AFTER.as_secs()),
+        )
+    } else {
+        let at = httpdate::parse_http_date(value).ok()?;
+        at.duration_since(now).unwrap_or(Duration::ZERO)
+    };
+    Some(u64::try_from(wait.min(MAX_RETRY_AFTER).as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Why a request failed; mirrors the WIT `http.error`.
@@ -392,6 +432,7 @@ impl Pipeline {
             duration_ms: 0,
             response_bytes: 0,
             account_id: None,
+            retry_after_ms: None,
         };
         let result = self
             .send_inner(caller, request, options, &mut summary)
@@ -400,6 +441,8 @@ impl Pipeline {
         if let Ok(r) = &result {
             summary.status = Some(r.status);
             summary.response_bytes = r.body.len() as u64;
+            summary.retry_after_ms =
+                retry_after_ms(r.status, &r.headers, std::time::SystemTime::now());
         }
         // A path can hold a secret (`/bot<TOKEN>/send`): the summary goes
         // into run records, so it is masked like everything else.
@@ -975,5 +1018,39 @@ fn map_reqwest_error(e: reqwest::Error) -> HttpError {
         } else {
             format!("{kind}: {detail}")
         })
+    }
+}
+
+#[cfg(test)]
+mod retry_after_tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::retry_after_ms;
+
+    fn h(v: &str) -> Vec<(String, String)> {
+        vec![("Retry-After".to_owned(), v.to_owned())]
+    }
+
+    #[test]
+    fn retry_after_is_read_as_rfc_9110_says() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        assert_eq!(retry_after_ms(503, &h("2"), now), Some(2000));
+        assert_eq!(retry_after_ms(429, &h(" 0 "), now), Some(0));
+        // An HTTP-date: from now; in the past, no wait.
+        let at = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(retry_after_ms(503, &h(&at), now), Some(30_000));
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        assert_eq!(retry_after_ms(503, &h(&past), now), Some(0));
+        // Bounded at a day, however large.
+        assert_eq!(
+            retry_after_ms(503, &h("99999999999999999999999"), now),
+            Some(86_400_000)
+        );
+        // Only for 429 and 5xx, and only what parses.
+        assert_eq!(retry_after_ms(200, &h("2"), now), None);
+        assert_eq!(retry_after_ms(302, &h("2"), now), None);
+        assert_eq!(retry_after_ms(503, &h("soon"), now), None);
+        assert_eq!(retry_after_ms(503, &h("-1"), now), None);
+        assert_eq!(retry_after_ms(503, &[], now), None);
     }
 }

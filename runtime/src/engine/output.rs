@@ -34,6 +34,31 @@ pub struct StepError {
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<Value>,
+    /// `"retryable": true` asks a queued run's retry policy to try again.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub retryable: Option<bool>,
+    /// `"retry_after_ms"`: the least delay before that retry.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient"
+    )]
+    pub retry_after_ms: Option<u64>,
+}
+
+/// A retry hint of the wrong type is ignored rather than turning the whole
+/// error into its text.
+fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let value = Value::deserialize(d)?;
+    Ok(serde_json::from_value(value).ok())
 }
 
 impl std::fmt::Display for StepError {
@@ -82,6 +107,8 @@ pub(crate) fn step_error(text: String, cap: usize, redactor: &Redactor) -> RunFa
             message: text,
             code: None,
             details: None,
+            retryable: None,
+            retry_after_ms: None,
         },
     };
     mask_string(&mut error.message, redactor);

@@ -404,6 +404,8 @@ mod tests {
                 message: "secret-ish text".into(),
                 code: Some("a-code".into()),
                 details: None,
+                retryable: None,
+                retry_after_ms: None,
             })),
             Duration::from_millis(20),
         );

@@ -160,6 +160,8 @@ impl std::fmt::Debug for AppState {
         projects::create,
         projects::list,
         projects::get,
+        projects::get_limits,
+        projects::put_limits,
         keys::create,
         keys::list,
         keys::delete,
@@ -240,6 +242,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/openapi.json", get(openapi_route))
         .route("/v1/projects", post(projects::create).get(projects::list))
         .route("/v1/projects/{name}", get(projects::get))
+        .route(
+            "/v1/projects/{project}/limits",
+            get(projects::get_limits).put(projects::put_limits),
+        )
         .route("/v1/projects/{project}/secrets", get(secrets::list))
         .route(
             "/v1/projects/{project}/secrets/{name}",

@@ -1,4 +1,5 @@
-//! Projects: `POST /v1/projects`, `GET /v1/projects`, `GET /v1/projects/{name}`.
+//! Projects: `POST /v1/projects`, `GET /v1/projects`, `GET /v1/projects/{name}`,
+//! and a project's caps on queued runs, `GET`/`PUT /v1/projects/{project}/limits`.
 
 use axum::Json;
 use axum::extract::State;
@@ -9,8 +10,10 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
-use super::params::ProjectNamePath;
+use super::params::{ProjectNamePath, ProjectPath};
 use super::time::Timestamp;
+use crate::manifest::ConcurrencySection;
+use crate::store::queue::QueueCaps;
 use crate::store::{self, platform::Project};
 
 /// Body of `POST /v1/projects`.
@@ -125,4 +128,82 @@ pub async fn visible_project(
         return Err(no_project(name));
     }
     Ok(())
+}
+
+/// A project's caps on its queued runs, across every step and node (each
+/// step's own `[concurrency]` caps apply too). `null` or absent: no cap.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueueLimits {
+    /// Queued runs of the project running at once (1..=1000000).
+    #[serde(default)]
+    pub max_running: Option<i64>,
+    /// Queued runs of the project started per `per_secs` seconds
+    /// (1..=1000000; needs `per_secs`).
+    #[serde(default)]
+    pub max_starts: Option<i64>,
+    /// The window of `max_starts`, in seconds (1..=86400; needs `max_starts`).
+    #[serde(default)]
+    pub per_secs: Option<i64>,
+}
+
+impl From<QueueCaps> for QueueLimits {
+    fn from(c: QueueCaps) -> Self {
+        Self {
+            max_running: c.max_running,
+            max_starts: c.max_starts,
+            per_secs: c.per_secs,
+        }
+    }
+}
+
+/// A project's caps on queued runs (scope `admin`).
+#[utoipa::path(get, path = "/v1/projects/{project}/limits", tag = "projects",
+    security(("bearer" = [])),
+    params(ProjectPath),
+    responses((status = 200, body = QueueLimits), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn get_limits(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(project): ApiPath<String>,
+) -> Result<Json<QueueLimits>, ApiError> {
+    principal.require("admin")?;
+    visible_project(&state, &principal, &project).await?;
+    Ok(Json(state.queue.project_caps(&project).await?.into()))
+}
+
+/// Set a project's caps on queued runs (scope `admin`): runs over a cap
+/// stay `queued` and start when it allows. Replaces every cap (an absent
+/// one is removed); `{}` removes them all. Synchronous runs are not capped
+/// here (admission bounds them).
+#[utoipa::path(put, path = "/v1/projects/{project}/limits", tag = "projects",
+    security(("bearer" = [])),
+    params(ProjectPath),
+    request_body = QueueLimits,
+    responses((status = 200, body = QueueLimits), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody)))]
+pub async fn put_limits(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(project): ApiPath<String>,
+    ApiJson(body): ApiJson<QueueLimits>,
+) -> Result<Json<QueueLimits>, ApiError> {
+    principal.require("admin")?;
+    visible_project(&state, &principal, &project).await?;
+    let section = ConcurrencySection {
+        max_running: body.max_running,
+        max_starts: body.max_starts,
+        per_secs: body.per_secs,
+    };
+    section.validate_named("").map_err(ApiError::bad_request)?;
+    let caps = section.caps();
+    state.queue.set_project_caps(&project, &caps).await?;
+    // Raised caps may let queued runs start now.
+    state.queue.nudge().await;
+    tracing::info!(%project, ?caps, "project queue limits set");
+    Ok(Json(caps.into()))
 }

@@ -98,11 +98,14 @@ pub(super) struct Enqueue<'a> {
     /// Whether the caller sent `Prefer: respond-async` (then the answer
     /// says `Preference-Applied`).
     pub preferred: bool,
+    /// The version to run (a pinned trigger); `None`: the step's current
+    /// version when each attempt starts.
+    pub digest: Option<String>,
     /// The recorded run this one re-runs.
     pub rerun_of: Option<String>,
 }
 
-/// Queues a run of the step's current version (404 for an unknown step)
+/// Queues a run of the step's current version, or of `e.digest` (404 for an unknown step)
 /// and answers 202 `{id, status}` with `Location`; a replayed
 /// idempotency key answers with its run (200 once it has finished).
 pub(super) async fn enqueue(state: &AppState, e: Enqueue<'_>) -> Result<Response, ApiError> {
@@ -135,6 +138,7 @@ pub(super) async fn enqueue(state: &AppState, e: Enqueue<'_>) -> Result<Response
         request_hash: request_hash.clone(),
         created_at: now,
         not_before: now,
+        digest: e.digest,
         rerun_of: e.rerun_of,
     };
     let (id, status, replayed) = match state.queue.enqueue(&run).await? {

@@ -132,12 +132,6 @@ pub async fn rerun(
     let nostore = asked.nostore || wants_nostore(&headers);
     let key = super::queued::idempotency_key(&headers)?;
     if super::queued::prefers_async(&headers) {
-        // MERGE(retry): the queue carries a pinned digest once that lands.
-        if digest.is_some() {
-            return Err(ApiError::bad_request(
-                "version: `same` cannot be queued yet; re-run it synchronously",
-            ));
-        }
         return super::queued::enqueue(
             &state,
             super::queued::Enqueue {
@@ -150,6 +144,7 @@ pub async fn rerun(
                 idempotency_key: key,
                 preferred: true,
                 rerun_of: Some(record.id),
+                digest,
             },
         )
         .await;

@@ -150,6 +150,13 @@ pub struct RunView {
     /// credential.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_calls: Option<Value>,
+    /// A queued run's failed attempts that were retried, oldest first:
+    /// `attempt`, `retry_on` (`error`, `wall_time` or `upstream`),
+    /// `error_kind`, `message` (masked, at most 200 characters; absent for
+    /// `nostore`), `duration_ms`, `digest` and `retry_at`. Only in `GET
+    /// .../runs/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt_history: Option<Value>,
 }
 
 /// A page of runs, newest first.
@@ -266,6 +273,7 @@ pub async fn create(
                 trigger: crate::store::queue::TRIGGER_API,
                 idempotency_key: key,
                 preferred: true,
+                digest: None,
                 rerun_of: None,
             },
         )
@@ -414,6 +422,7 @@ fn view(r: RunRecord) -> RunView {
         error: r.error.and_then(|e| serde_json::from_str(&e).ok()),
         logs: parse_json(r.logs),
         http_calls: parse_json(r.http_calls),
+        attempt_history: None,
     }
 }
 
@@ -435,7 +444,11 @@ pub async fn get(
         .get(&project, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such run"))?;
-    Ok(Json(view(record)))
+    let history = state.queue.attempt_history(&project, &id).await?;
+    Ok(Json(RunView {
+        attempt_history: parse_json(history),
+        ..view(record)
+    }))
 }
 
 fn encode_cursor(created_at: i64, id: &str) -> String {

@@ -221,13 +221,6 @@ pub async fn create(
     }
     if let Some(digest) = &body.digest {
         super::steps::check_version(&state, &project, &step, digest).await?;
-        // A queued run starts on the step's current version; pinning is
-        // not carried through the queue yet.
-        if body.queued {
-            return Err(ApiError::bad_request(
-                "a trigger cannot be both pinned (`digest`) and `async` yet",
-            ));
-        }
     }
     let signature = body
         .signature
@@ -590,10 +583,8 @@ pub async fn fire(
     );
     // As on the runs API; a `nostore` trigger cannot be overridden.
     let nostore = trigger.nostore || super::runs::wants_nostore(&headers);
-    // A pinned trigger runs its version synchronously: the queue starts
-    // runs on the current version, so `Prefer: respond-async` is not
-    // applied to it (RFC 7240 lets a server ignore a preference).
-    let preferred = trigger.digest.is_none() && super::queued::prefers_async(&headers);
+    // A queued run keeps the trigger's pinned version through the queue.
+    let preferred = super::queued::prefers_async(&headers);
     if trigger.queued || preferred {
         let queued = super::queued::enqueue(
             &state,
@@ -606,6 +597,7 @@ pub async fn fire(
                 trigger: crate::store::queue::TRIGGER_HTTP,
                 idempotency_key: None,
                 preferred,
+                digest: trigger.digest.clone(),
                 rerun_of: None,
             },
         )

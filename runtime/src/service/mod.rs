@@ -154,6 +154,11 @@ impl RunService {
         }
     }
 
+    /// The step tables the service reads versions from.
+    pub fn steps(&self) -> &StepStore {
+        &self.inner.steps
+    }
+
     /// Requests waiting for a run slot now.
     pub fn queue_depth(&self) -> i64 {
         self.inner.admission.waiting()

@@ -47,6 +47,9 @@ pub struct NewQueuedRun {
     pub created_at: i64,
     /// Not claimed before this (Unix milliseconds).
     pub not_before: i64,
+    /// Run this stored version (a pinned trigger, a re-run); `None`: the
+    /// step's current version when each attempt starts.
+    pub digest: Option<String>,
     /// The recorded run this one re-runs.
     pub rerun_of: Option<String>,
 }
@@ -77,6 +80,62 @@ pub struct ClaimedRun {
     pub idempotency_key: Option<String>,
     /// This attempt's number (1 for the first).
     pub attempt: i64,
+    /// The pinned version, if the run was queued with one.
+    pub digest: Option<String>,
+}
+
+/// Caps on queued runs starting, for one step or one project; `None`
+/// caps nothing. A start cap is `max_starts` per `per_secs` seconds
+/// (both or neither).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct QueueCaps {
+    /// Runs running at once.
+    pub max_running: Option<i64>,
+    /// Runs started per window.
+    pub max_starts: Option<i64>,
+    /// The window of `max_starts`, in seconds.
+    pub per_secs: Option<i64>,
+}
+
+impl QueueCaps {
+    /// Whether anything is capped.
+    pub fn any(&self) -> bool {
+        self.max_running.is_some() || self.start_cap().is_some()
+    }
+
+    /// `(max_starts, window in ms)` when a start cap applies.
+    pub fn start_cap(&self) -> Option<(i64, i64)> {
+        match (self.max_starts, self.per_secs) {
+            (Some(n), Some(secs)) => Some((n, secs.saturating_mul(1000))),
+            _ => None,
+        }
+    }
+}
+
+/// Longest start-rate window (a day): starts older than this are pruned.
+pub const MAX_WINDOW_SECS: i64 = 86_400;
+
+/// What claiming in one group found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupClaim {
+    /// A run was claimed.
+    Claimed(Box<ClaimedRun>),
+    /// A cap of the step or its project is reached: try other steps.
+    Capped,
+    /// No due run of the step was free (another worker took it).
+    Empty,
+}
+
+/// An attempt that failed and will be tried again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryAt<'a> {
+    pub id: &'a str,
+    pub owner: &'a str,
+    pub attempt: i64,
+    /// Due again at (Unix milliseconds).
+    pub not_before: i64,
+    /// JSON object appended to the run's `attempt_history`.
+    pub summary: &'a str,
 }
 
 /// What renewing a lease found.
@@ -123,6 +182,12 @@ impl QueueStore {
         Ok(outcome)
     }
 
+    /// Tells the workers of every node to look for work (a capped step's
+    /// run finished, so one of its queued runs may start now).
+    pub async fn nudge(&self) {
+        cache::publish(&self.db, Change::RunQueued).await;
+    }
+
     /// Cancels run `id` of `project`: a queued one at once; a running one
     /// is flagged and its node told (by the change bus, with the lease
     /// renewal as the fallback).
@@ -157,6 +222,72 @@ impl QueueStore {
     /// written) if the lease was lost meanwhile.
     pub async fn finish(&self, record: &RunRecord, owner: &str, attempt: i64) -> Result<bool> {
         self.db.finish_run(record, owner, attempt).await
+    }
+
+    /// The step of the oldest due run, skipping the steps in `skip`
+    /// (`(project, step)` pairs found capped this round), so a capped step
+    /// never holds up the runs of others behind it.
+    pub async fn next_due_step(
+        &self,
+        skip: &[(String, String)],
+    ) -> Result<Option<(String, String)>> {
+        self.db.next_due_step(super::unix_millis(), skip).await
+    }
+
+    /// Claims the oldest due run of `project`/`step` for `owner` unless the
+    /// step's caps (`step_caps`, from its manifest) or its project's
+    /// ([`Self::project_caps`]) are reached. Under a cap the check and the
+    /// claim are one transaction serialised per capped step and project
+    /// (an advisory lock on PostgreSQL, the write lock on SQLite), so nodes
+    /// claiming at once never exceed it.
+    pub async fn claim_step(
+        &self,
+        owner: &str,
+        lease: Duration,
+        project: &str,
+        step: &str,
+        step_caps: &QueueCaps,
+    ) -> Result<GroupClaim> {
+        self.db
+            .claim_step_run(
+                owner,
+                super::unix_millis(),
+                millis(lease),
+                project,
+                step,
+                step_caps,
+            )
+            .await
+    }
+
+    /// Puts `owner`'s failed attempt back in the queue, due at
+    /// `retry.not_before`, its summary appended to the run's history;
+    /// `false` (nothing written) when the lease was lost or a cancel was
+    /// asked meanwhile.
+    pub async fn retry(&self, retry: &RetryAt<'_>) -> Result<bool> {
+        self.db.retry_run(retry).await
+    }
+
+    /// The summaries of run `id`'s failed attempts that were retried (a
+    /// JSON array), if it has any.
+    pub async fn attempt_history(&self, project: &str, id: &str) -> Result<Option<String>> {
+        self.db.run_attempt_history(project, id).await
+    }
+
+    /// Sets `project`'s caps (all `None`: none).
+    pub async fn set_project_caps(&self, project: &str, caps: &QueueCaps) -> Result<()> {
+        self.db.set_project_queue_caps(project, caps).await
+    }
+
+    /// `project`'s caps (all `None` when it has none).
+    pub async fn project_caps(&self, project: &str) -> Result<QueueCaps> {
+        self.db.project_queue_caps(project).await
+    }
+
+    /// Forgets starts older than the longest window; how many.
+    pub async fn prune_starts(&self) -> Result<u64> {
+        let before = super::unix_millis().saturating_sub(MAX_WINDOW_SECS * 1000);
+        self.db.prune_run_starts(before).await
     }
 
     /// Puts runs whose lease expired back in the queue; how many.

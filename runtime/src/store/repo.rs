@@ -24,7 +24,9 @@ use super::accounts::{AccountFilter, AccountMeta, AccountStatus};
 use super::connect::{ConnectTokenRow, OAuthStateRow};
 use super::crypto::Sealed;
 use super::platform::{AuditEntry, CredentialMeta, Project};
-use super::queue::{Cancel, ClaimedRun, Enqueued, Lease, NewQueuedRun};
+use super::queue::{
+    Cancel, ClaimedRun, Enqueued, GroupClaim, Lease, NewQueuedRun, QueueCaps, RetryAt,
+};
 use super::runs::{RunFilter, RunRecord};
 use super::steps::{CurrentVersion, SetCurrent, StepMeta, VersionMeta};
 use super::triggers::TriggerRecord;
@@ -328,6 +330,37 @@ pub trait QueueRepo {
     async fn requeue_expired_runs(&self, now_ms: i64, max_attempts: i64) -> Result<u64>;
     /// Cancels a queued run at once, or flags a running one.
     async fn cancel_run(&self, project: &str, id: &str) -> Result<Cancel>;
+    /// The `(project, step)` of the oldest `queued` run due at `now_ms`
+    /// whose pair is not in `skip`.
+    async fn next_due_step(
+        &self,
+        now_ms: i64,
+        skip: &[(String, String)],
+    ) -> Result<Option<(String, String)>>;
+    /// As [`claim_run`](Self::claim_run), among `project`/`step`'s runs,
+    /// unless `step_caps` or the project's caps are reached (checked and
+    /// claimed atomically with respect to every other capped claim).
+    async fn claim_step_run(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        project: &str,
+        step: &str,
+        step_caps: &QueueCaps,
+    ) -> Result<GroupClaim>;
+    /// Back to `queued` at `not_before`, the summary appended to its
+    /// `attempt_history`, only if `owner` holds the attempt and no cancel
+    /// was asked; `false` and nothing written otherwise.
+    async fn retry_run(&self, retry: &RetryAt<'_>) -> Result<bool>;
+    /// A run's `attempt_history` (JSON array text), if any.
+    async fn run_attempt_history(&self, project: &str, id: &str) -> Result<Option<String>>;
+    /// Replaces a project's queue caps (all `None` deletes them).
+    async fn set_project_queue_caps(&self, project: &str, caps: &QueueCaps) -> Result<()>;
+    /// A project's queue caps (all `None` when unset).
+    async fn project_queue_caps(&self, project: &str) -> Result<QueueCaps>;
+    /// Deletes recorded starts before `before_ms`; how many.
+    async fn prune_run_starts(&self, before_ms: i64) -> Result<u64>;
 }
 
 /// HTTP triggers.

@@ -9,10 +9,11 @@ use airlock_host_api::context::Trigger;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::Shared;
+use super::retry;
 use crate::engine::cancel::CancelFlag;
 use crate::service::outcome::{self, ErrorParts, RecordOf};
-use crate::service::{Invocation, QueuedAttempt, ServiceError};
-use crate::store::queue::{ClaimedRun, Lease, TRIGGER_HTTP};
+use crate::service::{Invocation, QueuedAttempt, Ran, ServiceError};
+use crate::store::queue::{ClaimedRun, Lease, RetryAt, TRIGGER_HTTP};
 use crate::store::runs::RunRecord;
 
 pub(super) async fn run(shared: Arc<Shared>, run: ClaimedRun, _slot: OwnedSemaphorePermit) {
@@ -42,8 +43,9 @@ pub(super) async fn run(shared: Arc<Shared>, run: ClaimedRun, _slot: OwnedSemaph
                 Trigger::Api
             },
             run_accounts: None,
-            // The step's current version when the attempt starts.
-            digest: None,
+            // The pinned version, or the step's current one when the
+            // attempt starts.
+            digest: run.digest.clone(),
             queued: Some(QueuedAttempt {
                 run_id: run.id.clone(),
                 attempt: u32::try_from(run.attempt).unwrap_or(u32::MAX),
@@ -67,6 +69,11 @@ pub(super) async fn run(shared: Arc<Shared>, run: ClaimedRun, _slot: OwnedSemaph
         created_at: 0,
         attempts: run.attempt,
     };
+    if let Ok(ran) = &result
+        && retried(&shared, &run, ran).await
+    {
+        return;
+    }
     let record = match result {
         Ok(ran) => outcome::record(
             RecordOf {
@@ -95,14 +102,127 @@ pub(super) async fn run(shared: Arc<Shared>, run: ClaimedRun, _slot: OwnedSemaph
         .finish(&record, &shared.owner, run.attempt)
         .await
     {
-        Ok(true) => tracing::info!(project = %run.project, step = %run.step, run_id = %run.id,
-            attempt = run.attempt, status = %record.status, "queued run finished"),
+        Ok(true) => {
+            tracing::info!(project = %run.project, step = %run.step, run_id = %run.id,
+                attempt = run.attempt, status = %record.status, "queued run finished");
+            freed(&shared, &run).await;
+        }
         Ok(false) => tracing::warn!(run_id = %run.id, attempt = run.attempt,
             "a queued run's lease was lost before it finished; this attempt's outcome is dropped"),
         Err(e) => tracing::warn!(run_id = %run.id, error = %e,
             "a queued run's outcome could not be stored; it is tried again after its lease"),
     }
 }
+
+/// Puts the attempt back in the queue if the step's retry policy retries
+/// its failure; `true` when this attempt is done with (re-queued, or left
+/// to its lease after a store error).
+async fn retried(shared: &Arc<Shared>, run: &ClaimedRun, ran: &Ran) -> bool {
+    if ran.report.outcome.is_ok() {
+        return false;
+    }
+    let settings = match shared
+        .settings
+        .version(&run.project, &run.step, &ran.digest)
+        .await
+    {
+        Ok(Some(settings)) => settings,
+        Ok(None) => return false,
+        Err(e) => {
+            tracing::warn!(run_id = %run.id, error = %e,
+                "cannot read a queued run's retry policy; it is tried again after its lease");
+            return true;
+        }
+    };
+    let attempt = u32::try_from(run.attempt).unwrap_or(u32::MAX);
+    let Some(retry) = retry::decide(&settings.retry, attempt, &ran.report, retry::random()) else {
+        return false;
+    };
+    let now = crate::service::unix_millis();
+    let not_before = now.saturating_add(i64::try_from(retry.delay.as_millis()).unwrap_or(i64::MAX));
+    let summary = attempt_summary(run, ran, retry.on, not_before).to_string();
+    let at = RetryAt {
+        id: &run.id,
+        owner: &shared.owner,
+        attempt: run.attempt,
+        not_before,
+        summary: &summary,
+    };
+    match shared.queue.retry(&at).await {
+        Ok(true) => {
+            tracing::info!(project = %run.project, step = %run.step, run_id = %run.id,
+                attempt = run.attempt, on = retry.on.name(), delay_ms = %retry.delay.as_millis(),
+                "queued run failed; it is retried");
+            // Look for it when it is due (the poll would find it too).
+            // Weak: a stopped node's workers are not kept alive by it.
+            let waker = Arc::downgrade(shared);
+            tokio::spawn(async move {
+                tokio::time::sleep(retry.delay).await;
+                if let Some(shared) = waker.upgrade() {
+                    shared.wake.notify_one();
+                }
+            });
+            freed(shared, run).await;
+            true
+        }
+        // The lease was lost (nothing to do) or a cancel was asked: the
+        // attempt's outcome is stored as it is.
+        Ok(false) => false,
+        Err(e) => {
+            tracing::warn!(run_id = %run.id, error = %e,
+                "a queued run's retry could not be stored; it is tried again after its lease");
+            true
+        }
+    }
+}
+
+/// A run of this step stopped running: a run its caps held back may start
+/// now. This node looks at once; other nodes are told when the step is
+/// capped (a project's caps alone are left to their poll).
+async fn freed(shared: &Arc<Shared>, run: &ClaimedRun) {
+    shared.wake.notify_one();
+    if let Ok(Some(settings)) = shared.settings.current(&run.project, &run.step).await
+        && settings.caps.any()
+    {
+        shared.queue.nudge().await;
+    }
+}
+
+/// What `attempt_history` keeps of a failed attempt: its number, why it is
+/// retried, its error's kind and masked message (cut to
+/// [`SUMMARY_MESSAGE_CHARS`]; none for a `nostore` run), its duration and
+/// when it is due again.
+fn attempt_summary(
+    run: &ClaimedRun,
+    ran: &Ran,
+    on: crate::manifest::RetryOn,
+    not_before: i64,
+) -> serde_json::Value {
+    let error = ran.report.outcome.as_ref().err().map(outcome::error_parts);
+    let mut summary = serde_json::json!({
+        "attempt": run.attempt,
+        "retry_on": on.name(),
+        "error_kind": error.as_ref().map(|e| e.kind.as_str()),
+        "duration_ms": ran.report.stats.duration_ms,
+        "digest": ran.digest,
+        "retry_at": chrono::DateTime::from_timestamp_millis(not_before)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+    });
+    if !run.nostore
+        && let Some(e) = &error
+    {
+        summary["message"] = e
+            .message
+            .chars()
+            .take(SUMMARY_MESSAGE_CHARS)
+            .collect::<String>()
+            .into();
+    }
+    summary
+}
+
+/// Characters of an error message an attempt's summary keeps.
+pub(super) const SUMMARY_MESSAGE_CHARS: usize = 200;
 
 /// The record of an attempt that could not run the step.
 fn failed(run: &ClaimedRun, of: RecordOf<'_>, kind: &str, message: String) -> RunRecord {

@@ -26,8 +26,19 @@
 //!
 //! Cancellation reaches the node running a run by the change bus, and by
 //! the next lease renewal should that message be lost.
+//!
+//! Retries ([`retry`]): a failed attempt that the step's `[retry]` policy
+//! retries goes back to `queued`, due after its backoff, with a summary
+//! in the run's `attempt_history`; cancelling it meanwhile is immediate
+//! (it is queued). Caps (`[concurrency]`, and a project's limits): a
+//! claim looks at the step of the oldest due run, and claims from it
+//! unless a cap of that step or its project is reached — then it looks at
+//! the next step's runs, so a capped step never holds up others (no
+//! head-of-line blocking). The caps of a step are its current version's.
 
 mod attempt;
+mod retry;
+mod settings;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -39,13 +50,15 @@ use tokio::sync::{Notify, Semaphore};
 use super::RunService;
 use crate::engine::cancel::CancelFlag;
 use crate::store::Db;
-use crate::store::queue::QueueStore;
+use crate::store::queue::{ClaimedRun, GroupClaim, QueueCaps, QueueStore};
 use crate::store::repo::Change;
 
 /// The default lease of a claimed run.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 /// How often a worker looks for work when it heard of none.
 pub const POLL: Duration = Duration::from_secs(1);
+/// Steps one claim looks at before it waits (each capped or taken).
+const STEPS_PER_CLAIM: usize = 64;
 
 /// How a node's workers run.
 #[derive(Debug, Clone, Copy)]
@@ -69,6 +82,7 @@ struct Shared {
     /// The cancel flags of the attempts running here, by run id.
     running: Mutex<HashMap<String, Arc<CancelFlag>>>,
     wake: Notify,
+    settings: settings::SettingsCache,
 }
 
 /// The workers of this node; they stop when this is dropped.
@@ -87,13 +101,14 @@ impl Drop for Workers {
 /// Starts this node's workers on `db`'s queue.
 pub fn spawn(service: RunService, db: Db, config: QueueConfig) -> Workers {
     let shared = Arc::new(Shared {
-        service,
         queue: QueueStore::new(db.clone()),
         owner: uuid::Uuid::new_v4().to_string(),
         slots: Arc::new(Semaphore::new(config.slots.max(1))),
         config,
         running: Mutex::new(HashMap::new()),
         wake: Notify::new(),
+        settings: settings::SettingsCache::new(service.steps().clone()),
+        service,
     });
     let changes = db.subscribe();
     Workers {
@@ -130,7 +145,7 @@ async fn claim(shared: Arc<Shared>) {
         let Ok(permit) = shared.slots.clone().acquire_owned().await else {
             return;
         };
-        match shared.queue.claim(&shared.owner, shared.config.lease).await {
+        match claim_next(&shared).await {
             Ok(Some(run)) => {
                 tokio::spawn(attempt::run(shared.clone(), run, permit));
             }
@@ -150,6 +165,31 @@ async fn claim(shared: Arc<Shared>) {
     }
 }
 
+/// Claims the oldest due run whose step and project are under their caps.
+async fn claim_next(shared: &Shared) -> crate::store::Result<Option<ClaimedRun>> {
+    let mut skip = Vec::new();
+    for _ in 0..STEPS_PER_CLAIM {
+        let Some((project, step)) = shared.queue.next_due_step(&skip).await? else {
+            return Ok(None);
+        };
+        let caps = shared
+            .settings
+            .current(&project, &step)
+            .await?
+            .map_or(QueueCaps::default(), |s| s.caps);
+        match shared
+            .queue
+            .claim_step(&shared.owner, shared.config.lease, &project, &step, &caps)
+            .await?
+        {
+            GroupClaim::Claimed(run) => return Ok(Some(*run)),
+            // Capped, or taken by another worker: the next step's runs.
+            GroupClaim::Capped | GroupClaim::Empty => skip.push((project, step)),
+        }
+    }
+    Ok(None)
+}
+
 /// Re-queues the runs of dead nodes, every half lease.
 async fn reap(shared: Arc<Shared>) {
     let every = (shared.config.lease / 2).max(Duration::from_millis(100));
@@ -162,6 +202,9 @@ async fn reap(shared: Arc<Shared>) {
                 shared.wake.notify_one();
             }
             Err(e) => tracing::warn!(error = %e, "cannot re-queue runs whose lease ended"),
+        }
+        if let Err(e) = shared.queue.prune_starts().await {
+            tracing::warn!(error = %e, "cannot prune the starts of capped runs");
         }
     }
 }

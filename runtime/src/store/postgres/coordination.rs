@@ -41,7 +41,7 @@ use crate::store::repo::{CoordinationRepo, LockGuard};
 /// PostgreSQL's 64-bit key space. A hash, so any string (an account id)
 /// names a lock; 64 bits, so distinct names collide with negligible
 /// probability (and a collision would only serialise two lockers).
-fn advisory_key(name: &str) -> i64 {
+pub(super) fn advisory_key(name: &str) -> i64 {
     let digest = Sha256::digest(name.as_bytes());
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);

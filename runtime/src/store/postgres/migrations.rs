@@ -251,6 +251,27 @@ const MIGRATIONS: &[&str] = &[
     r#"ALTER TABLE triggers ADD COLUMN digest TEXT COLLATE "C";
     ALTER TABLE runs ADD COLUMN memory_kib_ms BIGINT NOT NULL DEFAULT 0;
     ALTER TABLE runs ADD COLUMN http_response_bytes BIGINT NOT NULL DEFAULT 0;"#,
+    // 9 (SQLite's 13): retries, caps and pinned queued runs: a queued
+    // run's `pinned_digest` and `attempt_history`, the starts of capped runs
+    // (`run_starts`, for start-rate caps) and a project's caps. Claims
+    // under a cap take an advisory transaction lock per capped project and
+    // step (see `queue.rs`), so two nodes cannot both take the last place.
+    r#"ALTER TABLE runs ADD COLUMN pinned_digest TEXT COLLATE "C";
+    ALTER TABLE runs ADD COLUMN attempt_history TEXT;
+    CREATE INDEX runs_running ON runs (project, step) WHERE status = 'running';
+    CREATE TABLE run_starts (
+        project    TEXT   COLLATE "C" NOT NULL,
+        step       TEXT   COLLATE "C" NOT NULL,
+        started_at BIGINT NOT NULL
+    );
+    CREATE INDEX run_starts_by_step ON run_starts (project, step, started_at);
+    CREATE INDEX run_starts_by_project ON run_starts (project, started_at);
+    CREATE TABLE project_queue_limits (
+        project     TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+        max_running BIGINT,
+        max_starts  BIGINT,
+        per_secs    BIGINT
+    );"#,
     // 12: re-runs and start times, as SQLite's 16.
     r#"ALTER TABLE runs ADD COLUMN rerun_of TEXT COLLATE "C";
     ALTER TABLE runs ADD COLUMN started_at BIGINT;"#,

@@ -268,6 +268,28 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE triggers ADD COLUMN digest TEXT;
     ALTER TABLE runs ADD COLUMN memory_kib_ms INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE runs ADD COLUMN http_response_bytes INTEGER NOT NULL DEFAULT 0;",
+    // 13: retries, caps and pinned queued runs. A queued run may be pinned
+    // to a version (`pinned_digest`, NULL: current at each attempt's
+    // start) and keeps a summary of each failed attempt it retried
+    // (`attempt_history`, a JSON array). `run_starts` records when capped
+    // runs started, for start-rate caps (pruned past the longest window);
+    // `project_queue_limits` holds a project's caps (NULL: none).
+    "ALTER TABLE runs ADD COLUMN pinned_digest TEXT;
+    ALTER TABLE runs ADD COLUMN attempt_history TEXT;
+    CREATE INDEX runs_running ON runs (project, step) WHERE status = 'running';
+    CREATE TABLE run_starts (
+        project    TEXT    NOT NULL,
+        step       TEXT    NOT NULL,
+        started_at INTEGER NOT NULL
+    );
+    CREATE INDEX run_starts_by_step ON run_starts (project, step, started_at);
+    CREATE INDEX run_starts_by_project ON run_starts (project, started_at);
+    CREATE TABLE project_queue_limits (
+        project     TEXT    NOT NULL PRIMARY KEY,
+        max_running INTEGER,
+        max_starts  INTEGER,
+        per_secs    INTEGER
+    );",
     // 16: re-runs and start times. A run re-run from a recorded one
     // (`POST …/runs/{id}/rerun`) names it. Synchronous runs now store their
     // `external_user_id` too (the column came with the queue), so a re-run

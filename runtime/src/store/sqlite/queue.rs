@@ -5,14 +5,16 @@
 use async_trait::async_trait;
 
 use super::SqliteDatabase;
-use crate::store::queue::{Cancel, ClaimedRun, Enqueued, Lease, NewQueuedRun};
+use crate::store::queue::{
+    Cancel, ClaimedRun, Enqueued, GroupClaim, Lease, NewQueuedRun, QueueCaps, RetryAt,
+};
 use crate::store::repo::QueueRepo;
 use crate::store::runs::RunRecord;
 use crate::store::{Result, StoreError};
 
 const CLAIMED: &str = "id, project, step, COALESCE(input, 'null') AS input, external_user_id, \
                        nostore, COALESCE(run_trigger, 'api') AS \"trigger\", idempotency_key, \
-                       attempts AS attempt";
+                       attempts AS attempt, pinned_digest AS digest";
 
 #[async_trait]
 impl QueueRepo for SqliteDatabase {
@@ -20,8 +22,10 @@ impl QueueRepo for SqliteDatabase {
         let inserted = sqlx::query(
             "INSERT INTO runs (id, project, step, digest, status, created_at, duration_ms,
                  cpu_ticks, memory_peak_bytes, log_bytes, input, attempts, run_trigger,
-                 external_user_id, nostore, idempotency_key, request_hash, not_before, rerun_of)
-             VALUES (?1, ?2, ?3, '', 'queued', ?4, 0, 0, 0, 0, ?5, 0, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 external_user_id, nostore, idempotency_key, request_hash, not_before,
+                 pinned_digest, rerun_of)
+             VALUES (?1, ?2, ?3, '', 'queued', ?4, 0, 0, 0, 0, ?5, 0, ?6, ?7, ?8, ?9, ?10, ?11,
+                 ?12, ?13)
              ON CONFLICT DO NOTHING",
         )
         .bind(&run.id)
@@ -35,6 +39,7 @@ impl QueueRepo for SqliteDatabase {
         .bind(&run.idempotency_key)
         .bind(&run.request_hash)
         .bind(run.not_before)
+        .bind(&run.digest)
         .bind(&run.rerun_of)
         .execute(&self.pool)
         .await?
@@ -181,4 +186,197 @@ impl QueueRepo for SqliteDatabase {
                 .await?;
         Ok(finished.map_or(Cancel::NotFound, Cancel::Finished))
     }
+
+    async fn next_due_step(
+        &self,
+        now_ms: i64,
+        skip: &[(String, String)],
+    ) -> Result<Option<(String, String)>> {
+        let mut q = sqlx::QueryBuilder::new(
+            "SELECT project, step FROM runs WHERE status = 'queued' AND not_before <= ",
+        );
+        q.push_bind(now_ms);
+        for (project, step) in skip {
+            q.push(" AND NOT (project = ")
+                .push_bind(project)
+                .push(" AND step = ")
+                .push_bind(step)
+                .push(")");
+        }
+        q.push(" ORDER BY not_before, id LIMIT 1");
+        Ok(q.build_query_as().fetch_optional(&self.pool).await?)
+    }
+
+    async fn claim_step_run(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        project: &str,
+        step: &str,
+        step_caps: &QueueCaps,
+    ) -> Result<GroupClaim> {
+        // `BEGIN IMMEDIATE`: the counts and the claim cannot interleave
+        // with another writer's claim.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let project_caps = project_caps(&mut tx, project).await?;
+        if step_caps.any() || project_caps.any() {
+            let step_full = capped(&mut tx, now_ms, project, Some(step), step_caps).await?;
+            if step_full || capped(&mut tx, now_ms, project, None, &project_caps).await? {
+                return Ok(GroupClaim::Capped);
+            }
+        }
+        let sql = format!(
+            "UPDATE runs SET status = 'running', attempts = attempts + 1,
+                 lease_owner = ?1, lease_until = ?2 + ?3, started_at = ?2
+             WHERE id = (SELECT id FROM runs WHERE status = 'queued' AND not_before <= ?2
+                             AND project = ?4 AND step = ?5
+                         ORDER BY not_before, id LIMIT 1)
+             RETURNING {CLAIMED}"
+        );
+        let claimed: Option<ClaimedRun> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(owner)
+            .bind(now_ms)
+            .bind(lease_ms)
+            .bind(project)
+            .bind(step)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(run) = claimed else {
+            return Ok(GroupClaim::Empty);
+        };
+        if step_caps.start_cap().is_some() || project_caps.start_cap().is_some() {
+            sqlx::query("INSERT INTO run_starts (project, step, started_at) VALUES (?1, ?2, ?3)")
+                .bind(project)
+                .bind(step)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(GroupClaim::Claimed(Box::new(run)))
+    }
+
+    async fn retry_run(&self, r: &RetryAt<'_>) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE runs SET status = 'queued', not_before = ?4,
+                 lease_owner = NULL, lease_until = NULL,
+                 attempt_history = json_insert(COALESCE(attempt_history, '[]'), '$[#]', json(?5))
+             WHERE id = ?1 AND lease_owner = ?2 AND attempts = ?3 AND status = 'running'
+                 AND NOT cancel_requested",
+        )
+        .bind(r.id)
+        .bind(r.owner)
+        .bind(r.attempt)
+        .bind(r.not_before)
+        .bind(r.summary)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn run_attempt_history(&self, project: &str, id: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar::<_, Option<String>>(
+            "SELECT attempt_history FROM runs WHERE project = ?1 AND id = ?2",
+        )
+        .bind(project)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .flatten())
+    }
+
+    async fn set_project_queue_caps(&self, project: &str, caps: &QueueCaps) -> Result<()> {
+        if *caps == QueueCaps::default() {
+            sqlx::query("DELETE FROM project_queue_limits WHERE project = ?1")
+                .bind(project)
+                .execute(&self.pool)
+                .await?;
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO project_queue_limits (project, max_running, max_starts, per_secs)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (project) DO UPDATE SET max_running = excluded.max_running,
+                 max_starts = excluded.max_starts, per_secs = excluded.per_secs",
+        )
+        .bind(project)
+        .bind(caps.max_running)
+        .bind(caps.max_starts)
+        .bind(caps.per_secs)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn project_queue_caps(&self, project: &str) -> Result<QueueCaps> {
+        Ok(sqlx::query_as(
+            "SELECT max_running, max_starts, per_secs FROM project_queue_limits
+             WHERE project = ?1",
+        )
+        .bind(project)
+        .fetch_optional(&self.pool)
+        .await?
+        .unwrap_or_default())
+    }
+
+    async fn prune_run_starts(&self, before_ms: i64) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM run_starts WHERE started_at < ?1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+}
+
+type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
+
+async fn project_caps(tx: &mut Tx, project: &str) -> Result<QueueCaps> {
+    Ok(sqlx::query_as(
+        "SELECT max_running, max_starts, per_secs FROM project_queue_limits WHERE project = ?1",
+    )
+    .bind(project)
+    .fetch_optional(&mut **tx)
+    .await?
+    .unwrap_or_default())
+}
+
+/// Whether `caps` of `project` (of its `step`, if given) are reached at
+/// `now_ms`: as many running, or as many started in the window.
+async fn capped(
+    tx: &mut Tx,
+    now_ms: i64,
+    project: &str,
+    step: Option<&str>,
+    caps: &QueueCaps,
+) -> Result<bool> {
+    if let Some(max) = caps.max_running {
+        let running: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM runs WHERE status = 'running' AND project = ?1
+                 AND (?2 IS NULL OR step = ?2)",
+        )
+        .bind(project)
+        .bind(step)
+        .fetch_one(&mut **tx)
+        .await?;
+        if running >= max {
+            return Ok(true);
+        }
+    }
+    if let Some((max, window_ms)) = caps.start_cap() {
+        let started: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM run_starts WHERE project = ?1 AND (?2 IS NULL OR step = ?2)
+                 AND started_at > ?3",
+        )
+        .bind(project)
+        .bind(step)
+        .bind(now_ms.saturating_sub(window_ms))
+        .fetch_one(&mut **tx)
+        .await?;
+        if started >= max {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
