@@ -37,6 +37,7 @@ pub mod queued;
 pub mod ratelimit;
 pub mod retention;
 pub mod runs;
+pub mod schedules;
 pub mod secrets;
 pub mod steps;
 pub mod time;
@@ -185,6 +186,12 @@ impl std::fmt::Debug for AppState {
         triggers::delete,
         triggers::fire,
         triggers::fire_path,
+        schedules::create,
+        schedules::list_for_step,
+        schedules::list,
+        schedules::get,
+        schedules::update,
+        schedules::delete,
         audit::list,
         apps::list,
         apps::get,
@@ -262,6 +269,17 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/projects/{project}/steps/{step}/triggers/{id}",
             delete(triggers::delete),
+        )
+        .route(
+            "/v1/projects/{project}/steps/{step}/schedules",
+            post(schedules::create).get(schedules::list_for_step),
+        )
+        .route("/v1/projects/{project}/schedules", get(schedules::list))
+        .route(
+            "/v1/projects/{project}/schedules/{id}",
+            get(schedules::get)
+                .patch(schedules::update)
+                .delete(schedules::delete),
         )
         .route("/t/{id}", any(triggers::fire))
         .route("/t/{id}/{*rest}", any(triggers::fire))
@@ -529,6 +547,8 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             slots: config.service.admission.max_concurrent,
         },
     );
+    // Due cron schedules, fired once per tick across every node.
+    let scheduler = crate::service::schedules::spawn(secrets.db().clone());
     let connect_sweep = {
         let connect = connect.clone();
         periodic::spawn(
@@ -557,6 +577,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     rate_sweep.abort();
     connect_sweep.abort();
     webhook_worker.abort();
+    scheduler.abort();
     // Attempts still running are dropped; their leases run out and another
     // node (or this one, restarted) runs them again.
     drop(queue_workers);

@@ -414,6 +414,9 @@ pub async fn delete(
     if state.steps.delete(&project, &step).await? {
         // A trigger must not come back to life with a later upload.
         state.triggers.delete_for_step(&project, &step).await?;
+        crate::store::schedules::ScheduleStore::new(state.secrets.db().clone())
+            .delete_for_step(&project, &step)
+            .await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!("no step `{step}`")))

@@ -251,6 +251,26 @@ const MIGRATIONS: &[&str] = &[
     r#"ALTER TABLE triggers ADD COLUMN digest TEXT COLLATE "C";
     ALTER TABLE runs ADD COLUMN memory_kib_ms BIGINT NOT NULL DEFAULT 0;
     ALTER TABLE runs ADD COLUMN http_response_bytes BIGINT NOT NULL DEFAULT 0;"#,
+    // 10 (issue 16 reserves 9 for retries; renumbered at merge): cron
+    // schedules, as SQLite's 14.
+    r#"CREATE TABLE schedules (
+        id               TEXT    COLLATE "C" NOT NULL PRIMARY KEY,
+        project          TEXT    COLLATE "C" NOT NULL,
+        step             TEXT    COLLATE "C" NOT NULL,
+        cron             TEXT    NOT NULL,
+        timezone         TEXT    NOT NULL,
+        input            TEXT    NOT NULL,
+        digest           TEXT    COLLATE "C",
+        external_user_id TEXT,
+        enabled          BOOLEAN NOT NULL,
+        next_fire_at     BIGINT,
+        last_fired_at    BIGINT,
+        last_run_id      TEXT,
+        created_at       BIGINT  NOT NULL,
+        updated_at       BIGINT  NOT NULL
+    );
+    CREATE INDEX schedules_by_step ON schedules (project, step, created_at);
+    CREATE INDEX schedules_due ON schedules (next_fire_at) WHERE enabled;"#,
 ];
 
 /// The schema version this binary brings a database to.
