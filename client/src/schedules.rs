@@ -53,8 +53,13 @@ pub struct Schedule {
     /// Earliest first; empty while paused.
     #[serde(serialize_with = "millis_each")]
     pub next_fire_times: Vec<DateTime<Utc>>,
-    #[serde(serialize_with = "crate::time::millis_opt")]
+    #[serde(
+        default,
+        serialize_with = "crate::time::millis_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_fired_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run_id: Option<String>,
     pub enabled: bool,
     #[serde(serialize_with = "crate::time::millis")]

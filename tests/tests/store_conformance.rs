@@ -28,6 +28,7 @@ mod suite {
     pub mod platform;
     pub mod queue;
     pub mod runs;
+    pub mod schedules;
     pub mod sealed;
     pub mod secrets;
     pub mod steps;
@@ -131,6 +132,9 @@ macro_rules! suite {
                 queue::queue_reaper_requeues_expired_leases_then_gives_up,
                 queue::queue_cancel_queued_running_finished,
                 triggers::trigger_insert_get_list_delete,
+                schedules::schedule_insert_get_list_update_delete,
+                schedules::schedule_due_earliest_and_advance_compare_and_set,
+                schedules::schedule_missed_ticks_coalesce_into_one_run,
                 sealed::sealed_key_ids_and_batches,
                 sealed::sealed_reseal_is_compare_and_swap,
                 coordination::tick_is_claimed_once_and_only_forward,
@@ -154,6 +158,8 @@ macro_rules! suite {
                 connect::concurrent_webhook_claims_never_share_a_row,
                 queue::concurrent_claims_never_share_a_run,
                 connect::concurrent_state_take_and_spend_have_one_winner,
+                schedules::concurrent_passes_fire_each_tick_once,
+                schedules::concurrent_creates_stop_at_the_limit,
             );
         }
     };

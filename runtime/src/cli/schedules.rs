@@ -104,7 +104,7 @@ fn print_one(s: &Schedule) {
     fields.field("input", s.input.to_string());
     fields.field("enabled", s.enabled.to_string());
     for (i, t) in s.next_fire_times.iter().enumerate() {
-        fields.field(if i == 0 { "next" } else { "" }, when_both(*t));
+        fields.field(if i == 0 { "next" } else { "then" }, when_both(*t));
     }
     if let Some(t) = s.last_fired_at {
         fields.field("last fired", when_both(t));

@@ -108,9 +108,12 @@ pub struct ScheduleView {
     /// The first may be past if no node has been up since: it fires as
     /// soon as one is, once for all the ticks it missed.
     pub next_fire_times: Vec<Timestamp>,
-    /// The tick that fired last (after missed ticks, the latest of them).
+    /// The tick that fired last (after missed ticks, the latest of them);
+    /// absent until one has.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_fired_at: Option<Timestamp>,
     /// The run that tick queued (`GET …/runs/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_run_id: Option<String>,
     pub enabled: bool,
     pub created_at: Timestamp,
