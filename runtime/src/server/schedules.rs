@@ -26,7 +26,7 @@ use super::time::Timestamp;
 use crate::service::schedules::spec::{Spec, SpecError};
 use crate::store::accounts::validate_external_user_id;
 use crate::store::schedules::{
-    Created, MAX_SCHEDULES_PER_PROJECT, ScheduleRecord, ScheduleStore, is_schedule_id, new_id,
+    MAX_SCHEDULES_PER_PROJECT, ScheduleRecord, ScheduleStore, is_schedule_id, new_id,
 };
 
 /// Largest `input`, as JSON text.
@@ -255,21 +255,19 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    match store(&state).create(record).await? {
-        Created::Created(record) => {
-            tracing::info!(%project, %step, schedule_id = %record.id, cron = %record.cron,
-                timezone = %record.timezone, enabled = record.enabled, "schedule created");
-            Ok((StatusCode::CREATED, Json(view(record))))
-        }
-        Created::LimitReached => Err(ApiError::new(
+    if !store(&state).create(&record).await? {
+        return Err(ApiError::new(
             StatusCode::CONFLICT,
             "schedule_limit",
             format!(
                 "project `{project}` has {MAX_SCHEDULES_PER_PROJECT} schedules, the most it may \
                  have: delete one first"
             ),
-        )),
+        ));
     }
+    tracing::info!(%project, %step, schedule_id = %record.id, cron = %record.cron,
+        timezone = %record.timezone, enabled = record.enabled, "schedule created");
+    Ok((StatusCode::CREATED, Json(view(record))))
 }
 
 /// List a step's schedules (scope `steps:read`).

@@ -49,14 +49,6 @@ pub struct ScheduleRecord {
     pub updated_at: i64,
 }
 
-/// What creating a schedule did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Created {
-    Created(ScheduleRecord),
-    /// The project has [`MAX_SCHEDULES_PER_PROJECT`] already.
-    LimitReached,
-}
-
 /// A tick a node fired: advance `id` from `expected` (the next fire time it
 /// read) to `next`, recording `tick` and `run_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,17 +72,11 @@ impl ScheduleStore {
     }
 
     /// Stores `record` unless its project has [`MAX_SCHEDULES_PER_PROJECT`]
-    /// (counted and inserted atomically).
-    pub async fn create(&self, record: ScheduleRecord) -> Result<Created> {
-        if self
-            .db
-            .insert_schedule(&record, MAX_SCHEDULES_PER_PROJECT)
-            .await?
-        {
-            Ok(Created::Created(record))
-        } else {
-            Ok(Created::LimitReached)
-        }
+    /// (counted and inserted atomically); `false`, storing nothing, then.
+    pub async fn create(&self, record: &ScheduleRecord) -> Result<bool> {
+        self.db
+            .insert_schedule(record, MAX_SCHEDULES_PER_PROJECT)
+            .await
     }
 
     pub async fn get(&self, project: &str, id: &str) -> Result<Option<ScheduleRecord>> {
