@@ -5,8 +5,8 @@
 //! - [`auth`]: bearer API keys and OAuth access tokens, scopes, projects, audit.
 //! - [`health`], [`projects`], [`keys`], [`oauth_clients`], [`token`] (the
 //!   OAuth token endpoint, whose errors follow RFC 6749), [`secrets`],
-//!   [`steps`], [`runs`], [`triggers`], [`audit`], [`apps`], [`accounts`],
-//!   [`proxy`]: the routes (`/t/{id}`, the public trigger route, has no
+//!   [`steps`], [`runs`], [`triggers`], [`schedules`], [`audit`], [`apps`],
+//!   [`accounts`], [`proxy`]: the routes (`/t/{id}`, the public trigger route, has no
 //!   bearer auth).
 //! - [`time`]: the one form of every timestamp in a response (RFC 3339 UTC,
 //!   milliseconds).

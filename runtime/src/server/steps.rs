@@ -397,8 +397,8 @@ pub async fn set_current(
     get(State(state), principal, ApiPath((project, step))).await
 }
 
-/// Delete a step, all its versions and its triggers; its runs stay (scope
-/// `steps:write`).
+/// Delete a step, all its versions, its triggers and its schedules; its
+/// runs stay (scope `steps:write`).
 #[utoipa::path(delete, path = "/v1/projects/{project}/steps/{step}", tag = "steps",
     security(("bearer" = [])),
     params(StepPath),
