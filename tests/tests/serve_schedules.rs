@@ -7,8 +7,12 @@
 //! Missed-tick coalescing and two nodes on one tick are in
 //! `store_conformance` (schedules) and `multinode` (schedules).
 //!
-//! Every wait is on a condition with a generous bound; the one negative
-//! check (a paused schedule queues nothing) watches for over two ticks.
+//! A scheduled run's `context` says trigger `api` (the WIT enum has no
+//! `schedule` case) and carries the schedule's user and input.
+//!
+//! Every wait is on a condition with a generous bound; the negative checks
+//! (a paused or deleted schedule queues no later tick) watch three ticks
+//! and compare tick times, so a slow pass cannot make them flaky.
 
 use std::time::{Duration, Instant};
 
@@ -88,6 +92,16 @@ async fn stored_runs(s: &Server) -> Vec<(String, Option<String>, Option<String>)
         .unwrap();
     pool.close().await;
     rows
+}
+
+/// The latest tick any scheduled run was queued for (Unix ms).
+async fn latest_tick(s: &Server) -> i64 {
+    stored_runs(s)
+        .await
+        .iter()
+        .filter_map(|(_, _, key)| key.as_deref()?.rsplit(':').next()?.parse().ok())
+        .max()
+        .unwrap()
 }
 
 /// Waits until `check` holds for schedule `id`; returns the schedule.
@@ -203,19 +217,19 @@ async fn an_every_second_schedule_queues_runs_until_paused_and_stops_when_delete
         assert_eq!(r.json()["schedules"][0]["id"], id.as_str(), "{path}");
     }
 
-    // Paused: no fire times, and no run for over two ticks.
+    // Paused: no fire times, and no tick after the pause.
     let r = patch(&s, &admin, &id, json!({"enabled": false})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.json()["enabled"], false);
     assert_eq!(r.json()["next_fire_times"], json!([]));
-    // A tick due just before the pause may still be queued by then.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    let at_pause = stored_runs(&s).await.len();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(
-        stored_runs(&s).await.len(),
-        at_pause,
-        "a paused schedule fired"
+    // A pass that read the schedule before the pause may still queue its
+    // tick, but no tick after the pause fires.
+    let paused_at = Utc::now().timestamp_millis();
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let latest = latest_tick(&s).await;
+    assert!(
+        latest <= paused_at,
+        "a paused schedule fired: tick {latest} > {paused_at}"
     );
 
     // Resumed: from the next tick after now, and it fires again.
@@ -256,13 +270,12 @@ async fn an_every_second_schedule_queues_runs_until_paused_and_stops_when_delete
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    let at_delete = stored_runs(&s).await.len();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(
-        stored_runs(&s).await.len(),
-        at_delete,
-        "a deleted schedule fired"
+    let deleted_at = Utc::now().timestamp_millis();
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let latest = latest_tick(&s).await;
+    assert!(
+        latest <= deleted_at,
+        "a deleted schedule fired: tick {latest} > {deleted_at}"
     );
 }
 
@@ -500,4 +513,68 @@ async fn a_project_holds_a_thousand_schedules_and_a_deleted_step_takes_its_own()
         )
         .await;
     assert_eq!(r.json()["schedules"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_run_sees_its_user_and_input_and_the_api_trigger_in_context() {
+    let (s, admin) = setup().await;
+    let r = s
+        .upload(
+            "alpha",
+            "echo",
+            &admin,
+            &component_bytes(airlock_tests::guests::CONTEXT_ECHO),
+            Some("name = \"echo\"\n"),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let r = create(
+        &s,
+        &admin,
+        "echo",
+        json!({"cron": "* * * * * *", "input": [1, 2], "external_user_id": "user-7"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(r.json()["external_user_id"], "user-7");
+    let fired = wait_schedule(&s, &admin, &id, "a tick fired", |v| {
+        v["last_run_id"].is_string()
+    })
+    .await;
+    let run_id = fired["last_run_id"].as_str().unwrap().to_owned();
+    let bound = Instant::now();
+    let run = loop {
+        let r = s
+            .call(
+                Method::GET,
+                &format!("/v1/projects/alpha/runs/{run_id}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        let run = r.json();
+        if run["status"] == "succeeded" {
+            break run;
+        }
+        assert!(bound.elapsed() < Duration::from_secs(60), "{run}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let output = &run["output"];
+    assert_eq!(output["run_id"], run_id.as_str(), "{run}");
+    assert_eq!(output["step"], "echo");
+    assert_eq!(output["external_user_id"], "user-7");
+    assert_eq!(output["input"], json!([1, 2]));
+    // The WIT trigger enum has no `schedule` case: the context says `api`,
+    // the run record `schedule`.
+    assert_eq!(output["trigger"], "Api");
+    let r = s
+        .call(
+            Method::DELETE,
+            &format!("/v1/projects/alpha/schedules/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
 }
