@@ -471,6 +471,20 @@ async fn bad_schedules_are_refused_naming_the_field() {
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
     let runner = s.new_key(&admin, &["runs:write"], Some("alpha")).await;
     assert_eq!(get(&s, &runner, &id).await.status, StatusCode::FORBIDDEN);
+    // Nor can a caller of the runs API take a tick's idempotency key.
+    let r = s
+        .send(
+            s.client
+                .post(format!("{}/v1/projects/alpha/steps/hello/runs", s.base))
+                .bearer_auth(&runner)
+                .header("content-type", "application/json")
+                .header("prefer", "respond-async")
+                .header("idempotency-key", format!("schedule:{id}:1780315200000"))
+                .body(json!({"input": {}}).to_string()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.error().1.starts_with("Idempotency-Key: "), "{}", r.text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -155,7 +155,11 @@ fn queued_run(schedule: &ScheduleRecord, tick: i64, now_ms: i64) -> NewQueuedRun
     }
 }
 
+/// What every tick's idempotency key starts with; the API refuses it in
+/// a caller's `Idempotency-Key`, so no caller can take a tick's key.
+pub const KEY_PREFIX: &str = "schedule:";
+
 /// The idempotency key of a schedule's tick.
 pub fn tick_key(id: &str, tick_ms: i64) -> String {
-    format!("schedule:{id}:{tick_ms}")
+    format!("{KEY_PREFIX}{id}:{tick_ms}")
 }
