@@ -34,6 +34,7 @@ mod credentials;
 mod error;
 mod projects;
 mod runs;
+mod schedules;
 mod secret;
 mod secrets;
 mod steps;
@@ -53,6 +54,7 @@ pub use runs::{
     FailureKind, HttpCall, LogLevel, LogLine, LogSource, QueuedRun, RerunRequest, RerunVersion,
     Run, RunError, RunPage, RunQuery, RunRequest, RunResult, RunStats, RunStatus,
 };
+pub use schedules::{NewSchedule, Schedule, ScheduleChange};
 pub use secret::SecretString;
 pub use secrets::{PutOutcome, Secret, SetOutcome};
 pub use steps::{Step, StepDetail, StepUpload, StepVersion, UploadOutcome};

@@ -19,6 +19,8 @@
 //! - `caps`: a step's running and start caps hold across both nodes.
 //! - `queue`: 1,000 queued runs run exactly once across both nodes, and a
 //!   node killed mid-run leaves its run to the other (attempt 2).
+//! - `schedules`: an every-second cron schedule fires once per tick with
+//!   both nodes' schedulers running.
 //!
 //! Every test says what would make it fail. PostgreSQL comes from
 //! `airlock_tests::postgres` (`AIRLOCK_TEST_DATABASE_URL`, or a throwaway
@@ -32,6 +34,7 @@ mod suite {
     pub mod oauth;
     pub mod periodic;
     pub mod queue;
+    pub mod schedules;
     pub mod support;
     pub mod versions;
     pub mod visibility;

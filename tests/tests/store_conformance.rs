@@ -29,6 +29,7 @@ mod suite {
     pub mod queue;
     pub mod queue_caps;
     pub mod runs;
+    pub mod schedules;
     pub mod sealed;
     pub mod secrets;
     pub mod steps;
@@ -134,6 +135,9 @@ macro_rules! suite {
                 queue_caps::queue_retry_requeues_with_history_fenced,
                 queue_caps::queue_caps_hold_per_step_and_project,
                 triggers::trigger_insert_get_list_delete,
+                schedules::schedule_insert_get_list_update_delete,
+                schedules::schedule_due_earliest_and_advance_compare_and_set,
+                schedules::schedule_missed_ticks_coalesce_into_one_run,
                 sealed::sealed_key_ids_and_batches,
                 sealed::sealed_reseal_is_compare_and_swap,
                 coordination::tick_is_claimed_once_and_only_forward,
@@ -158,6 +162,8 @@ macro_rules! suite {
                 queue::concurrent_claims_never_share_a_run,
                 queue_caps::concurrent_capped_claims_never_exceed_the_cap,
                 connect::concurrent_state_take_and_spend_have_one_winner,
+                schedules::concurrent_passes_fire_each_tick_once,
+                schedules::concurrent_creates_stop_at_the_limit,
             );
         }
     };

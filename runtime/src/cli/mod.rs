@@ -26,6 +26,7 @@ mod push;
 mod remote;
 mod run;
 mod runs;
+mod schedules;
 mod secrets;
 mod secrets_remote;
 mod serve;
@@ -91,6 +92,8 @@ enum Command {
     Usage(usage::UsageArgs),
     /// HTTP triggers of a project's steps.
     Triggers(triggers::TriggersArgs),
+    /// Cron schedules of a project's steps.
+    Schedules(schedules::SchedulesArgs),
     /// API keys of the server (an admin key).
     Keys(keys::KeysArgs),
     /// OAuth clients of the server (an admin key).
@@ -159,6 +162,7 @@ pub fn main() -> ExitCode {
             Command::Logs(args) => logs::run(args).await,
             Command::Usage(args) => usage::run(args).await,
             Command::Triggers(args) => triggers::run(args).await,
+            Command::Schedules(args) => schedules::run(args).await,
             Command::Keys(args) => keys::run(args).await,
             Command::Clients(args) => clients::run(args).await,
             Command::Completions(args) => completions::run(args),

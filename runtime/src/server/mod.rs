@@ -5,8 +5,8 @@
 //! - [`auth`]: bearer API keys and OAuth access tokens, scopes, projects, audit.
 //! - [`health`], [`projects`], [`keys`], [`oauth_clients`], [`token`] (the
 //!   OAuth token endpoint, whose errors follow RFC 6749), [`secrets`],
-//!   [`steps`], [`runs`], [`triggers`], [`audit`], [`apps`], [`accounts`],
-//!   [`proxy`]: the routes (`/t/{id}`, the public trigger route, has no
+//!   [`steps`], [`runs`], [`triggers`], [`schedules`], [`audit`], [`apps`],
+//!   [`accounts`], [`proxy`]: the routes (`/t/{id}`, the public trigger route, has no
 //!   bearer auth).
 //! - [`time`]: the one form of every timestamp in a response (RFC 3339 UTC,
 //!   milliseconds).
@@ -38,6 +38,7 @@ pub mod ratelimit;
 pub mod rerun;
 pub mod retention;
 pub mod runs;
+pub mod schedules;
 pub mod secrets;
 pub mod steps;
 pub mod time;
@@ -189,6 +190,12 @@ impl std::fmt::Debug for AppState {
         triggers::delete,
         triggers::fire,
         triggers::fire_path,
+        schedules::create,
+        schedules::list_for_step,
+        schedules::list,
+        schedules::get,
+        schedules::update,
+        schedules::delete,
         audit::list,
         apps::list,
         apps::get,
@@ -270,6 +277,17 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/projects/{project}/steps/{step}/triggers/{id}",
             delete(triggers::delete),
+        )
+        .route(
+            "/v1/projects/{project}/steps/{step}/schedules",
+            post(schedules::create).get(schedules::list_for_step),
+        )
+        .route("/v1/projects/{project}/schedules", get(schedules::list))
+        .route(
+            "/v1/projects/{project}/schedules/{id}",
+            get(schedules::get)
+                .patch(schedules::update)
+                .delete(schedules::delete),
         )
         .route("/t/{id}", any(triggers::fire))
         .route("/t/{id}/{*rest}", any(triggers::fire))
@@ -538,6 +556,8 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             slots: config.service.admission.max_concurrent,
         },
     );
+    // Due cron schedules, fired once per tick across every node.
+    let scheduler = crate::service::schedules::spawn(secrets.db().clone());
     let connect_sweep = {
         let connect = connect.clone();
         periodic::spawn(
@@ -566,6 +586,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     rate_sweep.abort();
     connect_sweep.abort();
     webhook_worker.abort();
+    scheduler.abort();
     // Attempts still running are dropped; their leases run out and another
     // node (or this one, restarted) runs them again.
     drop(queue_workers);

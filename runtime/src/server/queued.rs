@@ -82,6 +82,13 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
                 "Idempotency-Key: must be 1 to {MAX_KEY_LEN} visible ASCII characters"
             ))
         })?;
+    // A caller's key must not take a schedule tick's (it would stand in for
+    // the tick's run, so the tick would queue nothing).
+    if key.starts_with(crate::service::schedules::KEY_PREFIX) {
+        return Err(ApiError::bad_request(
+            "Idempotency-Key: keys starting `schedule:` are the schedules' own",
+        ));
+    }
     Ok(Some(key.to_owned()))
 }
 

@@ -397,8 +397,8 @@ pub async fn set_current(
     get(State(state), principal, ApiPath((project, step))).await
 }
 
-/// Delete a step, all its versions and its triggers; its runs stay (scope
-/// `steps:write`).
+/// Delete a step, all its versions, its triggers and its schedules; its
+/// runs stay (scope `steps:write`).
 #[utoipa::path(delete, path = "/v1/projects/{project}/steps/{step}", tag = "steps",
     security(("bearer" = [])),
     params(StepPath),
@@ -414,6 +414,9 @@ pub async fn delete(
     if state.steps.delete(&project, &step).await? {
         // A trigger must not come back to life with a later upload.
         state.triggers.delete_for_step(&project, &step).await?;
+        crate::store::schedules::ScheduleStore::new(state.secrets.db().clone())
+            .delete_for_step(&project, &step)
+            .await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!("no step `{step}`")))

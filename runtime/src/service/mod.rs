@@ -20,6 +20,7 @@ pub mod outcome;
 pub mod plan;
 pub mod queue;
 pub mod recorder;
+pub mod schedules;
 
 use std::sync::Arc;
 use std::time::Duration;

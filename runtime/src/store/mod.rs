@@ -25,6 +25,7 @@ pub mod postgres;
 pub mod queue;
 pub mod repo;
 pub mod runs;
+pub mod schedules;
 pub mod secrets;
 pub mod shared_limits;
 pub mod sqlite;

@@ -28,6 +28,7 @@ use super::queue::{
     Cancel, ClaimedRun, Enqueued, GroupClaim, Lease, NewQueuedRun, QueueCaps, RetryAt,
 };
 use super::runs::{RunFilter, RunRecord};
+use super::schedules::{Advance, ScheduleRecord};
 use super::steps::{CurrentVersion, SetCurrent, StepMeta, VersionMeta};
 use super::triggers::TriggerRecord;
 use super::usage::UsageRow;
@@ -49,6 +50,7 @@ pub trait Database:
     + ConnectRepo
     + WebhookRepo
     + UsageRepo
+    + ScheduleRepo
     + Send
     + Sync
     + std::fmt::Debug
@@ -592,4 +594,36 @@ pub trait WebhookRepo {
         attempt: &Attempt,
         now_ms: i64,
     ) -> Result<bool>;
+}
+
+/// Cron schedules ([`super::schedules`]). Times are Unix milliseconds.
+#[async_trait]
+pub trait ScheduleRepo {
+    /// Inserts the schedule unless its project has `max_per_project`
+    /// already, counted and inserted atomically; `false` then.
+    async fn insert_schedule(
+        &self,
+        schedule: &ScheduleRecord,
+        max_per_project: i64,
+    ) -> Result<bool>;
+    async fn get_schedule(&self, project: &str, id: &str) -> Result<Option<ScheduleRecord>>;
+    /// Creation order; of one step if `step`.
+    async fn list_schedules(
+        &self,
+        project: &str,
+        step: Option<&str>,
+    ) -> Result<Vec<ScheduleRecord>>;
+    /// Writes cron, timezone, input, enabled and updated_at (and
+    /// next_fire_at when `reschedule`); `false` when there is no such row.
+    async fn update_schedule(&self, schedule: &ScheduleRecord, reschedule: bool) -> Result<bool>;
+    async fn delete_schedule(&self, project: &str, id: &str) -> Result<bool>;
+    async fn delete_schedules_of_step(&self, project: &str, step: &str) -> Result<u64>;
+    /// Enabled schedules with `next_fire_at <= now_ms`, oldest tick first.
+    async fn due_schedules(&self, now_ms: i64, limit: u32) -> Result<Vec<ScheduleRecord>>;
+    /// The least `next_fire_at` of the enabled schedules.
+    async fn earliest_schedule_fire(&self) -> Result<Option<i64>>;
+    /// Compare-and-set: sets `next_fire_at`, `last_fired_at` and
+    /// `last_run_id` only if `next_fire_at` is still `expected` and the
+    /// schedule is enabled; whether it did.
+    async fn advance_schedule(&self, advance: &Advance<'_>) -> Result<bool>;
 }

@@ -272,6 +272,26 @@ const MIGRATIONS: &[&str] = &[
         max_starts  BIGINT,
         per_secs    BIGINT
     );"#,
+    // 10: cron
+    // schedules, as SQLite's 14.
+    r#"CREATE TABLE schedules (
+        id               TEXT    COLLATE "C" NOT NULL PRIMARY KEY,
+        project          TEXT    COLLATE "C" NOT NULL,
+        step             TEXT    COLLATE "C" NOT NULL,
+        cron             TEXT    NOT NULL,
+        timezone         TEXT    NOT NULL,
+        input            TEXT    NOT NULL,
+        digest           TEXT    COLLATE "C",
+        external_user_id TEXT,
+        enabled          BOOLEAN NOT NULL,
+        next_fire_at     BIGINT,
+        last_fired_at    BIGINT,
+        last_run_id      TEXT,
+        created_at       BIGINT  NOT NULL,
+        updated_at       BIGINT  NOT NULL
+    );
+    CREATE INDEX schedules_by_step ON schedules (project, step, created_at);
+    CREATE INDEX schedules_due ON schedules (next_fire_at) WHERE enabled;"#,
     // 12: re-runs and start times, as SQLite's 16.
     r#"ALTER TABLE runs ADD COLUMN rerun_of TEXT COLLATE "C";
     ALTER TABLE runs ADD COLUMN started_at BIGINT;"#,

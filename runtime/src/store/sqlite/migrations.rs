@@ -290,6 +290,29 @@ pub(super) const MIGRATIONS: &[&str] = &[
         max_starts  INTEGER,
         per_secs    INTEGER
     );",
+    // 14: cron
+    // schedules (see `schedules.rs`). Times are Unix milliseconds;
+    // `next_fire_at` is NULL when the expression has no further fire time.
+    // The scheduler of every node looks for due enabled rows by
+    // `next_fire_at` and advances one by compare-and-set on it.
+    "CREATE TABLE schedules (
+        id               TEXT    NOT NULL PRIMARY KEY,
+        project          TEXT    NOT NULL,
+        step             TEXT    NOT NULL,
+        cron             TEXT    NOT NULL,
+        timezone         TEXT    NOT NULL,
+        input            TEXT    NOT NULL,
+        digest           TEXT,
+        external_user_id TEXT,
+        enabled          INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+        next_fire_at     INTEGER,
+        last_fired_at    INTEGER,
+        last_run_id      TEXT,
+        created_at       INTEGER NOT NULL,
+        updated_at       INTEGER NOT NULL
+    );
+    CREATE INDEX schedules_by_step ON schedules (project, step, created_at);
+    CREATE INDEX schedules_due ON schedules (next_fire_at) WHERE enabled = 1;",
     // 16: re-runs and start times. A run re-run from a recorded one
     // (`POST …/runs/{id}/rerun`) names it. Synchronous runs now store their
     // `external_user_id` too (the column came with the queue), so a re-run

@@ -16,6 +16,7 @@ mod migrations;
 mod platform;
 mod queue;
 mod runs;
+mod schedules;
 mod sealed;
 mod secrets;
 mod steps;
