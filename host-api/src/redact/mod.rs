@@ -249,6 +249,18 @@ impl Redactor {
         self.lock_registry().max_len
     }
 
+    /// The longest span of text one masked region can take (a pattern, or
+    /// its escaped source in a decoded view), plus slack: text more than
+    /// this far from a piece's end cannot change how the piece is masked.
+    /// 0 when nothing is registered. The live log feed holds lines back by
+    /// this much (`crate::log::live`).
+    pub fn reach(&self) -> usize {
+        match self.max_pattern_len() {
+            0 => 0,
+            max => decode::MAX_EXPANSION * max + 16,
+        }
+    }
+
     /// Whether no pattern is registered.
     pub fn is_empty(&self) -> bool {
         self.lock_registry().patterns.is_empty()
