@@ -98,6 +98,8 @@ pub(super) struct Enqueue<'a> {
     /// Whether the caller sent `Prefer: respond-async` (then the answer
     /// says `Preference-Applied`).
     pub preferred: bool,
+    /// Checked already (`service::callbacks::check_url`).
+    pub callback_url: Option<String>,
 }
 
 /// Queues a run of the step's current version (404 for an unknown step)
@@ -129,6 +131,7 @@ pub(super) async fn enqueue(state: &AppState, e: Enqueue<'_>) -> Result<Response
         request_hash: request_hash.clone(),
         created_at: now,
         not_before: now,
+        callback_url: e.callback_url,
     };
     let (id, status, replayed) = match state.queue.enqueue(&run).await? {
         Enqueued::New => {
@@ -210,6 +213,10 @@ pub async fn cancel(
         Cancel::NotFound => return Err(ApiError::not_found("no such run")),
     };
     tracing::info!(%project, run_id = %id, status, "run cancel asked");
+    if !requested {
+        // Cancelled before it ran: no attempt will settle it.
+        crate::service::callbacks::settled(&state.service, &project, &id).await;
+    }
     Ok((
         code,
         Json(CancelResult {

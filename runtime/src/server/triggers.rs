@@ -606,6 +606,7 @@ pub async fn fire(
                 trigger: crate::store::queue::TRIGGER_HTTP,
                 idempotency_key: None,
                 preferred,
+                callback_url: None,
             },
         )
         .await;

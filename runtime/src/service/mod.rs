@@ -16,6 +16,8 @@
 //! through the same engine.
 
 pub mod admission;
+pub mod callbacks;
+pub mod live;
 pub mod outcome;
 pub mod plan;
 pub mod queue;
@@ -154,6 +156,11 @@ impl RunService {
         }
     }
 
+    /// The database runs are stored in.
+    pub fn db(&self) -> &store::Db {
+        self.inner.secrets.db()
+    }
+
     /// Requests waiting for a run slot now.
     pub fn queue_depth(&self) -> i64 {
         self.inner.admission.waiting()
@@ -221,6 +228,21 @@ impl RunService {
             http_grants: plan.http_grants.clone(),
             run_accounts: invocation.run_accounts.clone(),
             cancel: queued.map(|q| q.cancel.clone()),
+            live: None,
+        };
+        // A queued run's id is known before it runs: its log is followed
+        // live.
+        // A `nostore` run keeps no log anywhere, live rows included.
+        let live = queued.filter(|_| !invocation.nostore).map(|q| {
+            live::Live::start(
+                crate::store::live_logs::LiveLogStore::new(inner.secrets.db().clone()),
+                q.run_id.clone(),
+                q.attempt,
+            )
+        });
+        let options = RunOptions {
+            live: live.as_ref().map(|l| l.tap.clone()),
+            ..options
         };
         let report = {
             let _active = inner.observer.started();
@@ -229,6 +251,9 @@ impl RunService {
                 .run(&plan.step, &invocation.input, options)
                 .await
         };
+        if let Some(live) = live {
+            live.finished().await;
+        }
         drop(admitted);
         inner.observer.finished(&invocation.trigger, &report);
         Ok(Ran {

@@ -47,6 +47,9 @@ pub struct NewQueuedRun {
     pub created_at: i64,
     /// Not claimed before this (Unix milliseconds).
     pub not_before: i64,
+    /// Where the run's outcome is posted when it finishes (checked by the
+    /// API; see `service::callbacks`).
+    pub callback_url: Option<String>,
 }
 
 /// What queueing did.

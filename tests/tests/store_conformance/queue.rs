@@ -24,6 +24,7 @@ fn queued(id: &str, key: Option<&str>, hash: Option<&str>, at: i64) -> NewQueued
         request_hash: hash.map(str::to_owned),
         created_at: at,
         not_before: at,
+        callback_url: None,
     }
 }
 

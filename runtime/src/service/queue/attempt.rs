@@ -102,6 +102,7 @@ pub(super) async fn run(shared: Arc<Shared>, run: ClaimedRun, _slot: OwnedSemaph
         Err(e) => tracing::warn!(run_id = %run.id, error = %e,
             "a queued run's outcome could not be stored; it is tried again after its lease"),
     }
+    crate::service::callbacks::settled(&shared.service, &run.project, &run.id).await;
 }
 
 /// The record of an attempt that could not run the step.

@@ -251,6 +251,17 @@ const MIGRATIONS: &[&str] = &[
     r#"ALTER TABLE triggers ADD COLUMN digest TEXT COLLATE "C";
     ALTER TABLE runs ADD COLUMN memory_kib_ms BIGINT NOT NULL DEFAULT 0;
     ALTER TABLE runs ADD COLUMN http_response_bytes BIGINT NOT NULL DEFAULT 0;"#,
+    // 11 (logs; the lead renumbers at merge), as SQLite's 15: the live log
+    // lines of running runs and a run's `callback_url`.
+    r#"CREATE TABLE run_log_lines (
+        run_id     TEXT COLLATE "C" NOT NULL,
+        seq        BIGINT NOT NULL,
+        line       TEXT   NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    );
+    CREATE INDEX run_log_lines_by_created_at ON run_log_lines (created_at);
+    ALTER TABLE runs ADD COLUMN callback_url TEXT;"#,
 ];
 
 /// The schema version this binary brings a database to.

@@ -268,4 +268,19 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE triggers ADD COLUMN digest TEXT;
     ALTER TABLE runs ADD COLUMN memory_kib_ms INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE runs ADD COLUMN http_response_bytes INTEGER NOT NULL DEFAULT 0;",
+    // 15 (logs; the lead renumbers at merge): live logs and completion
+    // callbacks (see `store/live_logs.rs`). `run_log_lines` holds the masked
+    // lines of runs still running, appended by their node in small batches
+    // and deleted when the run finishes (its record keeps the final log);
+    // `seq` is the line's id in the stream (attempt << 32 | index). A run
+    // may name the `callback_url` its outcome is posted to.
+    "CREATE TABLE run_log_lines (
+        run_id     TEXT    NOT NULL,
+        seq        INTEGER NOT NULL,
+        line       TEXT    NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    );
+    CREATE INDEX run_log_lines_by_created_at ON run_log_lines (created_at);
+    ALTER TABLE runs ADD COLUMN callback_url TEXT;",
 ];

@@ -20,8 +20,8 @@ impl QueueRepo for SqliteDatabase {
         let inserted = sqlx::query(
             "INSERT INTO runs (id, project, step, digest, status, created_at, duration_ms,
                  cpu_ticks, memory_peak_bytes, log_bytes, input, attempts, run_trigger,
-                 external_user_id, nostore, idempotency_key, request_hash, not_before)
-             VALUES (?1, ?2, ?3, '', 'queued', ?4, 0, 0, 0, 0, ?5, 0, ?6, ?7, ?8, ?9, ?10, ?11)
+                 external_user_id, nostore, idempotency_key, request_hash, not_before, callback_url)
+             VALUES (?1, ?2, ?3, '', 'queued', ?4, 0, 0, 0, 0, ?5, 0, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
              ON CONFLICT DO NOTHING",
         )
         .bind(&run.id)
@@ -35,6 +35,7 @@ impl QueueRepo for SqliteDatabase {
         .bind(&run.idempotency_key)
         .bind(&run.request_hash)
         .bind(run.not_before)
+        .bind(&run.callback_url)
         .execute(&self.pool)
         .await?
         .rows_affected();
