@@ -1,17 +1,20 @@
 //! The live feed of a run's log: each line handed to a [`LiveTap`] while
 //! the run still runs, masked exactly as the stored log will be.
 //!
-//! Why lines are held back: [`super::LogSink::finish`] masks the whole log
-//! once more as one text, so a value split across two entries (two `log`
-//! calls, stdout then stderr) is masked in both. A line sent the moment it
-//! was written could not be: the entry that completes the value comes
-//! later. So a line is sent only once the text after it is at least the
-//! redactor's [`reach`](crate::redact::Redactor::reach) (no registered
-//! value, nor its escaped form, can start in the line and end past what is
-//! known), masked across entries together with enough text before it that
-//! no match can start earlier. Such a line masks the same now as at the
-//! end, so a reader of the live feed and of the stored record sees the
-//! same text. The rest is sent, from the final masking, when the run ends.
+//! Why lines may be held back: [`super::LogSink::finish`] masks the whole
+//! log once more as one text, so a value split across two entries (two
+//! `log` calls, stdout then stderr) is masked in both. A line sent the
+//! moment it was written could not be, if a later entry completes the
+//! value. So lines are sent as soon as no later text can change how they
+//! are masked: at once when the log's text does not end with the start of
+//! a registered value (or of one of its forms) and holds no escape near
+//! its end ([`Redactor::may_continue`]) — the usual case — and otherwise
+//! once the text after them is at least the redactor's
+//! [`reach`](Redactor::reach). Each is masked across entries together with
+//! enough text before it that no match can start earlier, so it masks the
+//! same now as at the end: a reader of the live feed and of the stored
+//! record sees the same text. The rest is sent, from the final masking,
+//! when the run ends.
 //!
 //! What it cannot do: a value registered only after a line was sent (none
 //! is today: secrets are registered before the guest starts, and a
@@ -33,6 +36,17 @@ pub trait LiveTap: Send + Sync {
     fn lines(&self, first: u64, lines: &[LogLine]);
     /// The log is complete: nothing follows.
     fn end(&self);
+}
+
+/// The last `reach` bytes (or more, in whole lines) of the log's text.
+fn tail(lines: &[LogLine], reach: usize) -> String {
+    let mut start = lines.len();
+    let mut len = 0usize;
+    while start > 0 && len < reach {
+        start -= 1;
+        len += lines[start].text.len();
+    }
+    lines[start..].iter().map(|l| l.text.as_str()).collect()
 }
 
 /// What has been sent to the tap.
@@ -66,17 +80,25 @@ impl Feed {
             self.sent = n;
             return;
         }
-        // The last line with at least `reach` bytes of text after it.
-        let mut after = 0usize;
-        let mut end = None;
-        for j in (self.sent..n).rev() {
-            if after >= reach {
-                end = Some(j + 1);
-                break;
+        let end = if redactor.may_continue(&tail(lines, reach)) {
+            // The last line with at least `reach` bytes of text after it.
+            let mut after = 0usize;
+            let mut end = None;
+            for j in (self.sent..n).rev() {
+                if after >= reach {
+                    end = Some(j + 1);
+                    break;
+                }
+                after += lines[j].text.len();
             }
-            after += lines[j].text.len();
-        }
-        let Some(end) = end else { return };
+            match end {
+                Some(end) => end,
+                None => return,
+            }
+        } else {
+            // Nothing written later can complete a match: all is final.
+            n
+        };
         // Enough context before the first unsent line that no match
         // touching it starts outside the window.
         let mut start = self.sent;
@@ -172,11 +194,11 @@ mod tests {
         assert!(texts(&tap).is_empty());
         sink.push_line(Source::Log(LogLevel::Warn), format!("{b} two"))
             .unwrap();
-        // Enough text after the first two lines makes them final.
+        // Text that cannot start the value makes them final.
         sink.push_line(Source::Log(LogLevel::Info), "x".repeat(2000))
             .unwrap();
         assert_eq!(
-            texts(&tap),
+            texts(&tap)[..2],
             ["one [REDACTED:PW]", "[REDACTED:PW] two"],
             "sent before the run ended, masked across entries"
         );
@@ -186,6 +208,23 @@ mod tests {
         assert_eq!(texts(&tap), stored, "the live feed is the stored log");
         let all = texts(&tap).concat();
         assert!(!all.contains("hunter2") && !all.contains("horse"), "{all}");
+    }
+
+    #[test]
+    fn a_line_that_may_start_a_value_waits_and_one_that_cannot_goes_at_once() {
+        let (sink, tap) = sink(true);
+        sink.push_line(Source::Log(LogLevel::Info), format!("masked {SECRET}."))
+            .unwrap();
+        assert_eq!(texts(&tap), ["masked [REDACTED:PW]."], "sent at once");
+        sink.push_line(Source::Log(LogLevel::Info), "maybe hunter".into())
+            .unwrap();
+        assert_eq!(texts(&tap).len(), 1, "held: it may start the value");
+        sink.push_line(Source::Log(LogLevel::Info), "2-correct-horse!".into())
+            .unwrap();
+        assert_eq!(
+            texts(&tap),
+            ["masked [REDACTED:PW].", "maybe [REDACTED:PW]", "[REDACTED:PW]!"]
+        );
     }
 
     #[test]

@@ -261,6 +261,32 @@ impl Redactor {
         }
     }
 
+    /// Whether text appended to `text` could complete a match that starts
+    /// in `text`: some suffix of it is a proper prefix of a pattern, or it
+    /// has an escape within [`reach`](Self::reach) of its end (a decoded
+    /// view could then match across the end). `false` means no later text
+    /// changes how `text` is masked. With many patterns the answer is
+    /// always `true` (the check would cost more than it saves).
+    pub fn may_continue(&self, text: &str) -> bool {
+        let compiled = self.compiled();
+        if compiled.is_empty() || text.is_empty() {
+            return false;
+        }
+        if compiled.patterns.len() > FINDER_MAX_PATTERNS {
+            return true;
+        }
+        let reach = decode::MAX_EXPANSION * compiled.max_len + 16;
+        let tail = &text.as_bytes()[text.len().saturating_sub(reach)..];
+        if decode::has_escapes(tail) {
+            return true;
+        }
+        let bytes = text.as_bytes();
+        compiled.patterns.iter().any(|p| {
+            let p = p.as_bytes();
+            (1..p.len().min(bytes.len() + 1)).any(|k| bytes.ends_with(&p[..k]))
+        })
+    }
+
     /// Whether no pattern is registered.
     pub fn is_empty(&self) -> bool {
         self.lock_registry().patterns.is_empty()
