@@ -224,7 +224,7 @@ async fn bad_callback_urls_are_refused() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{r}");
     assert!(
-        r["message"]
+        r["error"]["message"]
             .as_str()
             .unwrap()
             .contains("oauth.connect.webhook_secret"),
@@ -247,7 +247,7 @@ async fn bad_callback_urls_are_refused() {
             )
             .await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {r}");
-            let message = r["message"].as_str().unwrap();
+            let message = r["error"]["message"].as_str().unwrap();
             assert!(message.contains(why), "{url}: {message}");
         }
     }
