@@ -27,6 +27,7 @@
 mod suite {
     pub mod crash;
     pub mod limits;
+    pub mod live_logs;
     pub mod oauth;
     pub mod periodic;
     pub mod queue;
