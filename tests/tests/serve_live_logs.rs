@@ -306,3 +306,70 @@ async fn an_open_stream_ends_when_the_server_shuts_down() {
     assert!(stopped.status.success(), "{:?}", stopped.status);
     gate.release();
 }
+
+/// `airlock logs RUN --follow`: lines as they come, then the run's status
+/// as the exit code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_follows_a_run_and_exits_with_its_status() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::Stdio;
+
+    let (s, admin) = setup().await;
+    let gate = Gate::start().await;
+    let id = queue(&s, &admin, json!({"input": {"url": gate.url()}})).await;
+    let mut cli = airlock_tests::cli::Cli::new(&s, &admin);
+    cli.project = Some("alpha".into());
+    cli.env.push(("NO_COLOR".into(), "1".into()));
+    let mut child = cli
+        .command(&["logs", &id, "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let first = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        (line, stdout)
+    })
+    .await
+    .unwrap();
+    let (line, mut stdout) = first;
+    assert!(line.contains("INFO"), "{line}");
+    assert!(line.ends_with(&format!("{}\n", ALL_LINES[0])), "{line}");
+    // Printed while the step is still held at the gate.
+    assert_eq!(get_run(&s, &admin, &id).await["status"], "running");
+    gate.release();
+    let (rest, status) = tokio::task::spawn_blocking(move || {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+        (rest, child.wait().unwrap())
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(0), "{rest}");
+    let printed: Vec<&str> = rest.lines().collect();
+    assert_eq!(printed.len(), 3, "{rest}");
+    for (printed, expected) in printed.iter().zip(&ALL_LINES[1..]) {
+        assert!(printed.ends_with(expected), "{printed} / {expected}");
+    }
+    assert!(!rest.contains(SECRET) && !line.contains(SECRET));
+
+    // A failed run: its lines, then a non-zero exit; `--json` prints each
+    // line as the API's object.
+    let id = queue(&s, &admin, json!({"input": {"url": gate.url(), "fail": true}})).await;
+    let out = cli.run(&["logs", &id, "--follow", "--json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let lines: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{}", out.stdout);
+    assert_eq!(lines[3]["text"], ALL_LINES[3]);
+    assert_eq!(lines[3]["source"], "stderr");
+    assert!(out.stderr.contains("failed"), "{}", out.stderr);
+    // An unknown run: the API's 404, the usage exit code.
+    let out = cli.run(&["logs", "00000000-0000-7000-8000-000000000000", "--follow"]);
+    assert_eq!(out.code, 2, "{out:?}");
+}
