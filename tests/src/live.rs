@@ -25,7 +25,9 @@ pub struct Gate {
 
 impl Gate {
     pub async fn start() -> Gate {
-        async fn gate(State((mut rx, arrived)): State<(watch::Receiver<bool>, Arc<AtomicUsize>)>) -> &'static str {
+        async fn gate(
+            State((mut rx, arrived)): State<(watch::Receiver<bool>, Arc<AtomicUsize>)>,
+        ) -> &'static str {
             arrived.fetch_add(1, Ordering::SeqCst);
             let _ = rx.wait_for(|released| *released).await;
             "released"
@@ -197,7 +199,10 @@ impl Sse {
         }
         let response = req.send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
-        let ct = response.headers()["content-type"].to_str().unwrap().to_owned();
+        let ct = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(ct.starts_with("text/event-stream"), "{ct}");
         Sse {
             response,

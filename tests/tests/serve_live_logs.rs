@@ -190,7 +190,12 @@ async fn a_failed_run_ends_its_stream_with_its_status() {
     let (s, admin) = setup().await;
     let gate = Gate::start().await;
     gate.release();
-    let id = queue(&s, &admin, json!({"input": {"url": gate.url(), "fail": true}})).await;
+    let id = queue(
+        &s,
+        &admin,
+        json!({"input": {"url": gate.url(), "fail": true}}),
+    )
+    .await;
     let mut sse = Sse::open(&s.base, &follow_path(&id), &admin, None).await;
     let events = sse.rest().await;
     assert_eq!(texts(&events), ALL_LINES);
@@ -206,7 +211,10 @@ async fn logs_need_runs_read_and_a_run_of_the_project() {
     let id = queue(&s, &admin, json!({"input": {"url": gate.url()}})).await;
     let writer = s.new_key(&admin, &["runs:write"], Some("alpha")).await;
     let reader = s.new_key(&admin, &["runs:read"], Some("alpha")).await;
-    for path in [follow_path(&id), format!("/v1/projects/alpha/runs/{id}/logs")] {
+    for path in [
+        follow_path(&id),
+        format!("/v1/projects/alpha/runs/{id}/logs"),
+    ] {
         let r = s.call(Method::GET, &path, Some(&writer), None).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}: {}", r.text);
         r.assert_error_shape();
@@ -357,7 +365,12 @@ async fn the_cli_follows_a_run_and_exits_with_its_status() {
 
     // A failed run: its lines, then a non-zero exit; `--json` prints each
     // line as the API's object.
-    let id = queue(&s, &admin, json!({"input": {"url": gate.url(), "fail": true}})).await;
+    let id = queue(
+        &s,
+        &admin,
+        json!({"input": {"url": gate.url(), "fail": true}}),
+    )
+    .await;
     let out = cli.run(&["logs", &id, "--follow", "--json"]);
     assert_eq!(out.code, 1, "{out:?}");
     let lines: Vec<Value> = out

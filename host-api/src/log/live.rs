@@ -169,7 +169,12 @@ mod tests {
     }
 
     fn texts(tap: &Collect) -> Vec<String> {
-        tap.lines.lock().unwrap().iter().map(|l| l.1.clone()).collect()
+        tap.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| l.1.clone())
+            .collect()
     }
 
     #[test]
@@ -223,7 +228,11 @@ mod tests {
             .unwrap();
         assert_eq!(
             texts(&tap),
-            ["masked [REDACTED:PW].", "maybe [REDACTED:PW]", "[REDACTED:PW]!"]
+            [
+                "masked [REDACTED:PW].",
+                "maybe [REDACTED:PW]",
+                "[REDACTED:PW]!"
+            ]
         );
     }
 

@@ -16,7 +16,9 @@ use clap::Args;
 
 use crate::cli::exit;
 use crate::cli::output::{Palette, escape, print_json};
-use crate::cli::remote::{CliResult, Failure, OutputArgs, ProjectArgs, ServerArgs, finish, or_hint};
+use crate::cli::remote::{
+    CliResult, Failure, OutputArgs, ProjectArgs, ServerArgs, finish, or_hint,
+};
 
 /// Times a broken stream is opened again before giving up.
 const REOPEN: u32 = 5;

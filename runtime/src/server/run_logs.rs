@@ -353,7 +353,9 @@ impl Follow {
                     return;
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(run_id = %self.id, error = %e, "cannot read live log lines"),
+                Err(e) => {
+                    tracing::warn!(run_id = %self.id, error = %e, "cannot read live log lines")
+                }
             },
             // Deleted meanwhile (retention): nothing more will come.
             Ok(None) => {

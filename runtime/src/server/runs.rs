@@ -292,7 +292,8 @@ pub async fn create(
     };
     let result = execute(&state, &project, &step, invocation).await?;
     if let Some(url) = &callback_url {
-        crate::service::callbacks::after_sync_run(&state, &project, &step, url, &result, nostore).await;
+        crate::service::callbacks::after_sync_run(&state, &project, &step, url, &result, nostore)
+            .await;
     }
     Ok(Json(result).into_response())
 }

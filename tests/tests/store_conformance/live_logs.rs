@@ -9,11 +9,18 @@ use airlock_runtime::store::repo::Database;
 use airlock_runtime::store::webhooks::WebhookRow;
 
 fn rows(seqs: &[i64]) -> Vec<(i64, String)> {
-    seqs.iter().map(|s| (*s, format!(r#"{{"n":{s}}}"#))).collect()
+    seqs.iter()
+        .map(|s| (*s, format!(r#"{{"n":{s}}}"#)))
+        .collect()
 }
 
 pub async fn live_lines_append_read_after_and_delete(db: Arc<dyn Database>) {
-    assert!(db.run_log_lines_after("r1", -1, 10).await.unwrap().is_empty());
+    assert!(
+        db.run_log_lines_after("r1", -1, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     db.append_run_log_lines("r1", &rows(&[1 << 32, (1 << 32) + 1]), 1_000)
         .await
         .unwrap();
@@ -40,7 +47,12 @@ pub async fn live_lines_append_read_after_and_delete(db: Arc<dyn Database>) {
         .unwrap();
     assert_eq!(after, rows(&[2 << 32]));
     assert_eq!(db.delete_run_log_lines("r1").await.unwrap(), 4);
-    assert!(db.run_log_lines_after("r1", -1, 10).await.unwrap().is_empty());
+    assert!(
+        db.run_log_lines_after("r1", -1, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(db.run_log_lines_after("r2", -1, 10).await.unwrap().len(), 1);
     assert_eq!(db.delete_run_log_lines("nope").await.unwrap(), 0);
 }
@@ -53,8 +65,16 @@ pub async fn live_lines_older_than_the_cutoff_are_swept(db: Arc<dyn Database>) {
         .await
         .unwrap();
     assert_eq!(db.delete_run_log_lines_before(5_000).await.unwrap(), 1);
-    assert!(db.run_log_lines_after("old", -1, 10).await.unwrap().is_empty());
-    assert_eq!(db.run_log_lines_after("new", -1, 10).await.unwrap().len(), 1);
+    assert!(
+        db.run_log_lines_after("old", -1, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        db.run_log_lines_after("new", -1, 10).await.unwrap().len(),
+        1
+    );
 }
 
 pub async fn callback_url_is_stored_with_the_queued_run(db: Arc<dyn Database>) {

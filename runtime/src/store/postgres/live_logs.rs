@@ -57,11 +57,13 @@ impl LiveLogRepo for PgDatabase {
     }
 
     async fn delete_run_log_lines_before(&self, cutoff_ms: i64) -> Result<u64> {
-        Ok(sqlx::query("DELETE FROM run_log_lines WHERE created_at < $1")
-            .bind(cutoff_ms)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
+        Ok(
+            sqlx::query("DELETE FROM run_log_lines WHERE created_at < $1")
+                .bind(cutoff_ms)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
     }
 
     async fn run_callback_url(&self, project: &str, id: &str) -> Result<Option<String>> {
