@@ -178,6 +178,22 @@ mod tests {
     }
 
     #[test]
+    fn text_may_continue_into_a_value_only_when_its_end_could_start_one() {
+        let redactor = Redactor::new();
+        assert!(!redactor.may_continue("hunter2-c"), "nothing registered");
+        assert!(redactor.register("PW", SECRET));
+        assert!(redactor.may_continue("x hunter2-c"));
+        assert!(redactor.may_continue("x h"));
+        // Its base64 and hex forms count too.
+        assert!(redactor.may_continue("x 68756e74"));
+        assert!(!redactor.may_continue("x [REDACTED:PW]."));
+        assert!(!redactor.may_continue(""));
+        // An escape near the end: a decoded view may match across it.
+        assert!(redactor.may_continue("x \\u0068. done"));
+        assert!(redactor.may_continue("x %68 done"));
+    }
+
+    #[test]
     fn without_secrets_every_line_goes_at_once() {
         let (sink, tap) = sink(false);
         sink.push_line(Source::Log(LogLevel::Info), "one".into())

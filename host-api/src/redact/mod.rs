@@ -281,9 +281,11 @@ impl Redactor {
             return true;
         }
         let bytes = text.as_bytes();
+        let last = bytes[bytes.len() - 1];
         compiled.patterns.iter().any(|p| {
             let p = p.as_bytes();
-            (1..p.len().min(bytes.len() + 1)).any(|k| bytes.ends_with(&p[..k]))
+            // Only prefixes ending in the text's last byte can match.
+            (1..p.len().min(bytes.len() + 1)).any(|k| p[k - 1] == last && bytes.ends_with(&p[..k]))
         })
     }
 
