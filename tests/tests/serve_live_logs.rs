@@ -386,3 +386,141 @@ async fn the_cli_follows_a_run_and_exits_with_its_status() {
     let out = cli.run(&["logs", "00000000-0000-7000-8000-000000000000", "--follow"]);
     assert_eq!(out.code, 2, "{out:?}");
 }
+
+/// The hostile guest's secret (JSON specials, non-ASCII: many encodings).
+const HOSTILE: &str = "sk_live/Zq+8\"mW\\q&7 Rt#xÜ9Lp";
+const HOSTILE_MULTI: &str = "-----BEGIN KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9\n-----END KEY-----";
+
+/// `text` and its JSON-unescaped readings, one to three times over.
+fn readings(text: &str) -> Vec<String> {
+    let mut out = vec![text.to_string()];
+    let mut current = text.to_string();
+    for _ in 0..3 {
+        let quoted = format!("\"{}\"", current.replace('"', "\\\""));
+        match serde_json::from_str::<String>(&quoted) {
+            Ok(decoded) if decoded != current => {
+                out.push(decoded.clone());
+                current = decoded;
+            }
+            _ => break,
+        }
+    }
+    out
+}
+
+/// A step that tries every way to log its secret (every encoding, split
+/// across writes, across `log` calls and across stdout then stderr,
+/// partly escaped): the live stream is the stored log line for line, and
+/// no 8-byte piece of the secret is in any reading of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_steps_live_log_is_masked_exactly_as_its_record() {
+    let s = ServerBuilder::new(BIN).start();
+    let admin = s.admin_setup().await;
+    for (name, value) in [("SECRET", HOSTILE), ("MULTI", HOSTILE_MULTI)] {
+        let r = s
+            .call(
+                Method::PUT,
+                &format!("/v1/projects/alpha/secrets/{name}"),
+                Some(&admin),
+                Some(json!({ "value": value })),
+            )
+            .await;
+        assert!(r.status.is_success(), "{}", r.text);
+    }
+    let manifest = "name = \"leak\"\nsecrets = [\"SECRET\", \"MULTI\"]\n\
+                    reveal = [\"SECRET\", \"MULTI\"]\n";
+    let r = s
+        .upload(
+            "alpha",
+            "leak",
+            &admin,
+            &component_bytes(guests::LEAK_SECRET),
+            Some(manifest),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    for mode in ["log", "split-log", "escaped-log"] {
+        let r = s
+            .send(
+                s.client
+                    .post(format!("{}/v1/projects/alpha/steps/leak/runs", s.base))
+                    .bearer_auth(&admin)
+                    .header("content-type", "application/json")
+                    .header("prefer", "respond-async")
+                    .body(json!({"input": {"mode": mode}}).to_string()),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        let id = r.json()["id"].as_str().unwrap().to_owned();
+        let mut sse = Sse::open(&s.base, &follow_path(&id), &admin, None).await;
+        let events = sse.rest().await;
+        assert_eq!(events.last().unwrap().event, "end", "{mode}");
+        let streamed = texts(&events);
+        let run = get_run(&s, &admin, &id).await;
+        let stored: Vec<String> = run["logs"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{run}"))
+            .iter()
+            .map(|l| l["text"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(!stored.is_empty(), "{mode}");
+        assert_eq!(streamed, stored, "{mode}: the stream is the stored log");
+        for text in streamed.iter().chain(std::iter::once(&sse.raw)) {
+            for reading in readings(text) {
+                for w in HOSTILE.as_bytes().windows(8) {
+                    let w = String::from_utf8_lossy(w);
+                    assert!(!reading.contains(w.as_ref()), "{mode} leaks {w:?}");
+                }
+            }
+        }
+        assert!(sse.raw.contains("[REDACTED:SECRET]"), "{mode}");
+    }
+}
+
+/// A node serves a bounded number of open streams per project.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_streams_per_project_are_bounded() {
+    let (s, admin) = setup().await;
+    let gate = Gate::start().await;
+    let id = queue(&s, &admin, json!({"input": {"url": gate.url()}})).await;
+    let mut open = Vec::new();
+    for _ in 0..32 {
+        open.push(Sse::open(&s.base, &follow_path(&id), &admin, None).await);
+    }
+    let r = s
+        .call(Method::GET, &follow_path(&id), Some(&admin), None)
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    assert!(r.headers.get("retry-after").is_some());
+    // The JSON form is not a stream: not counted.
+    let r = s
+        .call(
+            Method::GET,
+            &format!("/v1/projects/alpha/runs/{id}/logs"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // A closed stream frees its place (once the server notices: at the
+    // latest with the next keep-alive).
+    drop(open.pop());
+    let bound = Instant::now() + Duration::from_secs(60);
+    loop {
+        // The status only: an accepted stream would not end.
+        let r = s
+            .client
+            .get(format!("{}{}", s.base, follow_path(&id)))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::OK {
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(Instant::now() < bound, "a closed stream kept its place");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    gate.release();
+}
