@@ -153,9 +153,37 @@ async fn each_run_posts_one_signed_masked_callback_at_its_end() {
         "failed on purpose near [REDACTED:SECRET]"
     );
     assert!(second["run"].get("output").is_none(), "{second}");
-    // One POST per run: the first run was not posted again meanwhile.
+    // The same Idempotency-Key with another callback URL is another request.
+    for (url, code) in [
+        (hooks.url(), StatusCode::OK),
+        (
+            "https://example.com/other".to_owned(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let r = s
+            .send(
+                s.client
+                    .post(format!("{}/v1/projects/alpha/steps/wait/runs", s.base))
+                    .bearer_auth(&admin)
+                    .header("content-type", "application/json")
+                    .header("prefer", "respond-async")
+                    .header("idempotency-key", "callback-key")
+                    .body(json!({"input": {"url": gate.url()}, "callback_url": url}).to_string()),
+            )
+            .await;
+        if code == StatusCode::OK {
+            assert!(r.status.is_success(), "{}", r.text);
+        } else {
+            assert_eq!(r.status, code, "{}", r.text);
+        }
+    }
+    let got = hooks.wait_accepted(3).await;
+    assert_eq!(body(&got[2])["run"]["status"], "succeeded");
+    // One POST per run: no run was posted again meanwhile.
     let all = hooks.seen.lock().unwrap().clone();
-    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert_ne!(all[0].event_id, all[2].event_id);
     assert_ne!(all[0].event_id, all[1].event_id);
 }
 

@@ -111,11 +111,15 @@ pub(super) async fn enqueue(state: &AppState, e: Enqueue<'_>) -> Result<Response
     }
     let input = e.input.to_string();
     let request_hash = e.idempotency_key.as_ref().map(|_| {
-        let asked = serde_json::json!({
+        let mut asked = serde_json::json!({
             "input": e.input,
             "external_user_id": e.external_user_id,
             "nostore": e.nostore,
         });
+        // Only when named, so the hashes of requests without one stay.
+        if let Some(url) = &e.callback_url {
+            asked["callback_url"] = url.as_str().into();
+        }
         hex::encode(Sha256::digest(asked.to_string().as_bytes()))
     });
     let now = crate::service::unix_millis();
