@@ -212,6 +212,16 @@ impl RunService {
         // Version 7: ids sort by time, so runs of the same millisecond still
         // list newest first.
         let queued = invocation.queued.as_ref();
+        // A queued run's id is known before it runs, so its log can be
+        // followed live (a `nostore` run keeps no log anywhere, live rows
+        // included).
+        let live = queued.filter(|_| !invocation.nostore).map(|q| {
+            live::Live::start(
+                crate::store::live_logs::LiveLogStore::new(inner.secrets.db().clone()),
+                q.run_id.clone(),
+                q.attempt,
+            )
+        });
         let options = RunOptions {
             context: RunContext {
                 run_id: queued
@@ -228,21 +238,7 @@ impl RunService {
             http_grants: plan.http_grants.clone(),
             run_accounts: invocation.run_accounts.clone(),
             cancel: queued.map(|q| q.cancel.clone()),
-            live: None,
-        };
-        // A queued run's id is known before it runs: its log is followed
-        // live.
-        // A `nostore` run keeps no log anywhere, live rows included.
-        let live = queued.filter(|_| !invocation.nostore).map(|q| {
-            live::Live::start(
-                crate::store::live_logs::LiveLogStore::new(inner.secrets.db().clone()),
-                q.run_id.clone(),
-                q.attempt,
-            )
-        });
-        let options = RunOptions {
             live: live.as_ref().map(|l| l.tap.clone()),
-            ..options
         };
         let report = {
             let _active = inner.observer.started();
