@@ -368,6 +368,29 @@ impl Client {
             .await
     }
 
+    /// Opens the Server-Sent Events stream of run `id`'s log
+    /// (`GET …/runs/{id}/logs?follow=1`), resuming after the line id
+    /// `last_event_id`: `log` events until an `end` event with the run's
+    /// status. Read it with [`reqwest::Response::chunk`].
+    pub async fn follow_logs(
+        &self,
+        project: &str,
+        id: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<reqwest::Response, Error> {
+        let mut request = self
+            .request(
+                Method::GET,
+                &["v1", "projects", project, "runs", id, "logs"],
+            )?
+            .query(&[("follow", "1")])
+            .header(reqwest::header::ACCEPT, "text/event-stream");
+        if let Some(last) = last_event_id {
+            request = request.header("last-event-id", last);
+        }
+        self.send(request).await
+    }
+
     pub async fn list_runs(&self, project: &str, query: &RunQuery) -> Result<RunPage, Error> {
         self.json(
             self.request(Method::GET, &["v1", "projects", project, "runs"])?

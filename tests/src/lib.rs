@@ -10,6 +10,7 @@ pub mod browser;
 pub mod cli;
 pub mod connect;
 pub mod fakes;
+pub mod live;
 pub mod oauth_provider;
 pub mod operator_site;
 pub mod postgres;

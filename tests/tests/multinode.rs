@@ -31,6 +31,7 @@ mod suite {
     pub mod caps;
     pub mod crash;
     pub mod limits;
+    pub mod live_logs;
     pub mod oauth;
     pub mod periodic;
     pub mod queue;

@@ -144,7 +144,14 @@ async fn a_rerun_runs_the_same_input_for_the_same_user_on_the_chosen_version() {
     assert_eq!(done["output"], json!({"greeting": "Hello, Ada!"}));
 
     // Queued on the same version: the queue carries the pinned digest.
-    let r = rerun(&s, &admin, &original, Some(json!({"version": "same"})), true).await;
+    let r = rerun(
+        &s,
+        &admin,
+        &original,
+        Some(json!({"version": "same"})),
+        true,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     let pinned = r.json()["id"].as_str().unwrap().to_owned();
     let done = wait_finished(&s, &admin, &pinned).await;

@@ -25,6 +25,7 @@ mod suite {
     pub mod concurrency;
     pub mod connect;
     pub mod coordination;
+    pub mod live_logs;
     pub mod platform;
     pub mod queue;
     pub mod queue_caps;
@@ -149,6 +150,10 @@ macro_rules! suite {
                 connect::connect_token_is_spent_once,
                 connect::connect_sessions_and_states,
                 connect::webhook_claims_lease_and_finish,
+                live_logs::live_lines_append_read_after_and_delete,
+                live_logs::live_lines_older_than_the_cutoff_are_swept,
+                live_logs::callback_url_is_stored_with_the_queued_run,
+                live_logs::webhook_once_writes_an_event_id_once,
             );
             suite!(@two $fixture;
                 coordination::lock_excludes_other_holders,

@@ -20,8 +20,10 @@
 //! too.
 
 mod host;
+pub mod live;
 
 pub use host::Log;
+pub use live::LiveTap;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -151,6 +153,8 @@ struct Inner {
     exceeded: bool,
     stdout: Partial,
     stderr: Partial,
+    /// The live feed, when the host follows the log as it is written.
+    feed: Option<live::Feed>,
 }
 
 /// A stdout/stderr line in the making: raw bytes not yet decoded, and
@@ -217,6 +221,13 @@ impl LogSink {
         }
     }
 
+    /// Also hands every line to `tap` as soon as it is final (see
+    /// [`live`]), and the end of the log at [`finish`](Self::finish).
+    pub fn with_live(self, tap: Arc<dyn LiveTap>) -> Self {
+        self.lock().feed = Some(live::Feed::new(tap));
+        self
+    }
+
     /// The run's redactor, shared with every host call of the run.
     pub fn redactor(&self) -> &Arc<Redactor> {
         &self.redactor
@@ -225,16 +236,27 @@ impl LogSink {
     /// Appends one complete line (from the `log` interface).
     pub fn push_line(&self, source: Source, text: String) -> Result<(), HostLimitError> {
         let mut inner = self.lock();
+        let result = self.push_line_locked(&mut inner, source, text);
+        self.feed(&mut inner);
+        result
+    }
+
+    fn push_line_locked(
+        &self,
+        inner: &mut Inner,
+        source: Source,
+        text: String,
+    ) -> Result<(), HostLimitError> {
         if inner.exceeded {
             return Err(HostLimitError::Output { cap: self.cap });
         }
         let elapsed_ms = self.elapsed_ms();
-        self.end_open_lines(&mut inner, None, elapsed_ms);
+        self.end_open_lines(inner, None, elapsed_ms);
         // Mask the whole line first, then cut: cutting first could split a
         // secret so that neither half matches, keeping its prefix.
         let text = self.redactor.redact(&text).into_owned();
-        if !self.keep(&mut inner, source, elapsed_ms, text) {
-            self.mark_exceeded(&mut inner);
+        if !self.keep(inner, source, elapsed_ms, text) {
+            self.mark_exceeded(inner);
             return Err(HostLimitError::Output { cap: self.cap });
         }
         Ok(())
@@ -244,17 +266,28 @@ impl LogSink {
     /// each newline.
     pub fn write_stream(&self, stream: StdStream, bytes: &[u8]) -> Result<(), HostLimitError> {
         let mut inner = self.lock();
+        let result = self.write_stream_locked(&mut inner, stream, bytes);
+        self.feed(&mut inner);
+        result
+    }
+
+    fn write_stream_locked(
+        &self,
+        inner: &mut Inner,
+        stream: StdStream,
+        bytes: &[u8],
+    ) -> Result<(), HostLimitError> {
         if inner.exceeded {
             return Err(HostLimitError::Output { cap: self.cap });
         }
         let elapsed_ms = self.elapsed_ms();
-        self.end_open_lines(&mut inner, Some(stream), elapsed_ms);
+        self.end_open_lines(inner, Some(stream), elapsed_ms);
         // Each byte costs at least one: what fits is at most the room left.
-        let room = self.room(&inner);
+        let room = self.room(inner);
         let fitted = bytes.len().min(room);
-        let whole = self.buffer_bytes(&mut inner, stream, &bytes[..fitted], elapsed_ms);
-        if !whole || fitted < bytes.len() || self.room_signed(&inner) < 0 {
-            self.mark_exceeded(&mut inner);
+        let whole = self.buffer_bytes(inner, stream, &bytes[..fitted], elapsed_ms);
+        if !whole || fitted < bytes.len() || self.room_signed(inner) < 0 {
+            self.mark_exceeded(inner);
             return Err(HostLimitError::Output { cap: self.cap });
         }
         Ok(())
@@ -287,7 +320,18 @@ impl LogSink {
         for (line, text) in lines.iter_mut().zip(texts) {
             line.text = text;
         }
+        if let Some(feed) = inner.feed.as_mut() {
+            feed.finish(&lines);
+        }
         lines
+    }
+
+    /// Hands the lines that became final to the live feed, if any.
+    fn feed(&self, inner: &mut Inner) {
+        let Inner { lines, feed, .. } = inner;
+        if let Some(feed) = feed.as_mut() {
+            feed.release(lines, &self.redactor);
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

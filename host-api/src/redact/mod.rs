@@ -249,6 +249,46 @@ impl Redactor {
         self.lock_registry().max_len
     }
 
+    /// The longest span of text one masked region can take (a pattern, or
+    /// its escaped source in a decoded view), plus slack: text more than
+    /// this far from a piece's end cannot change how the piece is masked.
+    /// 0 when nothing is registered. The live log feed holds lines back by
+    /// this much (`crate::log::live`).
+    pub fn reach(&self) -> usize {
+        match self.max_pattern_len() {
+            0 => 0,
+            max => decode::MAX_EXPANSION * max + 16,
+        }
+    }
+
+    /// Whether text appended to `text` could complete a match that starts
+    /// in `text`: some suffix of it is a proper prefix of a pattern, or it
+    /// has an escape within [`reach`](Self::reach) of its end (a decoded
+    /// view could then match across the end). `false` means no later text
+    /// changes how `text` is masked. With many patterns the answer is
+    /// always `true` (the check would cost more than it saves).
+    pub fn may_continue(&self, text: &str) -> bool {
+        let compiled = self.compiled();
+        if compiled.is_empty() || text.is_empty() {
+            return false;
+        }
+        if compiled.patterns.len() > FINDER_MAX_PATTERNS {
+            return true;
+        }
+        let reach = decode::MAX_EXPANSION * compiled.max_len + 16;
+        let tail = &text.as_bytes()[text.len().saturating_sub(reach)..];
+        if decode::has_escapes(tail) {
+            return true;
+        }
+        let bytes = text.as_bytes();
+        let last = bytes[bytes.len() - 1];
+        compiled.patterns.iter().any(|p| {
+            let p = p.as_bytes();
+            // Only prefixes ending in the text's last byte can match.
+            (1..p.len().min(bytes.len() + 1)).any(|k| p[k - 1] == last && bytes.ends_with(&p[..k]))
+        })
+    }
+
     /// Whether no pattern is registered.
     pub fn is_empty(&self) -> bool {
         self.lock_registry().patterns.is_empty()

@@ -12,7 +12,7 @@ use airlock_host_api::context::RunContext;
 use airlock_host_api::http::HttpState;
 use airlock_host_api::http::pipeline::{CallSummary, HttpGrants};
 use airlock_host_api::http::run_accounts::RunAccounts;
-use airlock_host_api::log::{LogLine, LogSink};
+use airlock_host_api::log::{LiveTap, LogLine, LogSink};
 use airlock_host_api::redact::Redactor;
 use airlock_host_api::secrets::RunSecrets;
 use airlock_host_api::{HostLimitError, RunSetup};
@@ -27,7 +27,6 @@ use crate::engine::state::{RunState, wasi_ctx};
 use crate::engine::{Engine, LoadedStep};
 
 /// How to run a step once.
-#[derive(Debug)]
 pub struct RunOptions {
     pub context: RunContext,
     /// `None` uses the engine's default limits.
@@ -40,6 +39,18 @@ pub struct RunOptions {
     pub run_accounts: Option<Arc<RunAccounts>>,
     /// Set to stop the run (a queued run's cancellation).
     pub cancel: Option<Arc<CancelFlag>>,
+    /// Fed each log line once final (a queued run's live log).
+    pub live: Option<Arc<dyn LiveTap>>,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("context", &self.context)
+            .field("limits", &self.limits)
+            .field("live", &self.live.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl RunOptions {
@@ -52,6 +63,7 @@ impl RunOptions {
             http_grants: HttpGrants::default(),
             run_accounts: None,
             cancel: None,
+            live: None,
         }
     }
 }
@@ -151,10 +163,11 @@ pub(crate) async fn execute(
         .clamped_to(&inner.config);
     let run_id = options.context.run_id.clone();
     let redactor = Arc::new(Redactor::new());
-    let sink = Arc::new(LogSink::new(
-        inner.config.host_limits.max_log_bytes,
-        redactor.clone(),
-    ));
+    let mut sink = LogSink::new(inner.config.host_limits.max_log_bytes, redactor.clone());
+    if let Some(tap) = options.live.clone() {
+        sink = sink.with_live(tap);
+    }
+    let sink = Arc::new(sink);
 
     let _permit = match inner.permits.acquire().await {
         Ok(p) => p,

@@ -37,6 +37,7 @@ pub mod queued;
 pub mod ratelimit;
 pub mod rerun;
 pub mod retention;
+pub mod run_logs;
 pub mod runs;
 pub mod schedules;
 pub mod secrets;
@@ -93,6 +94,8 @@ pub struct AppState {
     pub rate_limits: Arc<ratelimit::RateLimits>,
     /// Connect (tokens, the hosted page, webhooks); `serve` sets it.
     pub connect: Option<Arc<crate::connect::Connect>>,
+    /// Open log streams, bounded, ended at shutdown.
+    pub log_streams: Arc<run_logs::Streams>,
 }
 
 /// How often idle shared rate-limit keys are swept.
@@ -138,6 +141,7 @@ impl AppState {
             metrics,
             rate_limits: Arc::new(ratelimit::RateLimits::default()),
             connect: None,
+            log_streams: Arc::default(),
         }
     }
 }
@@ -185,6 +189,7 @@ impl std::fmt::Debug for AppState {
         runs::list,
         queued::cancel,
         rerun::rerun,
+        run_logs::get,
         triggers::create,
         triggers::list,
         triggers::delete,
@@ -298,6 +303,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/projects/{project}/usage", get(usage::get))
         .route("/v1/projects/{project}/runs", get(runs::list))
         .route("/v1/projects/{project}/runs/{id}", get(runs::get))
+        .route("/v1/projects/{project}/runs/{id}/logs", get(run_logs::get))
         .route(
             "/v1/projects/{project}/runs/{id}/cancel",
             post(queued::cancel),
@@ -576,9 +582,14 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     };
     println!("listening on http://{addr}");
     tracing::info!(%addr, database = secrets.db().backend().as_str(), "airlock serve listening");
+    let log_streams = state.log_streams.clone();
+    let live_sweep = run_logs::spawn_sweep(secrets.db().clone());
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            log_streams.shut_down();
+        })
         .await?;
     if let Some(task) = retention {
         task.abort();
@@ -587,6 +598,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     connect_sweep.abort();
     webhook_worker.abort();
     scheduler.abort();
+    live_sweep.abort();
     // Attempts still running are dropped; their leases run out and another
     // node (or this one, restarted) runs them again.
     drop(queue_workers);

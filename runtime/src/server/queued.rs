@@ -110,6 +110,8 @@ pub(super) struct Enqueue<'a> {
     pub digest: Option<String>,
     /// The recorded run this one re-runs.
     pub rerun_of: Option<String>,
+    /// Checked already (`service::callbacks::check_url`).
+    pub callback_url: Option<String>,
 }
 
 /// Queues a run of the step's current version, or of `e.digest` (404 for an unknown step)
@@ -130,6 +132,10 @@ pub(super) async fn enqueue(state: &AppState, e: Enqueue<'_>) -> Result<Response
         if let Some(of) = &e.rerun_of {
             asked["rerun_of"] = Value::String(of.clone());
         }
+        // Only when named, so the hashes of requests without one stay.
+        if let Some(url) = &e.callback_url {
+            asked["callback_url"] = url.as_str().into();
+        }
         hex::encode(Sha256::digest(asked.to_string().as_bytes()))
     });
     let now = crate::service::unix_millis();
@@ -147,6 +153,7 @@ pub(super) async fn enqueue(state: &AppState, e: Enqueue<'_>) -> Result<Response
         not_before: now,
         digest: e.digest,
         rerun_of: e.rerun_of,
+        callback_url: e.callback_url,
     };
     let (id, status, replayed) = match state.queue.enqueue(&run).await? {
         Enqueued::New => {
@@ -228,6 +235,10 @@ pub async fn cancel(
         Cancel::NotFound => return Err(ApiError::not_found("no such run")),
     };
     tracing::info!(%project, run_id = %id, status, "run cancel asked");
+    if !requested {
+        // Cancelled before it ran: no attempt will settle it.
+        crate::service::callbacks::settled(&state.service, &project, &id).await;
+    }
     Ok((
         code,
         Json(CancelResult {

@@ -47,6 +47,10 @@ pub struct RerunRequest {
     /// Keep metadata only in the new run's record.
     #[serde(default)]
     pub nostore: bool,
+    /// Where the new run's `run.completed` is POSTed, as for `POST
+    /// …/steps/{step}/runs` (the original's is not reused).
+    #[schema(max_length = 2048)]
+    pub callback_url: Option<String>,
 }
 
 /// Run a recorded run's input again (scope `runs:write`): 200 with the new
@@ -130,6 +134,10 @@ pub async fn rerun(
         }
     };
     let nostore = asked.nostore || wants_nostore(&headers);
+    let callback_url = match &asked.callback_url {
+        Some(text) => Some(crate::service::callbacks::check(&state, &project, text).await?),
+        None => None,
+    };
     let key = super::queued::idempotency_key(&headers)?;
     if super::queued::prefers_async(&headers) {
         return super::queued::enqueue(
@@ -145,6 +153,7 @@ pub async fn rerun(
                 preferred: true,
                 rerun_of: Some(record.id),
                 digest,
+                callback_url,
             },
         )
         .await;
@@ -165,5 +174,16 @@ pub async fn rerun(
         rerun_of: Some(record.id),
     };
     let result = execute(&state, &project, &record.step, invocation).await?;
+    if let Some(url) = &callback_url {
+        crate::service::callbacks::after_sync_run(
+            &state,
+            &project,
+            &record.step,
+            url,
+            &result,
+            nostore,
+        )
+        .await;
+    }
     Ok(Json(result).into_response())
 }

@@ -60,6 +60,11 @@ pub struct RunRequest {
     /// never stored.
     #[schema(value_type = Option<std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>>)]
     pub credentials: Option<BTreeMap<String, BTreeMap<String, Zeroizing<String>>>>,
+    /// Where `run.completed` is POSTed, signed, when the run has its final
+    /// outcome: https (http only to a loopback host), at most 2048
+    /// characters; needs the project secret `oauth.connect.webhook_secret`.
+    #[schema(max_length = 2048)]
+    pub callback_url: Option<String>,
 }
 
 impl std::fmt::Debug for RunRequest {
@@ -255,6 +260,10 @@ pub async fn create(
             .map_err(|e| ApiError::bad_request(format!("external_user_id: {e}")))?;
     }
     let key = super::queued::idempotency_key(&headers)?;
+    let callback_url = match &body.callback_url {
+        Some(text) => Some(crate::service::callbacks::check(&state, &project, text).await?),
+        None => None,
+    };
     if super::queued::prefers_async(&headers) {
         if body.credentials.is_some() {
             return Err(ApiError::bad_request(
@@ -275,6 +284,7 @@ pub async fn create(
                 preferred: true,
                 digest: None,
                 rerun_of: None,
+                callback_url,
             },
         )
         .await;
@@ -291,16 +301,21 @@ pub async fn create(
         )),
         None => None,
     };
+    let nostore = body.nostore || wants_nostore(&headers);
     let invocation = Invocation {
         input: &body.input,
         external_user_id: body.external_user_id,
-        nostore: body.nostore || wants_nostore(&headers),
+        nostore,
         trigger: Trigger::Api,
         run_accounts,
         digest: None,
         rerun_of: None,
     };
     let result = execute(&state, &project, &step, invocation).await?;
+    if let Some(url) = &callback_url {
+        crate::service::callbacks::after_sync_run(&state, &project, &step, url, &result, nostore)
+            .await;
+    }
     Ok(Json(result).into_response())
 }
 

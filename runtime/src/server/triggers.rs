@@ -599,6 +599,7 @@ pub async fn fire(
                 preferred,
                 digest: trigger.digest.clone(),
                 rerun_of: None,
+                callback_url: None,
             },
         )
         .await;

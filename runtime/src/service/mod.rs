@@ -16,6 +16,8 @@
 //! through the same engine.
 
 pub mod admission;
+pub mod callbacks;
+pub mod live;
 pub mod outcome;
 pub mod plan;
 pub mod queue;
@@ -160,6 +162,11 @@ impl RunService {
         &self.inner.steps
     }
 
+    /// The database runs are stored in.
+    pub fn db(&self) -> &store::Db {
+        self.inner.secrets.db()
+    }
+
     /// Requests waiting for a run slot now.
     pub fn queue_depth(&self) -> i64 {
         self.inner.admission.waiting()
@@ -211,6 +218,16 @@ impl RunService {
         // Version 7: ids sort by time, so runs of the same millisecond still
         // list newest first.
         let queued = invocation.queued.as_ref();
+        // A queued run's id is known before it runs, so its log can be
+        // followed live (a `nostore` run keeps no log anywhere, live rows
+        // included).
+        let live = queued.filter(|_| !invocation.nostore).map(|q| {
+            live::Live::start(
+                crate::store::live_logs::LiveLogStore::new(inner.secrets.db().clone()),
+                q.run_id.clone(),
+                q.attempt,
+            )
+        });
         let options = RunOptions {
             context: RunContext {
                 run_id: queued
@@ -227,6 +244,7 @@ impl RunService {
             http_grants: plan.http_grants.clone(),
             run_accounts: invocation.run_accounts.clone(),
             cancel: queued.map(|q| q.cancel.clone()),
+            live: live.as_ref().map(|l| l.tap.clone()),
         };
         let report = {
             let _active = inner.observer.started();
@@ -235,6 +253,9 @@ impl RunService {
                 .run(&plan.step, &invocation.input, options)
                 .await
         };
+        if let Some(live) = live {
+            live.finished().await;
+        }
         drop(admitted);
         inner.observer.finished(&invocation.trigger, &report);
         Ok(Ran {

@@ -140,7 +140,10 @@ impl StoreCaches {
     fn apply(&self, change: &Change) {
         // Queue wake-ups name no cached data: they must not make racing
         // fills be dropped.
-        if matches!(change, Change::RunQueued | Change::RunCancel(_)) {
+        if matches!(
+            change,
+            Change::RunQueued | Change::RunCancel(_) | Change::RunLog(_)
+        ) {
             return;
         }
         self.epoch.fetch_add(1, Ordering::AcqRel);
@@ -176,7 +179,7 @@ impl StoreCaches {
                     .found_accounts
                     .invalidate_entries_if(move |k, _| k.0 == p);
             }
-            Change::RunQueued | Change::RunCancel(_) => {}
+            Change::RunQueued | Change::RunCancel(_) | Change::RunLog(_) => {}
             Change::All => {
                 self.projects.invalidate_all();
                 self.accounts.invalidate_all();
@@ -239,6 +242,7 @@ mod tests {
             Change::Trigger("trg_x".into()),
             Change::RunQueued,
             Change::RunCancel("0190-run".into()),
+            Change::RunLog("0190-run".into()),
             Change::Secret {
                 project: "alpha".into(),
                 name: "oauth.github.client_id".into(),

@@ -52,6 +52,9 @@ pub struct NewQueuedRun {
     pub digest: Option<String>,
     /// The recorded run this one re-runs.
     pub rerun_of: Option<String>,
+    /// Where the run's outcome is posted when it finishes (checked by the
+    /// API; see `service::callbacks`).
+    pub callback_url: Option<String>,
 }
 
 /// What queueing did.

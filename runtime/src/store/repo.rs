@@ -51,6 +51,7 @@ pub trait Database:
     + WebhookRepo
     + UsageRepo
     + ScheduleRepo
+    + LiveLogRepo
     + Send
     + Sync
     + std::fmt::Debug
@@ -476,6 +477,9 @@ pub enum Change {
     RunCancel(String),
     /// Anything may have changed (a listener reconnected or fell behind).
     All,
+    /// Live log lines of run `id` were appended, or the run finished and
+    /// they were deleted: its log streams read again (no cache holds them).
+    RunLog(String),
 }
 
 impl Change {
@@ -491,6 +495,7 @@ impl Change {
             Change::RunQueued => "q".to_owned(),
             Change::RunCancel(id) => format!("r/{id}"),
             Change::All => "*".to_owned(),
+            Change::RunLog(id) => format!("l/{id}"),
         }
     }
 
@@ -514,6 +519,7 @@ impl Change {
             },
             (Some("s"), ..) => two(|project, step| Change::Step { project, step }),
             (Some("x"), ..) => two(|project, name| Change::Secret { project, name }),
+            (Some("l"), Some(id), None) => Change::RunLog(id.to_owned()),
             _ => Change::All,
         }
     }
@@ -626,4 +632,33 @@ pub trait ScheduleRepo {
     /// `last_run_id` only if `next_fire_at` is still `expected` and the
     /// schedule is enabled; whether it did.
     async fn advance_schedule(&self, advance: &Advance<'_>) -> Result<bool>;
+}
+
+/// Live log lines of running runs, and what completion callbacks need
+/// ([`super::live_logs`]).
+#[async_trait]
+pub trait LiveLogRepo {
+    /// Appends `(seq, line)` rows of run `run_id`; a row whose seq is
+    /// stored already is kept as it is (a batch sent twice is harmless).
+    async fn append_run_log_lines(
+        &self,
+        run_id: &str,
+        lines: &[(i64, String)],
+        now_ms: i64,
+    ) -> Result<()>;
+    /// Up to `limit` rows of `run_id` with seq above `after`, in seq order.
+    async fn run_log_lines_after(
+        &self,
+        run_id: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, String)>>;
+    /// Deletes every row of `run_id`; how many.
+    async fn delete_run_log_lines(&self, run_id: &str) -> Result<u64>;
+    /// Deletes rows written before `cutoff_ms`; how many.
+    async fn delete_run_log_lines_before(&self, cutoff_ms: i64) -> Result<u64>;
+    /// The `callback_url` stored with run `id` of `project`.
+    async fn run_callback_url(&self, project: &str, id: &str) -> Result<Option<String>>;
+    /// Queues a webhook unless one with its id exists; `true` if written.
+    async fn enqueue_webhook_once(&self, row: &WebhookRow) -> Result<bool>;
 }

@@ -26,6 +26,7 @@ fn queued(id: &str, key: Option<&str>, hash: Option<&str>, at: i64) -> NewQueued
         not_before: at,
         digest: None,
         rerun_of: None,
+        callback_url: None,
     }
 }
 

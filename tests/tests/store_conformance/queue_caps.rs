@@ -26,6 +26,8 @@ fn queued(id: &str, step: &str, at: i64, digest: Option<&str>) -> NewQueuedRun {
         created_at: at,
         not_before: at,
         digest: digest.map(str::to_owned),
+        rerun_of: None,
+        callback_url: None,
     }
 }
 

@@ -112,6 +112,7 @@ pub(super) async fn run(shared: Arc<Shared>, run: ClaimedRun, _slot: OwnedSemaph
         Err(e) => tracing::warn!(run_id = %run.id, error = %e,
             "a queued run's outcome could not be stored; it is tried again after its lease"),
     }
+    crate::service::callbacks::settled(&shared.service, &run.project, &run.id).await;
 }
 
 /// Puts the attempt back in the queue if the step's retry policy retries

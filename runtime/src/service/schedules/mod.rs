@@ -152,6 +152,7 @@ fn queued_run(schedule: &ScheduleRecord, tick: i64, now_ms: i64) -> NewQueuedRun
         // A pinned schedule runs its version; `None`: the current one.
         digest: schedule.digest.clone(),
         rerun_of: None,
+        callback_url: None,
     }
 }
 

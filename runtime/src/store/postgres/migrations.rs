@@ -292,6 +292,17 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX schedules_by_step ON schedules (project, step, created_at);
     CREATE INDEX schedules_due ON schedules (next_fire_at) WHERE enabled;"#,
+    // 11, as SQLite's 15: the live log
+    // lines of running runs and a run's `callback_url`.
+    r#"CREATE TABLE run_log_lines (
+        run_id     TEXT COLLATE "C" NOT NULL,
+        seq        BIGINT NOT NULL,
+        line       TEXT   NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    );
+    CREATE INDEX run_log_lines_by_created_at ON run_log_lines (created_at);
+    ALTER TABLE runs ADD COLUMN callback_url TEXT;"#,
     // 12: re-runs and start times, as SQLite's 16.
     r#"ALTER TABLE runs ADD COLUMN rerun_of TEXT COLLATE "C";
     ALTER TABLE runs ADD COLUMN started_at BIGINT;"#,

@@ -29,6 +29,7 @@ mod accounts;
 mod changes;
 mod connect;
 mod coordination;
+mod live_logs;
 mod migrations;
 mod platform;
 mod queue;

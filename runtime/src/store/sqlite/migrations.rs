@@ -313,6 +313,21 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX schedules_by_step ON schedules (project, step, created_at);
     CREATE INDEX schedules_due ON schedules (next_fire_at) WHERE enabled = 1;",
+    // 15: live logs and completion
+    // callbacks (see `store/live_logs.rs`). `run_log_lines` holds the masked
+    // lines of runs still running, appended by their node in small batches
+    // and deleted when the run finishes (its record keeps the final log);
+    // `seq` is the line's id in the stream (attempt << 32 | index). A run
+    // may name the `callback_url` its outcome is posted to.
+    "CREATE TABLE run_log_lines (
+        run_id     TEXT    NOT NULL,
+        seq        INTEGER NOT NULL,
+        line       TEXT    NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    );
+    CREATE INDEX run_log_lines_by_created_at ON run_log_lines (created_at);
+    ALTER TABLE runs ADD COLUMN callback_url TEXT;",
     // 16: re-runs and start times. A run re-run from a recorded one
     // (`POST …/runs/{id}/rerun`) names it. Synchronous runs now store their
     // `external_user_id` too (the column came with the queue), so a re-run

@@ -12,6 +12,7 @@
 mod accounts;
 mod connect;
 mod coordination;
+mod live_logs;
 mod migrations;
 mod platform;
 mod queue;

@@ -23,9 +23,9 @@ impl QueueRepo for SqliteDatabase {
             "INSERT INTO runs (id, project, step, digest, status, created_at, duration_ms,
                  cpu_ticks, memory_peak_bytes, log_bytes, input, attempts, run_trigger,
                  external_user_id, nostore, idempotency_key, request_hash, not_before,
-                 pinned_digest, rerun_of)
+                 pinned_digest, rerun_of, callback_url)
              VALUES (?1, ?2, ?3, '', 'queued', ?4, 0, 0, 0, 0, ?5, 0, ?6, ?7, ?8, ?9, ?10, ?11,
-                 ?12, ?13)
+                 ?12, ?13, ?14)
              ON CONFLICT DO NOTHING",
         )
         .bind(&run.id)
@@ -41,6 +41,7 @@ impl QueueRepo for SqliteDatabase {
         .bind(run.not_before)
         .bind(&run.digest)
         .bind(&run.rerun_of)
+        .bind(&run.callback_url)
         .execute(&self.pool)
         .await?
         .rows_affected();
