@@ -254,6 +254,15 @@ const MIGRATIONS: &[&str] = &[
     // 12: re-runs and start times, as SQLite's 16.
     r#"ALTER TABLE runs ADD COLUMN rerun_of TEXT COLLATE "C";
     ALTER TABLE runs ADD COLUMN started_at BIGINT;"#,
+    // 13: sessions of the operator console, as SQLite's 17.
+    r#"CREATE TABLE console_sessions (
+        session_hash    BYTEA  NOT NULL PRIMARY KEY,
+        credential_kind TEXT COLLATE "C" NOT NULL,
+        credential_id   TEXT COLLATE "C" NOT NULL,
+        created_at      BIGINT NOT NULL,
+        expires_at      BIGINT NOT NULL
+    );
+    CREATE INDEX console_sessions_by_expiry ON console_sessions (expires_at);"#,
 ];
 
 /// The schema version this binary brings a database to.

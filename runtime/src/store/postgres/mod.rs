@@ -28,6 +28,7 @@
 mod accounts;
 mod changes;
 mod connect;
+mod console;
 mod coordination;
 mod migrations;
 mod platform;

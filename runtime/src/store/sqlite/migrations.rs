@@ -276,4 +276,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // recorded before keep NULL.
     "ALTER TABLE runs ADD COLUMN rerun_of TEXT;
     ALTER TABLE runs ADD COLUMN started_at INTEGER;",
+    // 17: sessions of the operator console (`store/console_sessions.rs`):
+    // the SHA-256 of the cookie, and the credential it stands for (looked
+    // up again on every page, so a revoked key's sessions end with it).
+    "CREATE TABLE console_sessions (
+        session_hash    BLOB    NOT NULL PRIMARY KEY,
+        credential_kind TEXT    NOT NULL,
+        credential_id   TEXT    NOT NULL,
+        created_at      INTEGER NOT NULL,
+        expires_at      INTEGER NOT NULL
+    );
+    CREATE INDEX console_sessions_by_expiry ON console_sessions (expires_at);",
 ];

@@ -11,6 +11,7 @@
 
 mod accounts;
 mod connect;
+mod console;
 mod coordination;
 mod migrations;
 mod platform;
