@@ -118,6 +118,80 @@ async fn an_operator_signs_in_reads_a_masked_run_and_signs_out() {
             )))
             .await;
     }
+    // Steps: an older version made current from the step's page.
+    let r = s
+        .upload(
+            "alpha",
+            "echo-secret",
+            &admin,
+            &component_bytes(examples::HELLO),
+            Some("name = \"echo-secret\"\n"),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let newer = r.json()["digest"].as_str().unwrap().to_owned();
+    browser
+        .goto(&format!("{}/console/projects/alpha/steps", s.base))
+        .await;
+    browser.click("a.step-link").await;
+    browser
+        .wait_for_url("the step", |u| u.path().ends_with("/steps/echo-secret"))
+        .await;
+    let step_page = browser.source().await;
+    assert!(step_page.contains(&newer), "{step_page}");
+    browser.click("button.make-current").await;
+    browser
+        .wait_for_url("the step again", |u| {
+            u.path().ends_with("/steps/echo-secret")
+        })
+        .await;
+    let r = s
+        .call(
+            Method::GET,
+            "/v1/projects/alpha/steps/echo-secret",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_ne!(r.json()["current_digest"], newer.as_str(), "rolled back");
+    browser.screenshot(&artifact("console-step.png")).await;
+
+    // Keys: created (shown once, and it works), then revoked.
+    browser
+        .goto(&format!("{}/console/projects/alpha/keys", s.base))
+        .await;
+    browser.type_into("#name", "reader from the console").await;
+    browser.click("input[value='runs:read']").await;
+    browser.click("form.card button[type=submit]").await;
+    let shown = browser.find("#new-key").await.text().await.unwrap();
+    let shown = shown.trim().to_owned();
+    assert!(shown.starts_with("ak_"), "{shown}");
+    let reads = |key: String| {
+        let s = &s;
+        async move {
+            s.call(Method::GET, "/v1/projects/alpha/runs", Some(&key), None)
+                .await
+                .status
+        }
+    };
+    assert_eq!(reads(shown.clone()).await, StatusCode::OK);
+    let id = airlock_runtime::store::platform::api_key_id(&shown)
+        .unwrap()
+        .to_owned();
+    browser
+        .goto(&format!("{}/console/projects/alpha/keys", s.base))
+        .await;
+    let listed = browser.source().await;
+    assert!(listed.contains(&id), "{listed}");
+    assert!(!listed.contains(&shown), "the key is shown only once");
+    browser
+        .click(&format!("form[action$='/keys/{id}/revoke'] button"))
+        .await;
+    browser
+        .wait_for_url("the keys", |u| u.path().ends_with("/keys"))
+        .await;
+    assert_eq!(reads(shown).await, StatusCode::UNAUTHORIZED);
+
     // The page allows no script at all.
     let r = s
         .send(s.client.get(format!("{}/console/login", s.base)))
@@ -334,6 +408,16 @@ async fn scopes_csrf_and_bad_keys_are_enforced_as_over_the_api() {
         );
         let text = r.text().await.unwrap();
         assert!(!text.contains("echo-secret"), "{text}");
+    }
+    // Nor keys, audit or steps: they need `admin` and `steps:read`.
+    for path in ["keys", "audit", "steps"] {
+        let r = http
+            .get(format!("{}/console/projects/beta/{path}", s.base))
+            .header("cookie", &reader)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path}");
     }
     // A key lacking runs:read sees no runs at all.
     let writer = s.new_key(&admin, &["steps:read"], Some("alpha")).await;

@@ -11,8 +11,10 @@
 //! No script runs on these pages (`script-src` is not even allowed by the
 //! CSP), so nothing a step logs can become code in an operator's browser.
 
+pub mod keys;
 pub mod pages;
 pub mod session;
+pub mod steps;
 pub mod views;
 
 use axum::Router;
@@ -36,6 +38,25 @@ pub fn routes() -> Router<AppState> {
         .route("/console/projects/{project}", get(pages::project))
         .route("/console/projects/{project}/runs", get(pages::runs))
         .route("/console/projects/{project}/runs/{id}", get(pages::run))
+        .route("/console/projects/{project}/steps", get(steps::list))
+        .route("/console/projects/{project}/steps/{step}", get(steps::show))
+        .route(
+            "/console/projects/{project}/steps/{step}/current",
+            post(steps::make_current),
+        )
+        .route(
+            "/console/projects/{project}/steps/{step}/delete",
+            post(steps::delete),
+        )
+        .route(
+            "/console/projects/{project}/keys",
+            get(keys::list).post(keys::create),
+        )
+        .route(
+            "/console/projects/{project}/keys/{id}/revoke",
+            post(keys::revoke),
+        )
+        .route("/console/projects/{project}/audit", get(keys::audit))
 }
 
 async fn stylesheet() -> Response {

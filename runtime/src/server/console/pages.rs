@@ -22,7 +22,7 @@ use crate::store::runs::{RunFilter, RunRecord};
 const PAGE_SIZE: u32 = 50;
 
 /// An API refusal as a page: the same status, the same words.
-fn refused(e: &ApiError) -> Response {
+pub(super) fn refused(e: &ApiError) -> Response {
     let heading = match e.status {
         StatusCode::FORBIDDEN => "Not allowed",
         StatusCode::NOT_FOUND => "Not found",

@@ -92,7 +92,7 @@ fn set_cookie(name: &str, value: &str, max_age: i64, secure: bool) -> HeaderValu
 }
 
 /// The origin the browser addressed (for the `Origin` check).
-fn our_origin(headers: &HeaderMap, state: &AppState) -> String {
+pub(super) fn our_origin(headers: &HeaderMap, state: &AppState) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())

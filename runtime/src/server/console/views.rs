@@ -108,6 +108,87 @@ pub struct RunPage {
     pub calls: Vec<CallRow>,
 }
 
+pub struct StepRow {
+    pub href: String,
+    pub step: String,
+    pub digest: String,
+    pub updated: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/steps.html")]
+pub struct StepsPage {
+    pub nav: Nav,
+    pub steps: Vec<StepRow>,
+}
+
+pub struct VersionRow {
+    pub digest: String,
+    pub created: String,
+    pub current: bool,
+}
+
+pub struct TriggerRow {
+    /// The full URL senders call.
+    pub url: String,
+    /// The signature settings as JSON (a secret's name, never its value).
+    pub signature: String,
+    /// The pinned digest ("" for the current version).
+    pub pinned: String,
+    pub queued: bool,
+    pub nostore: bool,
+    pub created: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/step.html")]
+pub struct StepPage {
+    pub nav: Nav,
+    /// The step's console URL (actions are below it).
+    pub action: String,
+    pub step: String,
+    pub current_digest: String,
+    pub manifest: String,
+    pub versions: Vec<VersionRow>,
+    pub triggers: Vec<TriggerRow>,
+}
+
+pub struct KeyRow {
+    pub revoke: String,
+    pub id: String,
+    pub name: String,
+    pub scopes: String,
+    pub project: String,
+    pub created: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/keys.html")]
+pub struct KeysPage {
+    pub nav: Nav,
+    pub action: String,
+    pub project: String,
+    pub keys: Vec<KeyRow>,
+    pub scopes: Vec<String>,
+    /// A key just created: its name and the key, shown this once.
+    pub created: Option<(String, String)>,
+}
+
+pub struct AuditRow {
+    pub at: String,
+    pub method: String,
+    pub route: String,
+    pub key_id: String,
+    pub reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/audit.html")]
+pub struct AuditPage {
+    pub nav: Nav,
+    pub entries: Vec<AuditRow>,
+}
+
 #[derive(Template)]
 #[template(path = "console/message.html")]
 pub struct MessagePage {
