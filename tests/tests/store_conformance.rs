@@ -24,6 +24,7 @@ mod suite {
     pub mod accounts;
     pub mod concurrency;
     pub mod connect;
+    pub mod console;
     pub mod coordination;
     pub mod live_logs;
     pub mod platform;
@@ -128,6 +129,7 @@ macro_rules! suite {
                 runs::run_list_is_newest_first_with_filters_and_cursor,
                 runs::run_delete_before_in_batches,
                 queue::queue_enqueue_claim_finish,
+                console::console_sessions_by_hash_expire_and_end,
                 queue::queue_idempotency_key_returns_the_existing_run,
                 queue::queue_claims_only_due_runs_oldest_first,
                 queue::queue_lease_renewal_cancel_and_fencing,

@@ -23,6 +23,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod connect;
+pub mod console;
 pub mod error;
 pub mod health;
 pub mod keys;
@@ -353,6 +354,7 @@ pub fn router(state: AppState) -> Router {
             get(connect::tokens::get).delete(connect::tokens::delete),
         )
         .merge(connect::page_routes())
+        .merge(console::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -19,6 +19,7 @@ pub mod cache;
 pub mod config;
 pub mod connect;
 pub(crate) mod connect_rows;
+pub mod console_sessions;
 pub mod crypto;
 pub mod live_logs;
 pub mod platform;

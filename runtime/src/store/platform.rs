@@ -105,7 +105,7 @@ pub fn validate_scopes(scopes: &[String]) -> Result<()> {
     }
 }
 
-fn random_b64() -> Result<Zeroizing<String>> {
+pub(super) fn random_b64() -> Result<Zeroizing<String>> {
     let mut bytes = Zeroizing::new([0u8; 32]);
     getrandom::fill(bytes.as_mut_slice())
         .map_err(|e| StoreError::Key(super::KeyError::Rng(e.to_string())))?;
@@ -119,7 +119,7 @@ fn random_hex_id() -> Result<String> {
     Ok(hex::encode(bytes))
 }
 
-fn sha256(text: &str) -> Vec<u8> {
+pub(super) fn sha256(text: &str) -> Vec<u8> {
     Sha256::digest(text.as_bytes()).to_vec()
 }
 

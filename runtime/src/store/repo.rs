@@ -22,6 +22,7 @@ use async_trait::async_trait;
 
 use super::accounts::{AccountFilter, AccountMeta, AccountStatus};
 use super::connect::{ConnectTokenRow, OAuthStateRow};
+use super::console_sessions::SessionRow;
 use super::crypto::Sealed;
 use super::platform::{AuditEntry, CredentialMeta, Project};
 use super::queue::{
@@ -52,6 +53,7 @@ pub trait Database:
     + UsageRepo
     + ScheduleRepo
     + LiveLogRepo
+    + ConsoleRepo
     + Send
     + Sync
     + std::fmt::Debug
@@ -284,6 +286,17 @@ pub trait RunRepo {
     /// how many. A queued or running run is never deleted: it has not
     /// happened yet, whatever its age.
     async fn delete_runs_before(&self, cutoff_ms: i64, batch: u32) -> Result<u64>;
+}
+
+/// Sessions of the operator console ([`super::console_sessions`]), found by
+/// the hash of their cookie.
+#[async_trait]
+pub trait ConsoleRepo {
+    async fn insert_console_session(&self, session_hash: &[u8], row: &SessionRow) -> Result<()>;
+    async fn get_console_session(&self, session_hash: &[u8]) -> Result<Option<SessionRow>>;
+    async fn delete_console_session(&self, session_hash: &[u8]) -> Result<()>;
+    /// Deletes the sessions that expired at or before `now`; how many.
+    async fn delete_console_sessions_expired(&self, now: i64) -> Result<u64>;
 }
 
 /// Usage sums over run records ([`super::usage`]).

@@ -272,8 +272,7 @@ const MIGRATIONS: &[&str] = &[
         max_starts  BIGINT,
         per_secs    BIGINT
     );"#,
-    // 10: cron
-    // schedules, as SQLite's 14.
+    // 10: cron schedules, as SQLite's 14.
     r#"CREATE TABLE schedules (
         id               TEXT    COLLATE "C" NOT NULL PRIMARY KEY,
         project          TEXT    COLLATE "C" NOT NULL,
@@ -292,8 +291,8 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX schedules_by_step ON schedules (project, step, created_at);
     CREATE INDEX schedules_due ON schedules (next_fire_at) WHERE enabled;"#,
-    // 11, as SQLite's 15: the live log
-    // lines of running runs and a run's `callback_url`.
+    // 11, as SQLite's 15: the live log lines of running runs and a run's
+    // `callback_url`.
     r#"CREATE TABLE run_log_lines (
         run_id     TEXT COLLATE "C" NOT NULL,
         seq        BIGINT NOT NULL,
@@ -306,6 +305,15 @@ const MIGRATIONS: &[&str] = &[
     // 12: re-runs and start times, as SQLite's 16.
     r#"ALTER TABLE runs ADD COLUMN rerun_of TEXT COLLATE "C";
     ALTER TABLE runs ADD COLUMN started_at BIGINT;"#,
+    // 13: sessions of the operator console, as SQLite's 17.
+    r#"CREATE TABLE console_sessions (
+        session_hash    BYTEA  NOT NULL PRIMARY KEY,
+        credential_kind TEXT COLLATE "C" NOT NULL,
+        credential_id   TEXT COLLATE "C" NOT NULL,
+        created_at      BIGINT NOT NULL,
+        expires_at      BIGINT NOT NULL
+    );
+    CREATE INDEX console_sessions_by_expiry ON console_sessions (expires_at);"#,
 ];
 
 /// The schema version this binary brings a database to.

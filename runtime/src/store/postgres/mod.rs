@@ -28,6 +28,7 @@
 mod accounts;
 mod changes;
 mod connect;
+mod console;
 mod coordination;
 mod live_logs;
 mod migrations;

@@ -290,8 +290,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
         max_starts  INTEGER,
         per_secs    INTEGER
     );",
-    // 14: cron
-    // schedules (see `schedules.rs`). Times are Unix milliseconds;
+    // 14: cron schedules (see `schedules.rs`). Times are Unix milliseconds;
     // `next_fire_at` is NULL when the expression has no further fire time.
     // The scheduler of every node looks for due enabled rows by
     // `next_fire_at` and advances one by compare-and-set on it.
@@ -313,8 +312,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX schedules_by_step ON schedules (project, step, created_at);
     CREATE INDEX schedules_due ON schedules (next_fire_at) WHERE enabled = 1;",
-    // 15: live logs and completion
-    // callbacks (see `store/live_logs.rs`). `run_log_lines` holds the masked
+    // 15: live logs and completion callbacks (see `store/live_logs.rs`). `run_log_lines` holds the masked
     // lines of runs still running, appended by their node in small batches
     // and deleted when the run finishes (its record keeps the final log);
     // `seq` is the line's id in the stream (attempt << 32 | index). A run
@@ -336,4 +334,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // recorded before keep NULL.
     "ALTER TABLE runs ADD COLUMN rerun_of TEXT;
     ALTER TABLE runs ADD COLUMN started_at INTEGER;",
+    // 17: sessions of the operator console (`store/console_sessions.rs`):
+    // the SHA-256 of the cookie, and the credential it stands for (looked
+    // up again on every page, so a revoked key's sessions end with it).
+    "CREATE TABLE console_sessions (
+        session_hash    BLOB    NOT NULL PRIMARY KEY,
+        credential_kind TEXT    NOT NULL,
+        credential_id   TEXT    NOT NULL,
+        created_at      INTEGER NOT NULL,
+        expires_at      INTEGER NOT NULL
+    );
+    CREATE INDEX console_sessions_by_expiry ON console_sessions (expires_at);",
 ];

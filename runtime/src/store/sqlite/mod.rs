@@ -11,6 +11,7 @@
 
 mod accounts;
 mod connect;
+mod console;
 mod coordination;
 mod live_logs;
 mod migrations;

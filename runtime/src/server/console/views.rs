@@ -1,0 +1,231 @@
+//! The console's templates (askama: compiled in, every value escaped) and
+//! how a page becomes a response with the console's headers.
+
+use askama::Template;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse as _, Response};
+
+use super::session::Operator;
+use crate::server::connect::security;
+
+/// The stylesheet, served from `/console/assets/console.css`.
+pub const STYLESHEET: &str = include_str!("../../../templates/console/console.css");
+
+/// What the top bar of a signed-in page shows.
+pub struct Nav {
+    pub project: Option<String>,
+    /// The key the session stands for (its id, never the key).
+    pub key_id: String,
+    pub scopes: String,
+    pub csrf: String,
+}
+
+impl Nav {
+    pub fn new(project: Option<&str>, operator: &Operator) -> Self {
+        Self {
+            project: project.map(str::to_owned),
+            key_id: operator.principal.0.id.clone(),
+            scopes: operator.principal.0.scopes.join(" "),
+            csrf: operator.csrf.clone(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/login.html")]
+pub struct LoginPage {
+    pub csrf: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/projects.html")]
+pub struct ProjectsPage {
+    pub nav: Nav,
+    pub projects: Vec<String>,
+}
+
+pub struct RunRow {
+    pub href: String,
+    pub id: String,
+    pub step: String,
+    pub status: String,
+    pub duration: String,
+    pub created: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/runs.html")]
+pub struct RunsPage {
+    pub nav: Nav,
+    pub project: String,
+    /// The filters as given ("" for none).
+    pub step: String,
+    pub status: String,
+    pub runs: Vec<RunRow>,
+    pub next: Option<String>,
+}
+
+pub struct LogRow {
+    pub elapsed: String,
+    pub level: String,
+    pub text: String,
+}
+
+pub struct CallRow {
+    pub method: String,
+    pub url: String,
+    pub status: String,
+    pub duration: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/run.html")]
+pub struct RunPage {
+    pub nav: Nav,
+    pub back: String,
+    pub id: String,
+    pub step: String,
+    pub status: String,
+    pub digest: String,
+    pub attempts: i64,
+    pub created: String,
+    pub started: Option<String>,
+    pub external_user_id: Option<String>,
+    /// The original's id and page.
+    pub rerun_of: Option<(String, String)>,
+    pub duration: String,
+    pub cpu_ticks: i64,
+    pub memory_peak_kib: i64,
+    pub log_bytes: i64,
+    pub input: Option<String>,
+    pub output: Option<String>,
+    pub error_kind: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub nostore: bool,
+    pub logs: Vec<LogRow>,
+    pub calls: Vec<CallRow>,
+}
+
+pub struct StepRow {
+    pub href: String,
+    pub step: String,
+    pub digest: String,
+    pub updated: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/steps.html")]
+pub struct StepsPage {
+    pub nav: Nav,
+    pub steps: Vec<StepRow>,
+}
+
+pub struct VersionRow {
+    pub digest: String,
+    pub created: String,
+    pub current: bool,
+}
+
+pub struct TriggerRow {
+    /// The full URL senders call.
+    pub url: String,
+    /// The signature settings as JSON (a secret's name, never its value).
+    pub signature: String,
+    /// The pinned digest ("" for the current version).
+    pub pinned: String,
+    pub queued: bool,
+    pub nostore: bool,
+    pub created: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/step.html")]
+pub struct StepPage {
+    pub nav: Nav,
+    /// The step's console URL (actions are below it).
+    pub action: String,
+    pub step: String,
+    pub current_digest: String,
+    pub manifest: String,
+    pub versions: Vec<VersionRow>,
+    pub triggers: Vec<TriggerRow>,
+}
+
+pub struct KeyRow {
+    pub revoke: String,
+    pub id: String,
+    pub name: String,
+    pub scopes: String,
+    pub project: String,
+    pub created: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/keys.html")]
+pub struct KeysPage {
+    pub nav: Nav,
+    pub action: String,
+    pub project: String,
+    pub keys: Vec<KeyRow>,
+    pub scopes: Vec<String>,
+    /// A key just created: its name and the key, shown this once.
+    pub created: Option<(String, String)>,
+}
+
+pub struct AuditRow {
+    pub at: String,
+    pub method: String,
+    pub route: String,
+    pub key_id: String,
+    pub reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/audit.html")]
+pub struct AuditPage {
+    pub nav: Nav,
+    pub entries: Vec<AuditRow>,
+}
+
+#[derive(Template)]
+#[template(path = "console/message.html")]
+pub struct MessagePage {
+    pub heading: String,
+    pub text: String,
+}
+
+/// `page` as HTML with `status`, the console's CSP (no script at all, our
+/// stylesheet, forms only to us, never framed) and `Cache-Control:
+/// no-store` (a page may show run data).
+pub fn html(status: StatusCode, page: &impl Template) -> Response {
+    let mut response = match page.render() {
+        Ok(body) => (
+            status,
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render a console page");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response()
+        }
+    };
+    security::harden(&mut response, &security::csp(&[], &[]));
+    response
+}
+
+/// A page of words: an error or a refusal.
+pub fn message(status: StatusCode, heading: &str, text: &str) -> Response {
+    html(
+        status,
+        &MessagePage {
+            heading: heading.to_owned(),
+            text: text.to_owned(),
+        },
+    )
+}

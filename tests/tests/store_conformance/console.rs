@@ -1,0 +1,44 @@
+//! [`ConsoleRepo`](airlock_runtime::store::repo::ConsoleRepo).
+
+use std::sync::Arc;
+
+use airlock_runtime::store::console_sessions::SessionRow;
+use airlock_runtime::store::repo::Database;
+
+fn row(id: &str, expires_at: i64) -> SessionRow {
+    SessionRow {
+        credential_kind: "api_key".into(),
+        credential_id: id.into(),
+        created_at: 100,
+        expires_at,
+    }
+}
+
+pub async fn console_sessions_by_hash_expire_and_end(db: Arc<dyn Database>) {
+    let (a, b) = ([1u8; 32], [2u8; 32]);
+    db.insert_console_session(&a, &row("k1", 1_000))
+        .await
+        .unwrap();
+    db.insert_console_session(&b, &row("k2", 2_000))
+        .await
+        .unwrap();
+    assert!(
+        db.insert_console_session(&a, &row("k3", 3_000))
+            .await
+            .is_err(),
+        "a session hash is unique"
+    );
+    assert_eq!(
+        db.get_console_session(&a).await.unwrap(),
+        Some(row("k1", 1_000))
+    );
+    assert_eq!(db.get_console_session(&[3u8; 32]).await.unwrap(), None);
+    // Expiry sweeps only what has expired (at `now` included).
+    assert_eq!(db.delete_console_sessions_expired(999).await.unwrap(), 0);
+    assert_eq!(db.delete_console_sessions_expired(1_000).await.unwrap(), 1);
+    assert_eq!(db.get_console_session(&a).await.unwrap(), None);
+    // Ending one is idempotent.
+    db.delete_console_session(&b).await.unwrap();
+    db.delete_console_session(&b).await.unwrap();
+    assert_eq!(db.get_console_session(&b).await.unwrap(), None);
+}
