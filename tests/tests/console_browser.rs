@@ -395,6 +395,46 @@ async fn scopes_csrf_and_bad_keys_are_enforced_as_over_the_api() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 
+    // Accounts by end user: app and health, never the credential, even
+    // for the admin (whose key may read credentials over the API).
+    let account_token = "gho_console_Zq81Lp";
+    let r = s
+        .call(
+            Method::POST,
+            "/v1/projects/alpha/accounts",
+            Some(&admin),
+            Some(json!({"app": "github", "external_user_id": "ada",
+                "credentials": {"access_token": account_token}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let account_id = r.json()["id"].as_str().unwrap().to_owned();
+    for query in ["", "?user=ada"] {
+        let r = http
+            .get(format!("{}/console/projects/alpha/accounts{query}", s.base))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let page = r.text().await.unwrap();
+        assert!(
+            page.contains(&account_id) && page.contains("healthy"),
+            "{page}"
+        );
+        assert!(!page.contains(account_token), "no credential: {page}");
+    }
+    let r = http
+        .get(format!(
+            "{}/console/projects/alpha/accounts?user=grace",
+            s.base
+        ))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert!(!r.text().await.unwrap().contains(&account_id));
+
     // A runs:read key of project beta: beta's runs yes, alpha's no.
     let beta_reader = s.new_key(&admin, &["runs:read"], Some("beta")).await;
     let reader = session_of(&s, &beta_reader).await;
@@ -427,8 +467,9 @@ async fn scopes_csrf_and_bad_keys_are_enforced_as_over_the_api() {
         let text = r.text().await.unwrap();
         assert!(!text.contains("echo-secret"), "{text}");
     }
-    // Nor keys, audit or steps: they need `admin` and `steps:read`.
-    for path in ["keys", "audit", "steps"] {
+    // Nor keys, audit, steps or accounts: they need `admin`, `steps:read`
+    // and `accounts:read`.
+    for path in ["keys", "audit", "steps", "accounts"] {
         let r = http
             .get(format!("{}/console/projects/beta/{path}", s.base))
             .header("cookie", &reader)

@@ -11,6 +11,7 @@
 //! No script runs on these pages (`script-src` is not even allowed by the
 //! CSP), so nothing a step logs can become code in an operator's browser.
 
+pub mod accounts;
 pub mod keys;
 pub mod pages;
 pub mod session;
@@ -57,6 +58,7 @@ pub fn routes() -> Router<AppState> {
             post(keys::revoke),
         )
         .route("/console/projects/{project}/audit", get(keys::audit))
+        .route("/console/projects/{project}/accounts", get(accounts::list))
 }
 
 async fn stylesheet() -> Response {

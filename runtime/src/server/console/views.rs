@@ -189,6 +189,25 @@ pub struct AuditPage {
     pub entries: Vec<AuditRow>,
 }
 
+pub struct AccountRow {
+    pub user: String,
+    pub id: String,
+    pub app: String,
+    /// `healthy` or `needs_reauth`.
+    pub health: String,
+    pub updated: String,
+    pub expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/accounts.html")]
+pub struct AccountsPage {
+    pub nav: Nav,
+    /// The end-user filter ("" for all).
+    pub user: String,
+    pub accounts: Vec<AccountRow>,
+}
+
 #[derive(Template)]
 #[template(path = "console/message.html")]
 pub struct MessagePage {
