@@ -256,9 +256,18 @@ fn no_redirects() -> reqwest::Client {
         .unwrap()
 }
 
-/// Signs in over plain HTTP as a browser would (the sign-in page's
-/// cookie and CSRF token, then the form); the session cookie.
-async fn session_of(s: &Server, key: &str) -> String {
+/// The CSRF token in a console page's form.
+fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a csrf field")
+        .to_owned()
+}
+
+/// Submits the sign-in form with `key` over plain HTTP as a browser would
+/// (the sign-in page's pre-session cookie and CSRF token, then the form).
+async fn post_login(s: &Server, key: &str) -> reqwest::Response {
     let http = no_redirects();
     let r = http
         .get(format!("{}/console/login", s.base))
@@ -275,21 +284,19 @@ async fn session_of(s: &Server, key: &str) -> String {
                 .map(|rest| rest.split(';').next().unwrap().to_owned())
         })
         .expect("a pre-session cookie");
-    let page = r.text().await.unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a csrf field")
-        .to_owned();
-    let r = http
-        .post(format!("{}/console/login", s.base))
+    let csrf = csrf_of(&r.text().await.unwrap());
+    http.post(format!("{}/console/login", s.base))
         .header("cookie", format!("airlock_console_login={pre}"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(encode(&[("api_key", key), ("csrf", csrf.as_str())]))
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Signs in with `key`; the session cookie.
+async fn session_of(s: &Server, key: &str) -> String {
+    let r = post_login(s, key).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let set = r
         .headers()
@@ -317,36 +324,7 @@ async fn scopes_csrf_and_bad_keys_are_enforced_as_over_the_api() {
     assert_eq!(r.status(), StatusCode::OK);
     let session = session_of(&s, &admin).await;
     let before_audit = audit_len(&s, &admin).await;
-    let bad = {
-        let r = http
-            .get(format!("{}/console/login", s.base))
-            .send()
-            .await
-            .unwrap();
-        let pre = r
-            .headers()
-            .get("set-cookie")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        let page = r.text().await.unwrap();
-        let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap();
-        let csrf = csrf.split('"').next().unwrap().to_owned();
-        http.post(format!("{}/console/login", s.base))
-            .header("cookie", pre)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(encode(&[
-                ("api_key", "ak_nope.wrong"),
-                ("csrf", csrf.as_str()),
-            ]))
-            .send()
-            .await
-            .unwrap()
-    };
+    let bad = post_login(&s, "ak_nope.wrong").await;
     assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
     let text = bad.text().await.unwrap();
     assert!(text.contains("was not accepted"), "{text}");
@@ -381,9 +359,7 @@ async fn scopes_csrf_and_bad_keys_are_enforced_as_over_the_api() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let page = r.text().await.unwrap();
-    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap();
-    let csrf = csrf.split('"').next().unwrap().to_owned();
+    let csrf = csrf_of(&r.text().await.unwrap());
     let r = http
         .post(format!("{}/console/logout", s.base))
         .header("cookie", &session)

@@ -15,11 +15,11 @@
 //! - **Logout** deletes the session row, so a copied cookie stops working
 //!   at once, on every node.
 
+use axum::Form;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Form, RequestPartsExt as _};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -54,8 +54,7 @@ impl FromRequestParts<AppState> for Operator {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let headers: HeaderMap = parts.extract().await.unwrap_or_default();
-        let Some(value) = cookie(&headers, SESSION_COOKIE) else {
+        let Some(value) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(SignIn.into_response());
         };
         let sessions = ConsoleSessions::new(state.secrets.db().clone());
