@@ -96,6 +96,13 @@ impl Client {
             .await
     }
 
+    /// Gives a key a new secret (same id, name and scopes); the old key
+    /// stops working at once. The new key is in the answer, once.
+    pub async fn rotate_key(&self, id: &str) -> Result<CreatedKey, Error> {
+        self.json(self.request(Method::POST, &["v1", "keys", id, "rotate"])?)
+            .await
+    }
+
     pub async fn list_clients(&self) -> Result<Vec<OAuthClient>, Error> {
         let list: ClientList = self
             .json(self.request(Method::GET, &["v1", "oauth", "clients"])?)

@@ -74,6 +74,24 @@ async fn keys_and_clients() {
         .unwrap()
         .to_owned();
     assert!(key.contains(&deploy_id[3..]), "{deploy_id} names {key}");
+    // Rotated: a new key on stdout, the old one refused at once.
+    let out = cli.run(&["keys", "rotate", &deploy_id]).ok();
+    let rotated = out.stdout.trim().to_owned();
+    assert!(
+        rotated.starts_with(&format!("ak_{deploy_id}_")),
+        "{rotated}"
+    );
+    assert_ne!(rotated, key);
+    assert!(
+        out.stderr.contains("the old key no longer works"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(deploy.run(&["runs", "list"]).code, 2);
+    Cli::new(&s, &rotated).run(&["runs", "list"]).ok();
+    let out = cli.run(&["keys", "rotate", "0000000000000000"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("`airlock keys list`"), "{}", out.stderr);
     let out = cli.run(&["keys", "revoke", &deploy_id]).ok();
     let json = cli.run(&["keys", "revoke", &ci_id, "--json"]).ok().json();
     assert_eq!(json, serde_json::json!({ "revoked": ci_id }));

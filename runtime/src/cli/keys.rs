@@ -1,4 +1,4 @@
-//! `airlock keys [list|create|revoke]`: API keys (an admin key).
+//! `airlock keys [list|create|rotate|revoke]`: API keys (an admin key).
 
 use airlock_client::NewCredential;
 use clap::{Args, Subcommand};
@@ -47,6 +47,12 @@ enum KeysCommand {
     List,
     /// Create a key and print it on stdout (shown once).
     Create(NewCredentialArgs),
+    /// Give a key a new secret and print it on stdout (shown once); the old
+    /// key stops working at once. Id, name, scopes and project stay.
+    Rotate {
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+    },
     /// Revoke a key; it stops working at once.
     Revoke {
         #[arg(allow_hyphen_values = true)]
@@ -98,6 +104,21 @@ async fn execute(args: KeysArgs) -> CliResult<()> {
             eprintln!(
                 "created API key {} (shown once; store it now)",
                 escape(&created.meta.id)
+            );
+        }
+        KeysCommand::Rotate { id } => {
+            let rotated = or_hint(
+                client.rotate_key(&id).await,
+                url,
+                "`airlock keys list` shows the keys",
+            )?;
+            if out.json {
+                return print_json(&rotated);
+            }
+            println!("{}", escape(rotated.key.expose()));
+            eprintln!(
+                "rotated API key {} (the old key no longer works; the new one is shown once)",
+                escape(&rotated.meta.id)
             );
         }
         KeysCommand::Revoke { id } => {

@@ -1,4 +1,5 @@
-//! API keys: `GET /v1/keys`, `POST /v1/keys`, `DELETE /v1/keys/{id}` (scope `admin`).
+//! API keys: `GET /v1/keys`, `POST /v1/keys`, `POST /v1/keys/{id}/rotate`,
+//! `DELETE /v1/keys/{id}` (scope `admin`).
 
 use axum::Json;
 use axum::extract::State;
@@ -202,6 +203,35 @@ pub async fn delete(
         }
         _ => Err(ApiError::not_found("no such key")),
     }
+}
+
+/// Give an API key a new secret (scope `admin`): the same id, name, scopes
+/// and project, a new key shown this once. The old key stops working at
+/// once, and so do the console sessions signed in with it.
+#[utoipa::path(post, path = "/v1/keys/{id}/rotate", tag = "keys", security(("bearer" = [])),
+    params(KeyPath),
+    responses((status = 200, body = CreatedKey), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn rotate(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<CreatedKey>, ApiError> {
+    principal.require("admin")?;
+    let meta = match state.platform.get_api_key(&id).await? {
+        Some(m) if visible_credential(&principal, &m) => m,
+        _ => return Err(ApiError::not_found("no such key")),
+    };
+    let key = state
+        .platform
+        .rotate_api_key(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such key"))?;
+    Ok(Json(CreatedKey {
+        meta: meta.into(),
+        key: key.as_str().to_owned(),
+    }))
 }
 
 /// The answer to a revocation: 204, 404, or 409 naming how to make another

@@ -171,6 +171,7 @@ impl std::fmt::Debug for AppState {
         keys::create,
         keys::list,
         keys::delete,
+        keys::rotate,
         oauth_clients::create,
         oauth_clients::list,
         oauth_clients::rotate_secret,
@@ -320,6 +321,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/keys", post(keys::create).get(keys::list))
         .route("/v1/keys/{id}", delete(keys::delete))
+        .route("/v1/keys/{id}/rotate", post(keys::rotate))
         .route(
             "/v1/oauth/clients",
             post(oauth_clients::create).get(oauth_clients::list),

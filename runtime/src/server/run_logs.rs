@@ -158,7 +158,7 @@ pub struct RunLogs {
     pub lines: Vec<LogEntry>,
 }
 
-fn is_final(status: &str) -> bool {
+pub fn is_final(status: &str) -> bool {
     matches!(status, "succeeded" | "failed" | "cancelled")
 }
 
@@ -179,6 +179,26 @@ fn record_lines(r: &RunRecord, after: i64) -> Vec<LogEntry> {
         })
         .filter(|e| e.seq > after)
         .collect()
+}
+
+/// The lines of `record` so far: its stored log once it has finished, the
+/// live rows while it waits or runs (the console's run page shows these).
+pub async fn lines_so_far(
+    live: &LiveLogStore,
+    record: &RunRecord,
+) -> crate::store::Result<Vec<LogEntry>> {
+    if is_final(&record.status) {
+        return Ok(record_lines(record, -1));
+    }
+    let mut lines = Vec::new();
+    let mut cursor = -1;
+    loop {
+        let page = live_entries(live.after(&record.id, cursor, PAGE).await?);
+        let Some(last) = page.last() else { break };
+        cursor = last.seq;
+        lines.extend(page);
+    }
+    Ok(lines)
 }
 
 fn live_entries(rows: Vec<(i64, String)>) -> Vec<LogEntry> {
@@ -259,19 +279,7 @@ pub async fn get(
         .ok_or_else(|| ApiError::not_found("no such run"))?;
     let live = LiveLogStore::new(state.secrets.db().clone());
     if !stream {
-        let lines = if is_final(&record.status) {
-            record_lines(&record, -1)
-        } else {
-            let mut lines = Vec::new();
-            let mut cursor = -1;
-            loop {
-                let page = live_entries(live.after(&id, cursor, PAGE).await?);
-                let Some(last) = page.last() else { break };
-                cursor = last.seq;
-                lines.extend(page);
-            }
-            lines
-        };
+        let lines = lines_so_far(&live, &record).await?;
         return Ok(Json(RunLogs {
             id,
             status: record.status,

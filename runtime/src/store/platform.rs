@@ -275,6 +275,20 @@ impl PlatformStore {
         Ok(outcome)
     }
 
+    /// Gives an API key a new secret: the old key stops working at once, on
+    /// every node, and so do the console sessions signed in with it. The
+    /// id, name, scopes and project stay. `None` when there is no such key.
+    pub async fn rotate_api_key(&self, id: &str) -> Result<Option<Zeroizing<String>>> {
+        let secret = random_b64()?;
+        let key = Zeroizing::new(format!("{API_KEY_PREFIX}{id}_{}", secret.as_str()));
+        if !self.db.rotate_api_key(id, &sha256(&key)).await? {
+            return Ok(None);
+        }
+        cache::publish(&self.db, Change::ApiKey(id.to_owned())).await;
+        tracing::info!(key_id = %id, "API key rotated");
+        Ok(Some(key))
+    }
+
     /// Checks a presented bearer credential: an API key or an access token.
     /// A credential verified before is answered from the cache (by the
     /// SHA-256 of what was presented) until it is revoked or rotated, its

@@ -28,7 +28,7 @@ use super::platform::{AuditEntry, CredentialMeta, Project};
 use super::queue::{
     Cancel, ClaimedRun, Enqueued, GroupClaim, Lease, NewQueuedRun, QueueCaps, RetryAt,
 };
-use super::runs::{RunFilter, RunRecord};
+use super::runs::{RunFilter, RunPoint, RunRecord};
 use super::schedules::{Advance, ScheduleRecord};
 use super::steps::{CurrentVersion, SetCurrent, StepMeta, VersionMeta};
 use super::triggers::TriggerRecord;
@@ -197,6 +197,9 @@ pub trait PlatformRepo {
     /// Deletes the key unless it is the last unrestricted admin credential
     /// (keys and clients together), checked and deleted atomically.
     async fn delete_api_key(&self, id: &str) -> Result<Revocation>;
+    /// Replaces the key's secret hash and ends the console sessions signed
+    /// in with it, in one transaction; `false` when there is no such key.
+    async fn rotate_api_key(&self, id: &str, secret_hash: &[u8]) -> Result<bool>;
 
     async fn insert_client(&self, client: &HashedCredential) -> Result<()>;
     async fn list_clients(&self) -> Result<Vec<CredentialMeta>>;
@@ -282,6 +285,9 @@ pub trait RunRepo {
     async fn get_run(&self, project: &str, id: &str) -> Result<Option<RunRecord>>;
     /// Newest first (`created_at`, then `id`, descending).
     async fn list_runs(&self, project: &str, filter: &RunFilter) -> Result<Vec<RunRecord>>;
+    /// At most `limit` runs created at or after `since_ms`, newest first,
+    /// as time, outcome and duration (the console's chart).
+    async fn run_points(&self, project: &str, since_ms: i64, limit: u32) -> Result<Vec<RunPoint>>;
     /// Deletes at most `batch` finished runs created before `cutoff_ms`;
     /// how many. A queued or running run is never deleted: it has not
     /// happened yet, whatever its age.

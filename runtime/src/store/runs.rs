@@ -58,6 +58,38 @@ pub struct RunFilter {
     pub limit: u32,
 }
 
+/// What the console's chart needs of one run: when, how it ended, how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct RunPoint {
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Its outcome (`succeeded`, `failed`, `cancelled`) or `queued`/`running`.
+    #[sqlx(try_from = "String")]
+    pub status: RunOutcome,
+    pub duration_ms: i64,
+}
+
+/// The status of a run as the chart groups it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    Succeeded,
+    Failed,
+    Cancelled,
+    /// Queued or running: not finished yet.
+    Unfinished,
+}
+
+impl From<String> for RunOutcome {
+    fn from(status: String) -> Self {
+        match status.as_str() {
+            "succeeded" => Self::Succeeded,
+            "failed" => Self::Failed,
+            "cancelled" => Self::Cancelled,
+            _ => Self::Unfinished,
+        }
+    }
+}
+
 /// Rows one retention batch deletes: each batch is its own short write
 /// transaction, so runs being recorded meanwhile wait little.
 pub const DELETE_BATCH: u32 = 500;
@@ -89,6 +121,12 @@ impl RunStore {
     /// Runs of `project`, newest first (`created_at`, then `id`, descending).
     pub async fn list(&self, project: &str, filter: &RunFilter) -> Result<Vec<RunRecord>> {
         self.db.list_runs(project, filter).await
+    }
+
+    /// The newest `limit` runs of `project` created at or after `since_ms`,
+    /// newest first: time, outcome and duration only.
+    pub async fn points(&self, project: &str, since_ms: i64, limit: u32) -> Result<Vec<RunPoint>> {
+        self.db.run_points(project, since_ms, limit).await
     }
 
     /// Deletes every finished run created before `cutoff_ms` (Unix

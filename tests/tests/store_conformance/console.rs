@@ -42,3 +42,28 @@ pub async fn console_sessions_by_hash_expire_and_end(db: Arc<dyn Database>) {
     db.delete_console_session(&b).await.unwrap();
     assert_eq!(db.get_console_session(&b).await.unwrap(), None);
 }
+
+/// Rotating a key replaces its hash and ends its console sessions (only
+/// its own), in one transaction.
+pub async fn console_sessions_end_when_their_key_rotates(db: Arc<dyn Database>) {
+    let key = super::support::credential("aaaaaaaaaaaaaaaa", &["admin"], None, 100);
+    db.insert_api_key(&key).await.unwrap();
+    let (mine, other) = ([1u8; 32], [2u8; 32]);
+    db.insert_console_session(&mine, &row("aaaaaaaaaaaaaaaa", i64::MAX))
+        .await
+        .unwrap();
+    db.insert_console_session(&other, &row("bbbbbbbbbbbbbbbb", i64::MAX))
+        .await
+        .unwrap();
+    assert!(db.rotate_api_key(&key.meta.id, &[9u8; 32]).await.unwrap());
+    let stored = db.get_api_key(&key.meta.id).await.unwrap().unwrap();
+    assert_eq!(stored.secret_hash, vec![9u8; 32]);
+    assert_eq!(stored.meta, key.meta, "id, name, scopes and project stay");
+    assert_eq!(db.get_console_session(&mine).await.unwrap(), None);
+    assert!(db.get_console_session(&other).await.unwrap().is_some());
+    assert!(
+        !db.rotate_api_key("ffffffffffffffff", &[9u8; 32])
+            .await
+            .unwrap()
+    );
+}

@@ -145,3 +145,41 @@ pub async fn run_delete_before_in_batches(db: Arc<dyn Database>) {
     assert_eq!(ids(&left, |r| &r.id), ["at-cutoff", "waiting", "busy"]);
     assert!(db.get_run("beta", "new").await.unwrap().is_some());
 }
+
+/// The chart's points: time, outcome and duration of one project's runs
+/// since a time, newest first, at most `limit`.
+pub async fn run_points_are_newest_first_since_a_time(db: Arc<dyn Database>) {
+    use airlock_runtime::store::runs::{RunOutcome, RunPoint};
+    let mut slow = run("r3", "alpha", "s1", "failed", 3_000);
+    slow.duration_ms = 250;
+    for r in [
+        run("r1", "alpha", "s1", "succeeded", 1_000),
+        run("r2", "alpha", "s2", "queued", 2_000),
+        slow,
+        run("r4", "alpha", "s1", "cancelled", 4_000),
+        run("r5", "beta", "s1", "succeeded", 5_000),
+    ] {
+        db.insert_run(&r).await.unwrap();
+    }
+    let points = db.run_points("alpha", 2_000, 10).await.unwrap();
+    let outcomes: Vec<(i64, RunOutcome)> =
+        points.iter().map(|p| (p.created_at, p.status)).collect();
+    assert_eq!(
+        outcomes,
+        [
+            (4_000, RunOutcome::Cancelled),
+            (3_000, RunOutcome::Failed),
+            (2_000, RunOutcome::Unfinished),
+        ]
+    );
+    assert_eq!(
+        points[1],
+        RunPoint {
+            created_at: 3_000,
+            status: RunOutcome::Failed,
+            duration_ms: 250,
+        }
+    );
+    assert_eq!(db.run_points("alpha", 0, 2).await.unwrap().len(), 2);
+    assert!(db.run_points("gamma", 0, 10).await.unwrap().is_empty());
+}

@@ -1,6 +1,8 @@
 //! API keys and the audit of failed authentications in the console, for
 //! admins: list, create (the key shown once, on the answer page only),
-//! revoke; and the newest failed sign-ins and API calls.
+//! rotate (the new key shown once), revoke; and the newest failed sign-ins
+//! and API calls. [`super::clients`] does the same for OAuth clients, on
+//! the same page shape.
 //!
 //! As with every console page, the API's own handlers do the work
 //! ([`crate::server::keys`], [`crate::server::audit`]) with the session's
@@ -14,59 +16,112 @@ use axum::response::{IntoResponse as _, Redirect, Response};
 
 use super::pages::refused;
 use super::session::{Operator, check_post, forbidden};
-use super::views::{self, Nav};
+use super::views::{self, CredentialRow, CredentialsPage, Nav, Shown, ShownLine};
 use crate::server::AppState;
 use crate::server::error::{ApiJson, ApiPath};
-use crate::server::keys::{self, CreateCredential};
+use crate::server::keys::{self, CreateCredential, KeyView};
 use crate::store::platform::SCOPES;
 
 /// The form fields of a POST body (`scopes` may repeat).
-fn fields(body: &[u8]) -> Vec<(String, String)> {
+pub(super) fn fields(body: &[u8]) -> Vec<(String, String)> {
     url::form_urlencoded::parse(body).into_owned().collect()
 }
 
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(super) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
     fields
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
 }
 
-async fn keys_page(
+/// A POST's form, or `None` when its CSRF token or origin is wrong.
+pub(super) fn checked_form(
     state: &AppState,
+    headers: &HeaderMap,
     operator: &Operator,
-    project: &str,
-    created: Option<(String, String)>,
-) -> Response {
-    let Json(list) = match keys::list(State(state.clone()), operator.principal.clone()).await {
-        Ok(l) => l,
-        Err(e) => return refused(&e),
-    };
-    let page = views::KeysPage {
-        nav: Nav::new(Some(project), operator),
-        action: format!("/console/projects/{project}/keys"),
-        project: project.to_owned(),
-        keys: list
-            .keys
-            .into_iter()
-            .map(|k| views::KeyRow {
-                revoke: format!("/console/projects/{project}/keys/{}/revoke", k.id),
-                id: k.id,
-                name: k.name,
-                scopes: k.scopes.join(" "),
-                project: k.project.unwrap_or_else(|| "every project".to_owned()),
-                created: k.created_at.to_string(),
-            })
+    body: &[u8],
+) -> Option<Vec<(String, String)>> {
+    let form = fields(body);
+    check_post(state, headers, operator, field(&form, "csrf")).then_some(form)
+}
+
+/// A create form as the API's request body, restricted to `project`.
+pub(super) fn new_credential(form: &[(String, String)], project: &str) -> CreateCredential {
+    CreateCredential {
+        name: field(form, "name").unwrap_or("").trim().to_owned(),
+        scopes: form
+            .iter()
+            .filter(|(k, _)| k == "scopes")
+            .map(|(_, v)| v.clone())
             .collect(),
-        scopes: SCOPES.iter().map(|s| (*s).to_owned()).collect(),
-        created,
-    };
-    let status = if page.created.is_some() {
+        project: Some(project.to_owned()),
+    }
+}
+
+/// The page's row for a credential's metadata, with its action URLs under
+/// `base` (`/console/projects/{p}/keys` or `…/clients`).
+pub(super) fn row(base: &str, rotate: &str, revoke: &str, meta: KeyView) -> CredentialRow {
+    CredentialRow {
+        rotate: format!("{base}/{}/{rotate}", meta.id),
+        revoke: format!("{base}/{}/{revoke}", meta.id),
+        id: meta.id,
+        name: meta.name,
+        scopes: meta.scopes.join(" "),
+        project: meta.project.unwrap_or_else(|| "every project".to_owned()),
+        created: meta.created_at.to_string(),
+    }
+}
+
+/// Renders a credentials page: 201 when it shows a new credential, 200
+/// otherwise.
+pub(super) fn render(page: CredentialsPage) -> Response {
+    let status = if page.shown.is_some() {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
     views::html(status, &page)
+}
+
+async fn keys_page(
+    state: &AppState,
+    operator: &Operator,
+    project: &str,
+    shown: Option<Shown>,
+) -> Response {
+    let Json(list) = match keys::list(State(state.clone()), operator.principal.clone()).await {
+        Ok(l) => l,
+        Err(e) => return refused(&e),
+    };
+    let base = format!("/console/projects/{project}/keys");
+    render(CredentialsPage {
+        nav: Nav::new(Some(project), operator),
+        title: "API keys",
+        noun: "key",
+        revoke_label: "Revoke",
+        rotate_help: "Rotate gives a key a new secret: the old key stops working at once, \
+                      and so do the console sessions signed in with it.",
+        rows: list
+            .keys
+            .into_iter()
+            .map(|k| row(&base, "rotate", "revoke", k))
+            .collect(),
+        action: base,
+        project: project.to_owned(),
+        scopes: SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+        shown,
+    })
+}
+
+fn shown_key(heading: String, key: String) -> Shown {
+    Shown {
+        heading,
+        lines: vec![ShownLine {
+            label: "Key",
+            html_id: "new-key",
+            value: key,
+        }],
+    }
 }
 
 /// `GET /console/projects/{project}/keys` (scope `admin`).
@@ -87,19 +142,10 @@ pub async fn create(
     ApiPath(project): ApiPath<String>,
     body: Bytes,
 ) -> Response {
-    let form = fields(&body);
-    if !check_post(&state, &headers, &operator, field(&form, "csrf")) {
+    let Some(form) = checked_form(&state, &headers, &operator, &body) else {
         return forbidden();
-    }
-    let request = CreateCredential {
-        name: field(&form, "name").unwrap_or("").trim().to_owned(),
-        scopes: form
-            .iter()
-            .filter(|(k, _)| k == "scopes")
-            .map(|(_, v)| v.clone())
-            .collect(),
-        project: Some(project.clone()),
     };
+    let request = new_credential(&form, &project);
     let created = keys::create(
         State(state.clone()),
         operator.principal.clone(),
@@ -110,7 +156,43 @@ pub async fn create(
         Ok((_, Json(created))) => {
             tracing::info!(key_id = %created.meta.id, by = %operator.principal.0.id,
                 "API key created in the console");
-            let shown = (created.meta.name, created.key);
+            let shown = shown_key(format!("Key {} created.", created.meta.name), created.key);
+            keys_page(&state, &operator, &project, Some(shown)).await
+        }
+        Err(e) => refused(&e),
+    }
+}
+
+/// `POST /console/projects/{project}/keys/{id}/rotate`: a new secret for
+/// the key, shown once. Rotating the session's own key ends the session
+/// (the next page asks to sign in with the new key).
+pub async fn rotate(
+    State(state): State<AppState>,
+    operator: Operator,
+    headers: HeaderMap,
+    ApiPath((project, id)): ApiPath<(String, String)>,
+    body: Bytes,
+) -> Response {
+    if checked_form(&state, &headers, &operator, &body).is_none() {
+        return forbidden();
+    }
+    let rotated = keys::rotate(
+        State(state.clone()),
+        operator.principal.clone(),
+        ApiPath(id),
+    )
+    .await;
+    match rotated {
+        Ok(Json(rotated)) => {
+            tracing::info!(key_id = %rotated.meta.id, by = %operator.principal.0.id,
+                "API key rotated in the console");
+            let shown = shown_key(
+                format!(
+                    "Key {} rotated: its old secret no longer works.",
+                    rotated.meta.name
+                ),
+                rotated.key,
+            );
             keys_page(&state, &operator, &project, Some(shown)).await
         }
         Err(e) => refused(&e),
@@ -125,8 +207,7 @@ pub async fn revoke(
     ApiPath((project, id)): ApiPath<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let form = fields(&body);
-    if !check_post(&state, &headers, &operator, field(&form, "csrf")) {
+    if checked_form(&state, &headers, &operator, &body).is_none() {
         return forbidden();
     }
     match keys::delete(State(state), operator.principal, ApiPath(id)).await {

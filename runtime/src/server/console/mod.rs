@@ -12,7 +12,10 @@
 //! CSP), so nothing a step logs can become code in an operator's browser.
 
 pub mod accounts;
+pub mod chart;
+pub mod clients;
 pub mod keys;
+pub mod overview;
 pub mod pages;
 pub mod session;
 pub mod steps;
@@ -36,7 +39,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/console/logout", post(session::logout))
         .route("/console/assets/console.css", get(stylesheet))
-        .route("/console/projects/{project}", get(pages::project))
+        .route("/console/projects/{project}", get(overview::show))
         .route("/console/projects/{project}/runs", get(pages::runs))
         .route("/console/projects/{project}/runs/{id}", get(pages::run))
         .route("/console/projects/{project}/steps", get(steps::list))
@@ -56,6 +59,22 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/console/projects/{project}/keys/{id}/revoke",
             post(keys::revoke),
+        )
+        .route(
+            "/console/projects/{project}/keys/{id}/rotate",
+            post(keys::rotate),
+        )
+        .route(
+            "/console/projects/{project}/clients",
+            get(clients::list).post(clients::create),
+        )
+        .route(
+            "/console/projects/{project}/clients/{id}/rotate",
+            post(clients::rotate),
+        )
+        .route(
+            "/console/projects/{project}/clients/{id}/delete",
+            post(clients::delete),
         )
         .route("/console/projects/{project}/audit", get(keys::audit))
         .route("/console/projects/{project}/accounts", get(accounts::list))

@@ -14,9 +14,14 @@ use super::session::Operator;
 use super::views::{self, LogRow, RunRow, RunsPage};
 use crate::server::AppState;
 use crate::server::error::{ApiError, ApiPath};
+use crate::server::run_logs::{is_final, lines_so_far};
 use crate::server::steps::check;
 use crate::server::time::Timestamp;
+use crate::store::live_logs::LiveLogStore;
 use crate::store::runs::{RunFilter, RunRecord};
+
+/// Seconds between reloads of a queued or running run's page.
+const FOLLOW_SECS: u32 = 2;
 
 /// Runs on one page of the list.
 const PAGE_SIZE: u32 = 50;
@@ -37,7 +42,7 @@ pub(super) fn refused(e: &ApiError) -> Response {
 /// a global one picks from every project.
 pub async fn home(State(state): State<AppState>, operator: Operator) -> Response {
     if let Some(project) = &operator.principal.0.project {
-        return Redirect::to(&format!("/console/projects/{project}/runs")).into_response();
+        return Redirect::to(&format!("/console/projects/{project}")).into_response();
     }
     let projects = match state.platform.list_projects().await {
         Ok(p) => p.into_iter().map(|p| p.name).collect(),
@@ -50,12 +55,6 @@ pub async fn home(State(state): State<AppState>, operator: Operator) -> Response
             projects,
         },
     )
-}
-
-/// `GET /console/projects/{project}`: its runs, for now (the overview with
-/// the charts of issue 17 comes next).
-pub async fn project(ApiPath(project): ApiPath<String>, _operator: Operator) -> Response {
-    Redirect::to(&format!("/console/projects/{project}/runs")).into_response()
 }
 
 /// Filters and paging of the runs list.
@@ -194,23 +193,29 @@ pub async fn run(
         Ok(None) => return views::message(StatusCode::NOT_FOUND, "Not found", "No such run."),
         Err(e) => return refused(&ApiError::from(e)),
     };
-    let logs: Vec<LogRow> = record
-        .logs
-        .as_deref()
-        .and_then(|t| serde_json::from_str::<Vec<Value>>(t).ok())
-        .unwrap_or_default()
+    // Finished: the stored log. Queued or running: the live lines so far,
+    // and the page reloads itself (no script) until the run ends.
+    let live = LiveLogStore::new(state.secrets.db().clone());
+    let lines = match lines_so_far(&live, &record).await {
+        Ok(l) => l,
+        Err(e) => return refused(&ApiError::from(e)),
+    };
+    let logs: Vec<LogRow> = lines
         .iter()
-        .map(|line| LogRow {
-            elapsed: line["elapsed_ms"]
-                .as_u64()
-                .map(|ms| format!("{ms} ms"))
-                .unwrap_or_default(),
-            level: line["level"]
-                .as_str()
-                .or(line["source"].as_str())
-                .unwrap_or("")
-                .to_owned(),
-            text: line["text"].as_str().unwrap_or("").to_owned(),
+        .map(|entry| {
+            let line = &entry.line;
+            LogRow {
+                elapsed: line["elapsed_ms"]
+                    .as_u64()
+                    .map(|ms| format!("{ms} ms"))
+                    .unwrap_or_default(),
+                level: line["level"]
+                    .as_str()
+                    .or(line["source"].as_str())
+                    .unwrap_or("")
+                    .to_owned(),
+                text: line["text"].as_str().unwrap_or("").to_owned(),
+            }
         })
         .collect();
     let calls: Vec<views::CallRow> = record
@@ -269,7 +274,8 @@ pub async fn run(
             .as_ref()
             .and_then(|e| e["message"].as_str())
             .map(str::to_owned),
-        nostore: record.input.is_none() && record.logs.is_none(),
+        nostore: record.input.is_none() && record.logs.is_none() && is_final(&record.status),
+        follow: (!is_final(&record.status)).then_some(FOLLOW_SECS),
         logs,
         calls,
     };

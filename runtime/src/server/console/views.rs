@@ -66,6 +66,24 @@ pub struct RunsPage {
     pub next: Option<String>,
 }
 
+#[derive(Template)]
+#[template(path = "console/overview.html")]
+pub struct OverviewPage {
+    pub nav: Nav,
+    /// `hour` or `day`.
+    pub window: &'static str,
+    /// This page's URL (the window links add `?window=`).
+    pub here: String,
+    /// The project's runs list.
+    pub runs: String,
+    /// Set when the chart read its cap of runs (older ones are not drawn).
+    pub capped: Option<u32>,
+    pub width: f64,
+    pub height: f64,
+    pub left: f64,
+    pub charts: super::chart::Charts,
+}
+
 pub struct LogRow {
     pub elapsed: String,
     pub level: String,
@@ -104,6 +122,10 @@ pub struct RunPage {
     pub error_code: Option<String>,
     pub error_message: Option<String>,
     pub nostore: bool,
+    /// Set while the run is queued or running: the page reloads itself
+    /// every this many seconds (a `<meta>` refresh; the console runs no
+    /// script).
+    pub follow: Option<u32>,
     pub logs: Vec<LogRow>,
     pub calls: Vec<CallRow>,
 }
@@ -153,7 +175,9 @@ pub struct StepPage {
     pub triggers: Vec<TriggerRow>,
 }
 
-pub struct KeyRow {
+/// One API key or OAuth client (never its secret), with its actions.
+pub struct CredentialRow {
+    pub rotate: String,
     pub revoke: String,
     pub id: String,
     pub name: String,
@@ -162,16 +186,34 @@ pub struct KeyRow {
     pub created: String,
 }
 
+/// A value shown once: a new key, or a client's id and secret.
+pub struct ShownLine {
+    pub label: &'static str,
+    /// The element's id (tests and people find the value by it).
+    pub html_id: &'static str,
+    pub value: String,
+}
+
+pub struct Shown {
+    pub heading: String,
+    pub lines: Vec<ShownLine>,
+}
+
+/// The API keys page and the OAuth clients page: one shape.
 #[derive(Template)]
-#[template(path = "console/keys.html")]
-pub struct KeysPage {
+#[template(path = "console/credentials.html")]
+pub struct CredentialsPage {
     pub nav: Nav,
+    pub title: &'static str,
+    /// `key` or `client`.
+    pub noun: &'static str,
+    pub revoke_label: &'static str,
+    pub rotate_help: &'static str,
     pub action: String,
     pub project: String,
-    pub keys: Vec<KeyRow>,
+    pub rows: Vec<CredentialRow>,
     pub scopes: Vec<String>,
-    /// A key just created: its name and the key, shown this once.
-    pub created: Option<(String, String)>,
+    pub shown: Option<Shown>,
 }
 
 pub struct AuditRow {

@@ -272,6 +272,27 @@ impl PlatformRepo for PgDatabase {
         Ok(row.map(HashedCredential::from))
     }
 
+    async fn rotate_api_key(&self, id: &str, secret_hash: &[u8]) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("UPDATE api_keys SET secret_hash = $1 WHERE id = $2")
+            .bind(secret_hash)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "DELETE FROM console_sessions WHERE credential_kind = 'api_key' AND credential_id = $1",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn rotate_client_secret(&self, id: &str, secret_hash: &[u8]) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query("UPDATE oauth_clients SET secret_hash = $1 WHERE id = $2")

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use super::PgDatabase;
 use crate::store::Result;
 use crate::store::repo::RunRepo;
-use crate::store::runs::{RunFilter, RunRecord};
+use crate::store::runs::{RunFilter, RunPoint, RunRecord};
 
 #[derive(sqlx::FromRow)]
 struct RunRow {
@@ -181,6 +181,19 @@ impl RunRepo for PgDatabase {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(RunRecord::from).collect())
+    }
+
+    async fn run_points(&self, project: &str, since_ms: i64, limit: u32) -> Result<Vec<RunPoint>> {
+        Ok(sqlx::query_as(
+            "SELECT created_at, status, duration_ms FROM runs
+              WHERE project = $1 AND created_at >= $2
+              ORDER BY created_at DESC, id DESC LIMIT $3",
+        )
+        .bind(project)
+        .bind(since_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn delete_runs_before(&self, cutoff_ms: i64, batch: u32) -> Result<u64> {

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use super::SqliteDatabase;
 use crate::store::Result;
 use crate::store::repo::RunRepo;
-use crate::store::runs::{RunFilter, RunRecord};
+use crate::store::runs::{RunFilter, RunPoint, RunRecord};
 
 const COLUMNS: &str = "id, project, step, digest, status, created_at, duration_ms, cpu_ticks, \
                        memory_peak_bytes, log_bytes, input, output, error, logs, http_calls, \
@@ -109,6 +109,19 @@ impl RunRepo for SqliteDatabase {
             .bind(i64::from(filter.limit))
             .fetch_all(&self.pool)
             .await?)
+    }
+
+    async fn run_points(&self, project: &str, since_ms: i64, limit: u32) -> Result<Vec<RunPoint>> {
+        Ok(sqlx::query_as(
+            "SELECT created_at, status, duration_ms FROM runs
+              WHERE project = ?1 AND created_at >= ?2
+              ORDER BY created_at DESC, id DESC LIMIT ?3",
+        )
+        .bind(project)
+        .bind(since_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn delete_runs_before(&self, cutoff_ms: i64, batch: u32) -> Result<u64> {
