@@ -93,11 +93,11 @@ fn scopes(s: &[&str]) -> Vec<String> {
 async fn revocations(p: Pair) {
     let (pa, pb) = (PlatformStore::new(&p.a), PlatformStore::new(&p.b));
     let (admin, _) = pa
-        .create_api_key("root", &scopes(&["admin"]), None)
+        .create_api_key("root", &scopes(&["admin"]), None, None)
         .await
         .unwrap();
     let (meta, key) = pa
-        .create_api_key("k", &scopes(&["runs:read"]), None)
+        .create_api_key("k", &scopes(&["runs:read"]), None, None)
         .await
         .unwrap();
     // The same handle, then the other: both cached now.
@@ -115,7 +115,7 @@ async fn revocations(p: Pair) {
 
     // A rotated client secret kills its tokens everywhere.
     let (client, secret) = pa
-        .create_client("c", &scopes(&["runs:read"]), None)
+        .create_client("c", &scopes(&["runs:read"]), None, None)
         .await
         .unwrap();
     let client = pa

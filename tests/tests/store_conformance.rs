@@ -132,6 +132,7 @@ macro_rules! suite {
                 queue::queue_enqueue_claim_finish,
                 console::console_sessions_by_hash_expire_and_end,
                 console::console_sessions_end_when_their_key_rotates,
+                console::credential_use_moves_forward_per_kind,
                 queue::queue_idempotency_key_returns_the_existing_run,
                 queue::queue_claims_only_due_runs_oldest_first,
                 queue::queue_lease_renewal_cancel_and_fencing,

@@ -86,7 +86,7 @@ async fn create_key(args: CreateKeyArgs) -> u8 {
             platform.create_project(p).await?;
         }
         platform
-            .create_api_key(&args.name, &scopes, args.project.as_deref())
+            .create_api_key(&args.name, &scopes, args.project.as_deref(), None)
             .await
     }
     .await;

@@ -42,9 +42,10 @@ use super::auth::Principal;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use super::params::{AccountPath, ProjectPath};
 use super::projects::visible_project;
-use super::time::Timestamp;
+use super::time::{Timestamp, instant};
 use crate::store::NewAccount;
 use crate::store::accounts::{self, AccountFilter, AccountMeta, AccountStatus, AccountStore};
+use crate::store::credential_use::unused_since;
 
 /// The scope that lets a caller read credentials back.
 pub const CREDENTIALS_SCOPE: &str = "accounts:credentials";
@@ -144,6 +145,11 @@ pub struct AccountView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<BTreeMap<String, String>>)]
     pub credentials: Option<Credentials>,
+    /// When a run or the proxy last used its credentials (recorded at most
+    /// once a minute per node); only in listings; absent: never, or not
+    /// since this was recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<Timestamp>,
 }
 
 impl AccountView {
@@ -158,6 +164,7 @@ impl AccountView {
             updated_at: Timestamp::from_unix_secs(meta.updated_at),
             expires_at: meta.expires_at.map(Timestamp::from_unix_secs),
             credentials,
+            last_used_at: None,
         }
     }
 }
@@ -185,6 +192,11 @@ pub struct ListParams {
     pub external_user_id: Option<String>,
     /// Return each account's credentials (needs `accounts:credentials`).
     pub include_credentials: Option<bool>,
+    /// Only accounts whose credentials were not used at or after this
+    /// instant (never used ones count): an RFC 3339 timestamp or Unix
+    /// milliseconds.
+    #[param(example = "2026-11-01T00:00:00Z")]
+    pub unused_since: Option<String>,
 }
 
 /// Options of `GET .../accounts/{id}`.
@@ -360,6 +372,11 @@ pub async fn list(
             )
         })?;
     }
+    let since = params
+        .unused_since
+        .as_deref()
+        .map(|t| instant("unused_since", t).map(|ms| ms.div_euclid(1000)))
+        .transpose()?;
     let store = store(&state);
     let metas = store
         .list(
@@ -370,16 +387,26 @@ pub async fn list(
             },
         )
         .await?;
+    // Read before any credential below is revealed, which is a use too.
+    let ids: Vec<String> = metas.iter().map(|m| m.id.clone()).collect();
+    let used = store.last_used(&ids).await?;
     let mut views = Vec::with_capacity(metas.len());
     for meta in metas {
-        if !include {
-            views.push(AccountView::new(meta, None));
+        let at = used.get(&meta.id).copied();
+        if since.is_some_and(|since| !unused_since(at, since)) {
             continue;
         }
-        // Deleted since the listing: leave it out.
-        if let Some(account) = store.get(&state.master_key, &project, &meta.id).await? {
-            views.push(revealed(&principal, account));
-        }
+        let mut view = if include {
+            // Deleted since the listing: leave it out.
+            match store.get(&state.master_key, &project, &meta.id).await? {
+                Some(account) => revealed(&principal, account),
+                None => continue,
+            }
+        } else {
+            AccountView::new(meta, None)
+        };
+        view.last_used_at = at.map(Timestamp::from_unix_secs);
+        views.push(view);
     }
     Ok(Json(AccountList { accounts: views }))
 }

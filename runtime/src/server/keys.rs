@@ -2,7 +2,8 @@
 //! `DELETE /v1/keys/{id}` (scope `admin`).
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -10,9 +11,10 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
-use super::params::KeyPath;
+use super::params::{KeyPath, UnusedSinceParams};
 use super::projects::visible_project;
 use super::time::Timestamp;
+use crate::store::credential_use::{self, CredentialKind};
 use crate::store::platform::{self, CredentialMeta, Revocation};
 
 /// Body of `POST /v1/keys` and `POST /v1/oauth/clients`.
@@ -29,6 +31,10 @@ pub struct CreateCredential {
     /// create credentials for its own project (the default for it).
     #[schema(pattern = "^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")]
     pub project: Option<String>,
+    /// When it stops working (RFC 3339, in the future); absent: never. An
+    /// expiring credential never counts as the server's last admin.
+    #[serde(default)]
+    pub expires_at: Option<Timestamp>,
 }
 
 /// A scope (the names of [`platform::SCOPES`]).
@@ -66,6 +72,11 @@ pub struct KeyView {
     pub scopes: Vec<String>,
     pub project: Option<String>,
     pub created_at: Timestamp,
+    /// When it stops working; absent: never.
+    pub expires_at: Option<Timestamp>,
+    /// When it was last used (recorded at most once a minute per node);
+    /// absent: never, or not since this was recorded.
+    pub last_used_at: Option<Timestamp>,
 }
 
 impl From<CredentialMeta> for KeyView {
@@ -76,8 +87,39 @@ impl From<CredentialMeta> for KeyView {
             scopes: m.scopes,
             project: m.project,
             created_at: Timestamp::from_unix_secs(m.created_at),
+            expires_at: m.expires_at.map(Timestamp::from_unix_secs),
+            last_used_at: None,
         }
     }
+}
+
+/// The visible credentials of `all` (keys or clients), with when each was
+/// last used, less those used since `unused_since` (Unix seconds).
+pub async fn with_last_use(
+    state: &AppState,
+    principal: &Principal,
+    kind: CredentialKind,
+    all: Vec<CredentialMeta>,
+    unused_since: Option<i64>,
+) -> Result<Vec<KeyView>, ApiError> {
+    let visible: Vec<CredentialMeta> = all
+        .into_iter()
+        .filter(|m| visible_credential(principal, m))
+        .collect();
+    let ids: Vec<String> = visible.iter().map(|m| m.id.clone()).collect();
+    let used = state.platform.last_used(kind, &ids).await?;
+    Ok(visible
+        .into_iter()
+        .filter_map(|m| {
+            let at = used.get(&m.id).copied();
+            if unused_since.is_some_and(|since| !credential_use::unused_since(at, since)) {
+                return None;
+            }
+            let mut view = KeyView::from(m);
+            view.last_used_at = at.map(Timestamp::from_unix_secs);
+            Some(view)
+        })
+        .collect())
 }
 
 /// A new API key: `key` is shown this once and cannot be recovered.
@@ -95,13 +137,14 @@ pub struct KeyList {
     pub keys: Vec<KeyView>,
 }
 
-/// Checks a new credential's scopes and project for `principal` (an admin),
-/// returning the project it will be restricted to.
+/// Checks a new credential's scopes, project and expiry for `principal`
+/// (an admin), returning the project it will be restricted to and its
+/// expiry in Unix seconds.
 pub async fn check_new_credential(
     state: &AppState,
     principal: &Principal,
     body: &CreateCredential,
-) -> Result<Option<String>, ApiError> {
+) -> Result<(Option<String>, Option<i64>), ApiError> {
     principal.require("admin")?;
     if body.name.is_empty() || body.name.chars().count() > 128 {
         return Err(ApiError::bad_request(
@@ -121,11 +164,17 @@ pub async fn check_new_credential(
             "invalid scopes: unknown scope `{shown}`"
         )));
     }
+    let expires_at = body.expires_at.map(|t| t.unix_millis().div_euclid(1000));
+    if expires_at.is_some_and(|at| at <= chrono::Utc::now().timestamp()) {
+        return Err(ApiError::bad_request(
+            "invalid expires_at: it must be in the future",
+        ));
+    }
     let project = body.project.clone().or_else(|| principal.0.project.clone());
     if let Some(p) = &project {
         visible_project(state, principal, p).await?;
     }
-    Ok(project)
+    Ok((project, expires_at))
 }
 
 /// Create an API key (scope `admin`); the key is returned once.
@@ -140,10 +189,10 @@ pub async fn create(
     principal: Principal,
     ApiJson(body): ApiJson<CreateCredential>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
-    let project = check_new_credential(&state, &principal, &body).await?;
+    let (project, expires_at) = check_new_credential(&state, &principal, &body).await?;
     let (meta, key) = state
         .platform
-        .create_api_key(&body.name, &body.scopes, project.as_deref())
+        .create_api_key(&body.name, &body.scopes, project.as_deref(), expires_at)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -154,23 +203,30 @@ pub async fn create(
     ))
 }
 
-/// List API keys (scope `admin`): metadata only.
+/// List API keys (scope `admin`): metadata only, with when each was last
+/// used; `?unused_since=` keeps those not used since then.
 #[utoipa::path(get, path = "/v1/keys", tag = "keys", security(("bearer" = [])),
-    responses((status = 200, body = KeyList), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody)))]
+    params(UnusedSinceParams),
+    responses((status = 200, body = KeyList), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
+    query: Result<Query<UnusedSinceParams>, QueryRejection>,
+) -> Result<Json<KeyList>, ApiError> {
+    let Query(params) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    list_keys(&state, &principal, params.since_secs()?).await
+}
+
+/// The keys `principal` (an admin) may see; the console's list too.
+pub async fn list_keys(
+    state: &AppState,
+    principal: &Principal,
+    unused_since: Option<i64>,
 ) -> Result<Json<KeyList>, ApiError> {
     principal.require("admin")?;
-    let keys = state
-        .platform
-        .list_api_keys()
-        .await?
-        .into_iter()
-        .filter(|k| visible_credential(&principal, k))
-        .map(KeyView::from)
-        .collect();
+    let all = state.platform.list_api_keys().await?;
+    let keys = with_last_use(state, principal, CredentialKind::ApiKey, all, unused_since).await?;
     Ok(Json(KeyList { keys }))
 }
 

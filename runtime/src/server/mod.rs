@@ -588,6 +588,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     tracing::info!(%addr, database = secrets.db().backend().as_str(), "airlock serve listening");
     let log_streams = state.log_streams.clone();
     let live_sweep = run_logs::spawn_sweep(secrets.db().clone());
+    let use_marks = crate::store::credential_use::spawn_flush(secrets.clone());
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -603,6 +604,11 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     webhook_worker.abort();
     scheduler.abort();
     live_sweep.abort();
+    use_marks.abort();
+    // The last minute's marks of credential use.
+    if let Err(e) = secrets.caches().uses.flush(secrets.db()).await {
+        tracing::warn!(error = %e, "cannot write credential use marks");
+    }
     // Attempts still running are dropped; their leases run out and another
     // node (or this one, restarted) runs them again.
     drop(queue_workers);

@@ -3,7 +3,8 @@
 //! (scope `admin`). Their token endpoint is [`super::token`].
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -11,9 +12,12 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
-use super::keys::{CreateCredential, KeyView, check_new_credential, revoked, visible_credential};
-use super::params::ClientPath;
+use super::keys::{
+    CreateCredential, check_new_credential, revoked, visible_credential, with_last_use,
+};
+use super::params::{ClientPath, UnusedSinceParams};
 use super::time::Timestamp;
+use crate::store::credential_use::CredentialKind;
 
 /// A new OAuth client: `client_secret` is shown this once.
 #[derive(Debug, Serialize, ToSchema)]
@@ -24,6 +28,8 @@ pub struct CreatedClient {
     pub scopes: Vec<String>,
     pub project: Option<String>,
     pub created_at: Timestamp,
+    /// When it stops working (no token outlives it); absent: never.
+    pub expires_at: Option<Timestamp>,
 }
 
 /// A client's new secret, shown this once; the old one and its tokens are dead.
@@ -41,6 +47,11 @@ pub struct ClientView {
     pub scopes: Vec<String>,
     pub project: Option<String>,
     pub created_at: Timestamp,
+    /// When it stops working; absent: never.
+    pub expires_at: Option<Timestamp>,
+    /// When it last got a token or one of its tokens was used (recorded at
+    /// most once a minute per node); absent: never.
+    pub last_used_at: Option<Timestamp>,
 }
 
 /// OAuth clients the caller may see.
@@ -61,10 +72,10 @@ pub async fn create(
     principal: Principal,
     ApiJson(body): ApiJson<CreateCredential>,
 ) -> Result<(StatusCode, Json<CreatedClient>), ApiError> {
-    let project = check_new_credential(&state, &principal, &body).await?;
+    let (project, expires_at) = check_new_credential(&state, &principal, &body).await?;
     let (meta, secret) = state
         .platform
-        .create_client(&body.name, &body.scopes, project.as_deref())
+        .create_client(&body.name, &body.scopes, project.as_deref(), expires_at)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -75,37 +86,54 @@ pub async fn create(
             scopes: meta.scopes,
             project: meta.project,
             created_at: Timestamp::from_unix_secs(meta.created_at),
+            expires_at: meta.expires_at.map(Timestamp::from_unix_secs),
         }),
     ))
 }
 
-/// List OAuth clients (scope `admin`): metadata only, never secrets. A
+/// List OAuth clients (scope `admin`): metadata only, never secrets, with
+/// when each was last used; `?unused_since=` keeps those not used since. A
 /// project-restricted admin sees its own project's clients.
 #[utoipa::path(get, path = "/v1/oauth/clients", tag = "oauth", security(("bearer" = [])),
-    responses((status = 200, body = ClientList), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody)))]
+    params(UnusedSinceParams),
+    responses((status = 200, body = ClientList), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
+    query: Result<Query<UnusedSinceParams>, QueryRejection>,
+) -> Result<Json<ClientList>, ApiError> {
+    let Query(params) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    list_clients(&state, &principal, params.since_secs()?).await
+}
+
+/// The clients `principal` (an admin) may see; the console's list too.
+pub async fn list_clients(
+    state: &AppState,
+    principal: &Principal,
+    unused_since: Option<i64>,
 ) -> Result<Json<ClientList>, ApiError> {
     principal.require("admin")?;
-    let clients = state
-        .platform
-        .list_clients()
-        .await?
-        .into_iter()
-        .filter(|c| visible_credential(&principal, c))
-        .map(|c| {
-            let v = KeyView::from(c);
-            ClientView {
-                client_id: v.id,
-                name: v.name,
-                scopes: v.scopes,
-                project: v.project,
-                created_at: v.created_at,
-            }
-        })
-        .collect();
+    let all = state.platform.list_clients().await?;
+    let clients = with_last_use(
+        state,
+        principal,
+        CredentialKind::OAuthClient,
+        all,
+        unused_since,
+    )
+    .await?
+    .into_iter()
+    .map(|v| ClientView {
+        client_id: v.id,
+        name: v.name,
+        scopes: v.scopes,
+        project: v.project,
+        created_at: v.created_at,
+        expires_at: v.expires_at,
+        last_used_at: v.last_used_at,
+    })
+    .collect();
     Ok(Json(ClientList { clients }))
 }
 

@@ -127,6 +127,28 @@ pub struct KeyPath {
     pub id: String,
 }
 
+/// `?unused_since=` of the credential listings (keys, OAuth clients,
+/// accounts, secrets).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UnusedSinceParams {
+    /// Only credentials not used at or after this instant (never used ones
+    /// count): an RFC 3339 timestamp or Unix milliseconds. Uses are
+    /// recorded at most once a minute per node.
+    #[param(example = "2026-11-01T00:00:00Z")]
+    pub unused_since: Option<String>,
+}
+
+impl UnusedSinceParams {
+    /// The instant in Unix seconds (what `last_used_at` is stored in).
+    pub fn since_secs(&self) -> Result<Option<i64>, super::error::ApiError> {
+        self.unused_since
+            .as_deref()
+            .map(|t| super::time::instant("unused_since", t).map(|ms| ms.div_euclid(1000)))
+            .transpose()
+    }
+}
+
 /// `/v1/oauth/clients/{id}...`
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]

@@ -3,7 +3,8 @@
 //! Values go in, never out.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -12,9 +13,10 @@ use zeroize::Zeroizing;
 use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
-use super::params::{ProjectPath, SecretPath};
+use super::params::{ProjectPath, SecretPath, UnusedSinceParams};
 use super::projects::visible_project;
 use super::time::Timestamp;
+use crate::store::credential_use::unused_since;
 use crate::store::{self, SetOutcome};
 
 /// Body of `PUT /v1/projects/{project}/secrets/{name}`.
@@ -38,6 +40,9 @@ pub struct SecretView {
     pub name: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// When a run last read it (recorded at most once a minute per node);
+    /// absent: never, or not since this was recorded.
+    pub last_used_at: Option<Timestamp>,
 }
 
 /// The secrets of a project.
@@ -117,9 +122,10 @@ pub async fn delete(
     }
 }
 
-/// List a project's secrets: names and dates (scope `secrets:write`).
+/// List a project's secrets: names, dates and when a run last read each
+/// (scope `secrets:write`); `?unused_since=` keeps those not read since.
 #[utoipa::path(get, path = "/v1/projects/{project}/secrets", tag = "secrets",
-    security(("bearer" = [])), params(ProjectPath),
+    security(("bearer" = [])), params(ProjectPath, UnusedSinceParams),
     responses((status = 200, body = SecretList), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -127,17 +133,27 @@ pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(project): ApiPath<String>,
+    query: Result<Query<UnusedSinceParams>, QueryRejection>,
 ) -> Result<Json<SecretList>, ApiError> {
     check(&state, &principal, &project).await?;
-    let secrets = state
-        .secrets
-        .list(&project)
-        .await?
+    let Query(params) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let since = params.since_secs()?;
+    let all = state.secrets.list(&project).await?;
+    let names: Vec<String> = all.iter().map(|m| m.name.clone()).collect();
+    let used = state.secrets.last_used(&project, &names).await?;
+    let secrets = all
         .into_iter()
-        .map(|m| SecretView {
-            name: m.name,
-            created_at: Timestamp::from_unix_secs(m.created_at),
-            updated_at: Timestamp::from_unix_secs(m.updated_at),
+        .filter_map(|m| {
+            let at = used.get(&m.name).copied();
+            if since.is_some_and(|since| !unused_since(at, since)) {
+                return None;
+            }
+            Some(SecretView {
+                name: m.name,
+                created_at: Timestamp::from_unix_secs(m.created_at),
+                updated_at: Timestamp::from_unix_secs(m.updated_at),
+                last_used_at: at.map(Timestamp::from_unix_secs),
+            })
         })
         .collect();
     Ok(Json(SecretList { secrets }))

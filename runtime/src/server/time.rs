@@ -68,6 +68,25 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// An instant given in a query: an RFC 3339 timestamp
+/// (`2026-12-01T00:00:00Z`) or Unix milliseconds; Unix milliseconds, or a
+/// 400 naming the parameter.
+pub fn instant(name: &str, text: &str) -> Result<i64, super::error::ApiError> {
+    let text = text.trim();
+    let parsed = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        text.parse::<i64>().ok()
+    } else {
+        DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|t| t.timestamp_millis())
+    };
+    parsed.ok_or_else(|| {
+        super::error::ApiError::bad_request(format!(
+            "{name}: expected an RFC 3339 timestamp (`2026-12-01T00:00:00Z`) or Unix milliseconds"
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,3 +131,4 @@ mod tests {
         );
     }
 }
+

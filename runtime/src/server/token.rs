@@ -416,14 +416,19 @@ pub async fn token(
             "scope: give known scopes, each held by the client (`admin` holds all)",
         ));
     };
-    let token = state
-        .platform
-        .issue_token(&client, &scopes, state.token_ttl_secs)
-        .await?;
+    // A token never outlives its client.
+    let ttl = match client.expires_at {
+        Some(at) => {
+            let left = at.saturating_sub(chrono::Utc::now().timestamp());
+            state.token_ttl_secs.min(u64::try_from(left).unwrap_or(0))
+        }
+        None => state.token_ttl_secs,
+    };
+    let token = state.platform.issue_token(&client, &scopes, ttl).await?;
     let mut response = Json(TokenResponse {
         access_token: token.as_str().to_owned(),
         token_type: "Bearer",
-        expires_in: state.token_ttl_secs,
+        expires_in: ttl,
         scope: scopes.join(" "),
     })
     .into_response();

@@ -14,7 +14,6 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use chrono::DateTime;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -23,7 +22,7 @@ use super::auth::Principal;
 use super::error::{ApiError, ApiPath, ErrorBody};
 use super::params::ProjectPath;
 use super::steps::check;
-use super::time::Timestamp;
+use super::time::{Timestamp, instant};
 use crate::store::UsageStore;
 use crate::store::usage::{StepUsage, Totals};
 
@@ -94,22 +93,6 @@ fn totals(outcomes: BTreeMap<String, i64>, t: &Totals) -> UsageTotals {
 
 /// `text` as Unix milliseconds: digits are milliseconds, anything else must
 /// be RFC 3339 (any offset).
-fn instant(name: &str, text: &str) -> Result<i64, ApiError> {
-    let text = text.trim();
-    let parsed = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        text.parse::<i64>().ok()
-    } else {
-        DateTime::parse_from_rfc3339(text)
-            .ok()
-            .map(|t| t.timestamp_millis())
-    };
-    parsed.ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "{name}: expected an RFC 3339 timestamp (`2026-12-01T00:00:00Z`) or Unix milliseconds"
-        ))
-    })
-}
-
 /// A project's usage per step over a time range (scope `runs:read`).
 #[utoipa::path(get, path = "/v1/projects/{project}/usage", tag = "runs",
     security(("bearer" = [])),

@@ -38,6 +38,7 @@ use std::fmt;
 use zeroize::Zeroizing;
 
 use super::cache::{self, StoreCaches};
+use super::credential_use::CredentialKind;
 use super::crypto::{self, CryptoError, MasterKey, Sealed};
 use super::repo::{AccountRow, Change};
 use super::{Db, Result, SecretStore, StoreError, unix_now, validate_project_name};
@@ -309,7 +310,26 @@ impl AccountStore {
     pub async fn get(&self, key: &MasterKey, project: &str, id: &str) -> Result<Option<Account>> {
         validate_project_name(project)?;
         let row = self.row(project, id).await?;
+        self.mark_used(row.as_ref());
         row.map(|row| open_account(key, row)).transpose()
+    }
+
+    /// Marks the account whose credentials were read used (memory only).
+    fn mark_used(&self, row: Option<&AccountRow>) {
+        if let Some(row) = row {
+            self.caches.uses.mark(CredentialKind::Account, &row.meta.id);
+        }
+    }
+
+    /// When each of `ids` was last used, Unix seconds.
+    pub async fn last_used(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, i64>> {
+        self.caches
+            .uses
+            .last_used(&self.db, CredentialKind::Account, ids)
+            .await
     }
 
     /// Account `id` of `project` with its credentials, read from the
@@ -362,6 +382,7 @@ impl AccountStore {
                 row
             }
         };
+        self.mark_used(row.as_ref());
         row.map(|row| open_account(key, row)).transpose()
     }
 

@@ -68,6 +68,10 @@ pub struct StoreCaches {
     /// answers of `find` by `(project, external user, app or id)`.
     pub(crate) accounts: Cache<(String, String), Option<AccountRow>>,
     pub(crate) found_accounts: Cache<(String, String, String), Option<AccountRow>>,
+    /// Not a cache: this node's marks of credential use, written once a
+    /// minute ([`super::credential_use`]); kept here because every store
+    /// shares this one per-node value.
+    pub uses: super::credential_use::CredentialUse,
 }
 
 impl std::fmt::Debug for StoreCaches {
@@ -109,6 +113,7 @@ impl StoreCaches {
             projects: cache(),
             accounts: cache(),
             found_accounts: cache(),
+            uses: Default::default(),
         }
     }
 

@@ -20,6 +20,7 @@ pub mod config;
 pub mod connect;
 pub(crate) mod connect_rows;
 pub mod console_sessions;
+pub mod credential_use;
 pub mod crypto;
 pub mod live_logs;
 pub mod platform;

@@ -19,6 +19,7 @@ use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
 use super::cache::{self, CachedGrant, StoreCaches};
+use super::credential_use::CredentialKind;
 pub use super::repo::Revocation;
 use super::repo::{Change, HashedCredential, TokenRow};
 use super::{Db, Result, SecretStore, StoreError, unix_now};
@@ -74,6 +75,8 @@ pub struct CredentialMeta {
     pub scopes: Vec<String>,
     pub project: Option<String>,
     pub created_at: i64,
+    /// Unix seconds after which it is refused; `None`: it does not expire.
+    pub expires_at: Option<i64>,
 }
 
 /// A project.
@@ -154,6 +157,7 @@ pub(crate) struct CredentialColumns {
     pub scopes: String,
     pub project: Option<String>,
     pub created_at: i64,
+    pub expires_at: Option<i64>,
 }
 
 impl From<CredentialColumns> for CredentialMeta {
@@ -164,6 +168,7 @@ impl From<CredentialColumns> for CredentialMeta {
             scopes: split_scopes(&c.scopes),
             project: c.project,
             created_at: c.created_at,
+            expires_at: c.expires_at,
         }
     }
 }
@@ -228,6 +233,7 @@ impl PlatformStore {
         name: &str,
         scopes: &[String],
         project: Option<&str>,
+        expires_at: Option<i64>,
     ) -> Result<(CredentialMeta, Zeroizing<String>)> {
         validate_scopes(scopes)?;
         if let Some(p) = project {
@@ -242,6 +248,7 @@ impl PlatformStore {
             scopes: scopes.to_vec(),
             project: project.map(str::to_owned),
             created_at: unix_now(),
+            expires_at,
         };
         self.db
             .insert_api_key(&HashedCredential {
@@ -302,10 +309,16 @@ impl PlatformStore {
         if let Some(hit) = self.caches.principals.get(&hash) {
             match hit.expires_at {
                 Some(at) if at <= unix_now() => self.caches.principals.invalidate(&hash),
-                _ => return Ok(Ok(hit.grant)),
+                _ => {
+                    self.mark_used(&hit.grant);
+                    return Ok(Ok(hit.grant));
+                }
             }
         }
         let verified = self.verify_uncached(presented).await?;
+        if let Ok((grant, _)) = &verified {
+            self.mark_used(grant);
+        }
         if let Ok((grant, expires_at)) = &verified {
             let entry = CachedGrant {
                 grant: grant.clone(),
@@ -317,12 +330,31 @@ impl PlatformStore {
         Ok(verified.map(|(grant, _)| grant))
     }
 
+    /// Marks the credential behind `grant` used (memory only; see
+    /// [`super::credential_use`]).
+    fn mark_used(&self, grant: &Grant) {
+        let kind = match grant.kind {
+            "api_key" => CredentialKind::ApiKey,
+            _ => CredentialKind::OAuthClient,
+        };
+        self.caches.uses.mark(kind, &grant.id);
+    }
+
+    /// When each of `ids` (of `kind`) was last used, Unix seconds.
+    pub async fn last_used(
+        &self,
+        kind: CredentialKind,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, i64>> {
+        self.caches.uses.last_used(&self.db, kind, ids).await
+    }
+
     async fn verify_uncached(
         &self,
         presented: &str,
     ) -> Result<std::result::Result<(Grant, Option<i64>), Refusal>> {
         if presented.starts_with(API_KEY_PREFIX) {
-            Ok(self.verify_api_key(presented).await?.map(|g| (g, None)))
+            self.verify_api_key(presented).await
         } else if presented.starts_with(ACCESS_TOKEN_PREFIX) {
             self.verify_access_token(presented).await
         } else {
@@ -333,7 +365,11 @@ impl PlatformStore {
         }
     }
 
-    async fn verify_api_key(&self, presented: &str) -> Result<std::result::Result<Grant, Refusal>> {
+    /// The key's grant and when it expires (the cache entry ends then too).
+    async fn verify_api_key(
+        &self,
+        presented: &str,
+    ) -> Result<std::result::Result<(Grant, Option<i64>), Refusal>> {
         let Some(id) = api_key_id(presented) else {
             return Ok(Err(Refusal {
                 key_id: None,
@@ -352,12 +388,18 @@ impl PlatformStore {
         if !ct_eq(&key.secret_hash, &sha256(presented)) {
             return refusal("wrong API key secret");
         }
-        Ok(Ok(Grant {
-            kind: "api_key",
-            id: id.to_owned(),
-            scopes: key.meta.scopes,
-            project: key.meta.project,
-        }))
+        if key.meta.expires_at.is_some_and(|at| at <= unix_now()) {
+            return refusal("expired API key");
+        }
+        Ok(Ok((
+            Grant {
+                kind: "api_key",
+                id: id.to_owned(),
+                scopes: key.meta.scopes,
+                project: key.meta.project,
+            },
+            key.meta.expires_at,
+        )))
     }
 
     async fn verify_access_token(
@@ -396,6 +438,7 @@ impl PlatformStore {
         name: &str,
         scopes: &[String],
         project: Option<&str>,
+        expires_at: Option<i64>,
     ) -> Result<(CredentialMeta, Zeroizing<String>)> {
         validate_scopes(scopes)?;
         if let Some(p) = project {
@@ -408,6 +451,7 @@ impl PlatformStore {
             scopes: scopes.to_vec(),
             project: project.map(str::to_owned),
             created_at: unix_now(),
+            expires_at,
         };
         self.db
             .insert_client(&HashedCredential {
@@ -473,6 +517,13 @@ impl PlatformStore {
                 reason: "wrong client secret",
             }));
         }
+        if client.meta.expires_at.is_some_and(|at| at <= unix_now()) {
+            return Ok(Err(Refusal {
+                key_id,
+                reason: "expired OAuth client",
+            }));
+        }
+        self.caches.uses.mark(CredentialKind::OAuthClient, id);
         Ok(Ok(client.meta))
     }
 
@@ -489,7 +540,10 @@ impl PlatformStore {
             client_id: client.id.clone(),
             scopes: scopes.to_vec(),
             project: client.project.clone(),
-            expires_at: now.saturating_add(i64::try_from(ttl_secs).unwrap_or(i64::MAX)),
+            // Never past the client's own expiry, whatever the caller asked.
+            expires_at: now
+                .saturating_add(i64::try_from(ttl_secs).unwrap_or(i64::MAX))
+                .min(client.expires_at.unwrap_or(i64::MAX)),
         };
         self.db.insert_token(&sha256(&token), &row).await?;
         // Expired tokens are useless; drop them as new ones are issued.

@@ -54,6 +54,7 @@ pub trait Database:
     + ScheduleRepo
     + LiveLogRepo
     + ConsoleRepo
+    + CredentialUseRepo
     + Send
     + Sync
     + std::fmt::Debug
@@ -292,6 +293,17 @@ pub trait RunRepo {
     /// how many. A queued or running run is never deleted: it has not
     /// happened yet, whatever its age.
     async fn delete_runs_before(&self, cutoff_ms: i64, batch: u32) -> Result<u64>;
+}
+
+/// When credentials were last used ([`super::credential_use`]).
+#[async_trait]
+pub trait CredentialUseRepo {
+    /// Upserts `(kind, id, at)` rows in one statement; a stored time only
+    /// moves forward.
+    async fn mark_credentials_used(&self, rows: &[(&'static str, &str, i64)]) -> Result<()>;
+    /// `(id, last_used_at)` of those of `ids` that have a row.
+    async fn credentials_last_used(&self, kind: &str, ids: &[String])
+    -> Result<Vec<(String, i64)>>;
 }
 
 /// Sessions of the operator console ([`super::console_sessions`]), found by

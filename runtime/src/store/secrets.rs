@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
 
 use super::cache::{self, StoreCaches};
+use super::credential_use::{CredentialKind, secret_id};
 use super::crypto::{self, CryptoError, MasterKey, Sealed};
 use super::repo::{Change, SealedOwner, SealedRecord};
 use super::sqlite::SqliteDatabase;
@@ -223,12 +224,35 @@ impl SecretStore {
         for (name, sealed) in names.iter().zip(sealed) {
             if let Some(sealed) = sealed {
                 out.push((name.clone(), open_value(key, project, name, &sealed)?));
+                self.caches
+                    .uses
+                    .mark(CredentialKind::Secret, &secret_id(project, name));
             }
         }
         Ok(out)
     }
 
     /// The secrets of `project`, by name: names and dates, never values.
+    /// When each of `names` of `project` was last read by a run, Unix
+    /// seconds.
+    pub async fn last_used(
+        &self,
+        project: &str,
+        names: &[String],
+    ) -> Result<std::collections::HashMap<String, i64>> {
+        let ids: Vec<String> = names.iter().map(|n| secret_id(project, n)).collect();
+        let found = self
+            .caches
+            .uses
+            .last_used(&self.db, CredentialKind::Secret, &ids)
+            .await?;
+        let prefix = format!("{project}/");
+        Ok(found
+            .into_iter()
+            .filter_map(|(id, at)| Some((id.strip_prefix(&prefix)?.to_owned(), at)))
+            .collect())
+    }
+
     pub async fn list(&self, project: &str) -> Result<Vec<SecretMeta>> {
         validate_project_name(project)?;
         self.db.list_secrets(project).await

@@ -67,3 +67,34 @@ pub async fn console_sessions_end_when_their_key_rotates(db: Arc<dyn Database>) 
             .unwrap()
     );
 }
+
+/// Credential use marks: upserted in one call, only ever forward, per kind.
+pub async fn credential_use_moves_forward_per_kind(db: Arc<dyn Database>) {
+    db.mark_credentials_used(&[("api_key", "k1", 100), ("secret", "alpha/A", 50)])
+        .await
+        .unwrap();
+    // Later wins; an older mark (another node's late flush) does not.
+    db.mark_credentials_used(&[("api_key", "k1", 200), ("secret", "alpha/A", 10)])
+        .await
+        .unwrap();
+    let ids = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let mut got = db
+        .credentials_last_used("api_key", &ids(&["k1", "k2"]))
+        .await
+        .unwrap();
+    got.sort();
+    assert_eq!(got, [("k1".to_owned(), 200)]);
+    assert_eq!(
+        db.credentials_last_used("secret", &ids(&["alpha/A"]))
+            .await
+            .unwrap(),
+        [("alpha/A".to_owned(), 50)]
+    );
+    // Kinds do not mix.
+    assert!(
+        db.credentials_last_used("account", &ids(&["k1"]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -64,6 +64,7 @@ pub fn credential(
             scopes: scopes(scope),
             project: project.map(str::to_owned),
             created_at,
+            expires_at: None,
         },
         secret_hash: format!("hash of {id}").into_bytes(),
     }

@@ -38,6 +38,7 @@ pub async fn list(
         app: None,
         external_user_id: user.clone(),
         include_credentials: Some(false),
+        unused_since: None,
     };
     let listed = accounts::list(
         State(state),
@@ -63,6 +64,9 @@ pub async fn list(
                 .unwrap_or_default(),
             updated: a.updated_at.to_string(),
             expires: a.expires_at.map(|t| t.to_string()).unwrap_or_default(),
+            last_used: a
+                .last_used_at
+                .map_or_else(|| "never".to_owned(), |t| t.to_string()),
         })
         .collect();
     // Grouped by end user; newest first within each (the API's order).

@@ -27,6 +27,8 @@ fn as_meta(c: ClientView) -> KeyView {
         scopes: c.scopes,
         project: c.project,
         created_at: c.created_at,
+        expires_at: c.expires_at,
+        last_used_at: c.last_used_at,
     }
 }
 
@@ -54,7 +56,7 @@ async fn clients_page(
     project: &str,
     shown: Option<Shown>,
 ) -> Response {
-    let listed = oauth_clients::list(State(state.clone()), operator.principal.clone()).await;
+    let listed = oauth_clients::list_clients(state, &operator.principal, None).await;
     let Json(list) = match listed {
         Ok(l) => l,
         Err(e) => return refused(&e),

@@ -55,6 +55,7 @@ pub(super) fn new_credential(form: &[(String, String)], project: &str) -> Create
             .map(|(_, v)| v.clone())
             .collect(),
         project: Some(project.to_owned()),
+        expires_at: None,
     }
 }
 
@@ -69,6 +70,12 @@ pub(super) fn row(base: &str, rotate: &str, revoke: &str, meta: KeyView) -> Cred
         scopes: meta.scopes.join(" "),
         project: meta.project.unwrap_or_else(|| "every project".to_owned()),
         created: meta.created_at.to_string(),
+        last_used: meta
+            .last_used_at
+            .map_or_else(|| "never".to_owned(), |t| t.to_string()),
+        expires: meta
+            .expires_at
+            .map_or_else(|| "never".to_owned(), |t| t.to_string()),
     }
 }
 
@@ -89,7 +96,7 @@ async fn keys_page(
     project: &str,
     shown: Option<Shown>,
 ) -> Response {
-    let Json(list) = match keys::list(State(state.clone()), operator.principal.clone()).await {
+    let Json(list) = match keys::list_keys(state, &operator.principal, None).await {
         Ok(l) => l,
         Err(e) => return refused(&e),
     };

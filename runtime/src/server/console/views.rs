@@ -184,6 +184,10 @@ pub struct CredentialRow {
     pub scopes: String,
     pub project: String,
     pub created: String,
+    /// When it was last used, or `never`.
+    pub last_used: String,
+    /// When it stops working, or `never`.
+    pub expires: String,
 }
 
 /// A value shown once: a new key, or a client's id and secret.
@@ -239,6 +243,8 @@ pub struct AccountRow {
     pub health: String,
     pub updated: String,
     pub expires: String,
+    /// When its credentials were last used, or `never`.
+    pub last_used: String,
 }
 
 #[derive(Template)]

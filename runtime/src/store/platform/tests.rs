@@ -29,7 +29,10 @@ async fn credentials_are_stored_hashed_and_verified() {
     let secrets = SecretStore::open(dir.path()).await.unwrap();
     let store = PlatformStore::new(&secrets);
     let scopes = vec!["proxy".to_owned()];
-    let (meta, key) = store.create_api_key("k", &scopes, None).await.unwrap();
+    let (meta, key) = store
+        .create_api_key("k", &scopes, None, None)
+        .await
+        .unwrap();
     let grant = store.verify_bearer(&key).await.unwrap().unwrap();
     assert_eq!(grant.id, meta.id);
     assert_eq!(grant.scopes, scopes);
@@ -40,12 +43,12 @@ async fn credentials_are_stored_hashed_and_verified() {
     assert_eq!(refusal.key_id.as_deref(), Some(meta.id.as_str()));
     assert!(
         store
-            .create_api_key("k", &["root".to_owned()], None)
+            .create_api_key("k", &["root".to_owned()], None, None)
             .await
             .is_err()
     );
     // An already-expired token is refused.
-    let (client, secret) = store.create_client("c", &scopes, None).await.unwrap();
+    let (client, secret) = store.create_client("c", &scopes, None, None).await.unwrap();
     let client = store
         .verify_client(&client.id, &secret)
         .await
@@ -71,14 +74,14 @@ async fn the_last_unrestricted_admin_key_or_client_stays() {
     let store = PlatformStore::new(&secrets);
     store.create_project("alpha").await.unwrap();
     let admin = scopes(&["runs:read", "admin"]);
-    let (key, _) = store.create_api_key("k", &admin, None).await.unwrap();
+    let (key, _) = store.create_api_key("k", &admin, None, None).await.unwrap();
     // Neither a restricted admin nor a non-admin counts as a way in.
     let (restricted, _) = store
-        .create_api_key("r", &scopes(&["admin"]), Some("alpha"))
+        .create_api_key("r", &scopes(&["admin"]), Some("alpha"), None)
         .await
         .unwrap();
     let (reader, _) = store
-        .create_client("c", &scopes(&["runs:read"]), None)
+        .create_client("c", &scopes(&["runs:read"]), None, None)
         .await
         .unwrap();
     assert_eq!(
@@ -86,7 +89,7 @@ async fn the_last_unrestricted_admin_key_or_client_stays() {
         Revocation::LastAdmin
     );
     // A second admin, as a client: now the key may go, then not the client.
-    let (client, _) = store.create_client("a", &admin, None).await.unwrap();
+    let (client, _) = store.create_client("a", &admin, None, None).await.unwrap();
     assert_eq!(
         store.revoke_api_key(&key.id).await.unwrap(),
         Revocation::Revoked

@@ -314,6 +314,15 @@ const MIGRATIONS: &[&str] = &[
         expires_at      BIGINT NOT NULL
     );
     CREATE INDEX console_sessions_by_expiry ON console_sessions (expires_at);"#,
+    // 14: credential hygiene, as SQLite's 18.
+    r#"ALTER TABLE api_keys ADD COLUMN expires_at BIGINT;
+    ALTER TABLE oauth_clients ADD COLUMN expires_at BIGINT;
+    CREATE TABLE credential_use (
+        kind         TEXT COLLATE "C" NOT NULL,
+        id           TEXT COLLATE "C" NOT NULL,
+        last_used_at BIGINT NOT NULL,
+        PRIMARY KEY (kind, id)
+    );"#,
 ];
 
 /// The schema version this binary brings a database to.

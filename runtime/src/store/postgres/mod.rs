@@ -30,6 +30,7 @@ mod changes;
 mod connect;
 mod console;
 mod coordination;
+mod credential_use;
 mod live_logs;
 mod migrations;
 mod platform;

@@ -44,6 +44,7 @@ struct CredentialRow {
     scopes: String,
     project: Option<String>,
     created_at: i64,
+    expires_at: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -88,6 +89,7 @@ impl From<CredentialRow> for CredentialMeta {
             scopes: split_scopes(&r.scopes),
             project: r.project,
             created_at: r.created_at,
+            expires_at: r.expires_at,
         }
     }
 }
@@ -160,10 +162,10 @@ async fn may_revoke(conn: &mut PgConnection, table: Table, id: &str) -> Result<O
     }
     let others: i64 = sqlx::query_scalar(concat!(
         "SELECT (SELECT COUNT(*) FROM api_keys
-                 WHERE project IS NULL AND id <> $1 AND ",
+                 WHERE project IS NULL AND expires_at IS NULL AND id <> $1 AND ",
         holds_admin!(),
         ") + (SELECT COUNT(*) FROM oauth_clients
-                 WHERE project IS NULL AND id <> $1 AND ",
+                 WHERE project IS NULL AND expires_at IS NULL AND id <> $1 AND ",
         holds_admin!(),
         ")"
     ))
@@ -215,7 +217,7 @@ impl PlatformRepo for PgDatabase {
 
     async fn list_api_keys(&self) -> Result<Vec<CredentialMeta>> {
         let rows: Vec<CredentialRow> = sqlx::query_as(
-            "SELECT id, name, scopes, project, created_at FROM api_keys ORDER BY created_at, id",
+            "SELECT id, name, scopes, project, created_at, expires_at FROM api_keys ORDER BY created_at, id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -224,7 +226,7 @@ impl PlatformRepo for PgDatabase {
 
     async fn get_api_key(&self, id: &str) -> Result<Option<HashedCredential>> {
         let row: Option<HashedRow> = sqlx::query_as(
-            "SELECT id, name, secret_hash, scopes, project, created_at FROM api_keys WHERE id = $1",
+            "SELECT id, name, secret_hash, scopes, project, created_at, expires_at FROM api_keys WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -253,7 +255,7 @@ impl PlatformRepo for PgDatabase {
 
     async fn list_clients(&self) -> Result<Vec<CredentialMeta>> {
         let rows: Vec<CredentialRow> = sqlx::query_as(
-            "SELECT id, name, scopes, project, created_at FROM oauth_clients
+            "SELECT id, name, scopes, project, created_at, expires_at FROM oauth_clients
              ORDER BY created_at, seq",
         )
         .fetch_all(&self.pool)
@@ -263,7 +265,7 @@ impl PlatformRepo for PgDatabase {
 
     async fn get_client(&self, id: &str) -> Result<Option<HashedCredential>> {
         let row: Option<HashedRow> = sqlx::query_as(
-            "SELECT id, name, secret_hash, scopes, project, created_at FROM oauth_clients
+            "SELECT id, name, secret_hash, scopes, project, created_at, expires_at FROM oauth_clients
              WHERE id = $1",
         )
         .bind(id)
@@ -408,12 +410,12 @@ async fn insert_credential(
 ) -> Result<()> {
     let sql = match table {
         Table::ApiKeys => {
-            "INSERT INTO api_keys (id, name, secret_hash, scopes, project, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)"
+            "INSERT INTO api_keys (id, name, secret_hash, scopes, project, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)"
         }
         Table::Clients => {
-            "INSERT INTO oauth_clients (id, name, secret_hash, scopes, project, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)"
+            "INSERT INTO oauth_clients (id, name, secret_hash, scopes, project, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)"
         }
     };
     let meta = &credential.meta;
@@ -424,6 +426,7 @@ async fn insert_credential(
         .bind(join_scopes(&meta.scopes))
         .bind(&meta.project)
         .bind(meta.created_at)
+        .bind(meta.expires_at)
         .execute(pool)
         .await?;
     Ok(())

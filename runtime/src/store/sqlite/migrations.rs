@@ -345,4 +345,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
         expires_at      INTEGER NOT NULL
     );
     CREATE INDEX console_sessions_by_expiry ON console_sessions (expires_at);",
+    // 18: credential hygiene (`store/credential_use.rs`). API keys and
+    // OAuth clients may expire. When each credential (API key, OAuth
+    // client, connected account, secret) was last used is one row per
+    // credential, written at most once a minute per node, never on the
+    // request path.
+    "ALTER TABLE api_keys ADD COLUMN expires_at INTEGER;
+    ALTER TABLE oauth_clients ADD COLUMN expires_at INTEGER;
+    CREATE TABLE credential_use (
+        kind         TEXT    NOT NULL,
+        id           TEXT    NOT NULL,
+        last_used_at INTEGER NOT NULL,
+        PRIMARY KEY (kind, id)
+    );",
 ];

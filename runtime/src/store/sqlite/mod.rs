@@ -13,6 +13,7 @@ mod accounts;
 mod connect;
 mod console;
 mod coordination;
+mod credential_use;
 mod live_logs;
 mod migrations;
 mod platform;

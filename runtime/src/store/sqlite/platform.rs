@@ -54,13 +54,15 @@ async fn is_unrestricted_admin(
         .await?)
 }
 
-/// Unrestricted admin credentials other than `except`, keys and clients.
+/// Unrestricted admin credentials other than `except`, keys and clients,
+/// that do not expire (one that expires would leave the server without an
+/// admin when it does).
 async fn other_unrestricted_admins(conn: &mut SqliteConnection, except: &str) -> Result<i64> {
     let sql = format!(
         "SELECT (SELECT COUNT(*) FROM api_keys
-                 WHERE project IS NULL AND id != ?1 AND {HOLDS_ADMIN})
+                 WHERE project IS NULL AND expires_at IS NULL AND id != ?1 AND {HOLDS_ADMIN})
               + (SELECT COUNT(*) FROM oauth_clients
-                 WHERE project IS NULL AND id != ?1 AND {HOLDS_ADMIN})"
+                 WHERE project IS NULL AND expires_at IS NULL AND id != ?1 AND {HOLDS_ADMIN})"
     );
     Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(except)
@@ -102,8 +104,8 @@ impl SqliteDatabase {
 
     async fn insert_credential(&self, table: &'static str, c: &HashedCredential) -> Result<()> {
         let sql = format!(
-            "INSERT INTO {table} (id, name, secret_hash, scopes, project, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+            "INSERT INTO {table} (id, name, secret_hash, scopes, project, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&c.meta.id)
@@ -112,6 +114,7 @@ impl SqliteDatabase {
             .bind(c.meta.scopes.join(" "))
             .bind(&c.meta.project)
             .bind(c.meta.created_at)
+            .bind(c.meta.expires_at)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -122,7 +125,7 @@ impl SqliteDatabase {
     async fn list_credentials(&self, table: &'static str) -> Result<Vec<CredentialMeta>> {
         let tie = if table == "api_keys" { "id" } else { "rowid" };
         let sql = format!(
-            "SELECT id, name, scopes, project, created_at FROM {table} ORDER BY created_at, {tie}"
+            "SELECT id, name, scopes, project, created_at, expires_at FROM {table} ORDER BY created_at, {tie}"
         );
         let rows: Vec<CredentialColumns> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .fetch_all(&self.pool)
@@ -136,7 +139,7 @@ impl SqliteDatabase {
         id: &str,
     ) -> Result<Option<HashedCredential>> {
         let sql = format!(
-            "SELECT id, name, scopes, project, created_at, secret_hash FROM {table} WHERE id = ?1"
+            "SELECT id, name, scopes, project, created_at, expires_at, secret_hash FROM {table} WHERE id = ?1"
         );
         let row: Option<HashedColumns> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(id)
