@@ -21,6 +21,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 BIN = os.environ.get("AIRLOCK_BIN", str(REPO / "target" / "debug" / "airlock"))
+#: The example step ``hello``, built for wasm32-wasip2 by ``cargo test`` (tests/build.rs).
+HELLO_WASM = os.environ.get(
+    "AIRLOCK_TEST_HELLO_WASM", str(REPO / "examples" / "target" / "wasm32-wasip2" / "release" / "hello.wasm")
+)
 MASTER_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 
 

@@ -16,6 +16,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 // dist/test -> the repository's root.
 const repo = resolve(here, "..", "..", "..", "..");
 export const BIN = process.env.AIRLOCK_BIN ?? join(repo, "target", "debug", "airlock");
+/** The example step `hello`, built for wasm32-wasip2 by `cargo test` (tests/build.rs). */
+export const HELLO_WASM =
+  process.env.AIRLOCK_TEST_HELLO_WASM ?? join(repo, "examples", "target", "wasm32-wasip2", "release", "hello.wasm");
 const MASTER_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
 export interface Airlock {
