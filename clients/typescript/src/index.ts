@@ -9,7 +9,9 @@
  *   `code`, `status` and `retryAfter`; no answer at all throws
  *   `AirlockConnectionError`.
  * - Retries: 429 and 503 (refused before anything ran) are retried, waiting
- *   as `Retry-After` says (capped by `maxRetryWait`), else with backoff.
+ *   as `Retry-After` says (capped by `maxRetryWait`), else with backoff;
+ *   through the proxy only 429 (a 503 there may be the upstream's, after it
+ *   acted).
  * - `proxy()` takes a plain URL and does the route's encoding itself.
  * - `streamLogs()` yields a run's log lines as they are written (SSE),
  *   reopening a broken stream with `Last-Event-ID`.
@@ -166,6 +168,8 @@ interface Send {
   json?: unknown;
   body?: BodyInit;
   headers?: Record<string, string>;
+  /** The answer may be an upstream's (the proxy): a 401 is not taken for the token's refusal, and only 429 is retried (an upstream's 503 may come after it acted). */
+  upstream?: boolean;
 }
 
 export class AirlockClient {
@@ -258,13 +262,13 @@ export class AirlockClient {
         throw new AirlockConnectionError(this.baseUrl, e);
       }
       // A cached token the server refused: fetch a new one, once.
-      if (res.status === 401 && !refreshed && this.auth && !("apiKey" in this.auth) && this.token?.value === token) {
+      if (res.status === 401 && !req.upstream && !refreshed && this.auth && !("apiKey" in this.auth) && this.token?.value === token) {
         this.token = undefined;
         refreshed = true;
         await res.body?.cancel();
         continue;
       }
-      if ((res.status === 429 || res.status === 503) && attempt < this.retries) {
+      if ((res.status === 429 || (res.status === 503 && !req.upstream)) && attempt < this.retries) {
         const after = retryAfter(res.headers);
         const wait = after !== undefined ? after * 1000 : BASE_BACKOFF_MS * 2 ** attempt;
         if (wait <= this.maxRetryWait) {
@@ -464,12 +468,17 @@ export class AirlockClient {
       query: { external_user_id: req.externalUserId, account_id: req.accountId },
       headers,
       body,
+      upstream: true,
     });
     const bytes = new Uint8Array(await res.arrayBuffer());
     const text = () => new TextDecoder().decode(bytes);
     if (res.status >= 400) {
       const e = apiShaped(res.status, res.headers, text());
-      if (e) throw e;
+      if (e) {
+        // The server refused the token itself: the next call fetches a new one.
+        if (res.status === 401) this.token = undefined;
+        throw e;
+      }
     }
     return { status: res.status, headers: res.headers, body: bytes, text, json: <T>() => JSON.parse(text()) as T };
   }

@@ -149,9 +149,14 @@ def token_from(response: httpx.Response, started: float) -> Token:
     return Token(body["access_token"], started + ttl - refresh_margin(ttl))
 
 
-def retry_wait(response: httpx.Response, attempt: int, retries: int, max_wait: float) -> float | None:
-    """The wait before retrying ``response``, or ``None`` not to retry."""
-    if response.status_code not in (429, 503) or attempt >= retries:
+def retry_wait(
+    response: httpx.Response, attempt: int, retries: int, max_wait: float, upstream: bool = False
+) -> float | None:
+    """The wait before retrying ``response``, or ``None`` not to retry. With
+    ``upstream`` (the proxy: the answer may be an upstream's) only 429 is
+    retried: an upstream's 503 may come after it acted on the request."""
+    retried = (429,) if upstream else (429, 503)
+    if response.status_code not in retried or attempt >= retries:
         return None
     after = retry_after(response.headers)
     wait = float(after) if after is not None else BASE_BACKOFF * 2**attempt

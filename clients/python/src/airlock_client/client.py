@@ -91,7 +91,14 @@ class Client:
             return self._token.value
 
     def _send_raw(
-        self, method: str, url: str, *, headers: dict[str, str] | None = None, stream: bool = False, **kwargs: Any
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        stream: bool = False,
+        upstream: bool = False,
+        **kwargs: Any,
     ) -> httpx.Response:
         attempt, refreshed = 0, False
         while True:
@@ -105,14 +112,15 @@ class Client:
             except httpx.TransportError as e:
                 raise AirlockConnectionError(f"cannot reach {self.base_url}: {e}") from e
             # A cached token the server refused: fetch a new one, once.
-            if response.status_code == 401 and self._creds and not refreshed:
+            # (Not through the proxy: there a 401 may be the upstream's.)
+            if response.status_code == 401 and self._creds and not refreshed and not upstream:
                 with self._lock:
                     if self._token is not None and self._token.value == token:
                         self._token = None
                 refreshed = True
                 response.close()
                 continue
-            wait = retry_wait(response, attempt, self._retries, self._max_retry_wait)
+            wait = retry_wait(response, attempt, self._retries, self._max_retry_wait, upstream)
             if wait is not None:
                 attempt += 1
                 response.close()
@@ -258,7 +266,10 @@ class Client:
             params={"external_user_id": external_user_id, "account_id": account_id},
             headers=forwarded,
             content=body,
+            upstream=True,
         )
         if response.is_error and (e := api_shaped(response)) is not None:
+            if response.status_code == 401:
+                self._token = None  # the server refused it: the next call fetches a new one
             raise e
         return ProxyResponse(response.status_code, response.headers, response.content)
