@@ -132,6 +132,11 @@ impl ClientCredentials {
         }
     }
 
+    /// Forgets the cached token, whichever it is.
+    pub(crate) async fn forget_all(&self) {
+        *self.cache.lock().await = None;
+    }
+
     async fn fetch(&self, http: &reqwest::Client, base: &str) -> Result<Cached, Error> {
         let mut form = vec![
             ("grant_type", "client_credentials"),

@@ -10,7 +10,8 @@
 //! does not allow, the rate limit, …) in the API's error shape. So an
 //! error status with the API's `{"error": {"code", "message"}}` body is
 //! [`Error::Api`]; every other answer, 4xx and 5xx too, is the upstream's
-//! [`ProxyResponse`].
+//! [`ProxyResponse`]. For the same reason a 401 is not retried with a new
+//! token and a 503 not retried at all (the upstream may have acted).
 
 use base64::Engine as _;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -140,7 +141,9 @@ impl Client {
         if let Some(body) = &request.body {
             builder = builder.body(body.clone());
         }
-        let response = self.send_raw(builder).await?;
+        let response = self
+            .send_with(builder, crate::transport::Upstream::Yes)
+            .await?;
         let status = response.status();
         let headers = response.headers().clone();
         let retry_after = crate::transport::retry_after(&headers);
@@ -148,6 +151,11 @@ impl Client {
         if (status.is_client_error() || status.is_server_error())
             && let Some(e) = api_error_shaped(status, retry_after, &body)
         {
+            // The server refused the token itself: the next call fetches
+            // a new one (not retried here, see `send_with`).
+            if status == StatusCode::UNAUTHORIZED {
+                self.forget_token().await;
+            }
             return Err(e.into());
         }
         Ok(ProxyResponse {

@@ -8,7 +8,8 @@
 //! a longer one is returned to the caller as the error), else an
 //! exponential backoff from [`BASE_BACKOFF`]. A body that cannot be
 //! replayed (a streamed upload) is not retried. Nothing else is retried: a
-//! connection that broke may have delivered a `POST` that ran.
+//! connection that broke may have delivered a `POST` that ran. Through the
+//! proxy only 429 is: a 503 there may be the upstream's, after it acted.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -233,6 +234,18 @@ impl Client {
     /// [`Client::send`] without turning an error status into an error: the
     /// last answer after the retries, whatever its status.
     pub(crate) async fn send_raw(&self, request: RequestBuilder) -> Result<Response, Error> {
+        self.send_with(request, Upstream::No).await
+    }
+
+    /// [`Client::send_raw`]; with [`Upstream::Yes`] the answer may be an
+    /// upstream's (the proxy), so a 401 is not taken for the server refusing
+    /// the token and only a 429 is retried: an upstream's 503 may come after
+    /// it acted on the request.
+    pub(crate) async fn send_with(
+        &self,
+        request: RequestBuilder,
+        upstream: Upstream,
+    ) -> Result<Response, Error> {
         let mut attempt = 0;
         let mut refreshed = false;
         let mut request = request;
@@ -248,6 +261,7 @@ impl Client {
             let retry_after = retry_after(response.headers());
             // A cached token the server refused: fetch a new one, once.
             if status == StatusCode::UNAUTHORIZED
+                && upstream == Upstream::No
                 && !refreshed
                 && next.is_some()
                 && let (Auth::ClientCredentials(c), Some(token)) = (&self.inner.auth, &token)
@@ -262,10 +276,8 @@ impl Client {
                 None => BASE_BACKOFF * 2u32.saturating_pow(attempt),
             };
             if let Some(again) = next
-                && matches!(
-                    status,
-                    StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
-                )
+                && (status == StatusCode::TOO_MANY_REQUESTS
+                    || (status == StatusCode::SERVICE_UNAVAILABLE && upstream == Upstream::No))
                 && attempt < self.inner.retries
                 && wait <= self.inner.max_retry_wait
             {
@@ -276,6 +288,13 @@ impl Client {
                 continue;
             }
             return Ok(response);
+        }
+    }
+
+    /// Drops the cached access token, if any: the server refused it.
+    pub(crate) async fn forget_token(&self) {
+        if let Auth::ClientCredentials(c) = &self.inner.auth {
+            c.forget_all().await;
         }
     }
 
@@ -329,6 +348,13 @@ impl Client {
             detail,
         }
     }
+}
+
+/// Whether an answer may be an upstream's rather than the server's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Upstream {
+    No,
+    Yes,
 }
 
 /// `Retry-After` in seconds (the form the server sends).
