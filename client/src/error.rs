@@ -52,6 +52,10 @@ pub enum Error {
         status: StatusCode,
         detail: String,
     },
+    /// A run's log stream ended wrongly: it kept breaking before the run
+    /// ended, or sent an event the API does not document.
+    #[error("the log stream from {server}: {detail}")]
+    Stream { server: String, detail: String },
     /// The server URL is not an `http://` or `https://` base URL.
     #[error("invalid server URL {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
@@ -98,6 +102,24 @@ enum ErrorBody {
 struct ErrorDetail {
     code: String,
     message: String,
+}
+
+/// The [`ApiError`] of an answer with the API's own error shape, `None`
+/// for any other body (an upstream's, through the proxy).
+pub(crate) fn api_error_shaped(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> Option<ApiError> {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(ErrorBody::Api { error }) => Some(ApiError {
+            status,
+            code: Some(error.code),
+            message: error.message,
+            retry_after,
+        }),
+        _ => None,
+    }
 }
 
 /// Longest message kept from an error body that is not the API's shape.

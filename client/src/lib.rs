@@ -30,9 +30,12 @@
 
 mod accounts;
 mod auth;
+mod connect;
 mod credentials;
 mod error;
+mod logs;
 mod projects;
+mod proxy;
 mod runs;
 mod schedules;
 mod secret;
@@ -44,12 +47,15 @@ mod triggers;
 mod usage;
 
 pub use accounts::{Account, AccountHealth, AccountQuery, NewAccount};
-pub use auth::Auth;
+pub use auth::{Auth, ClientCredentials};
+pub use connect::{ConnectToken, ConnectTokenStatus, CreatedConnectToken, NewConnectToken};
 pub use credentials::{
     ApiKey, CreatedClient, CreatedKey, NewCredential, OAuthClient, RotatedSecret,
 };
 pub use error::{ApiError, Error};
+pub use logs::{LogEvent, LogStream};
 pub use projects::Project;
+pub use proxy::{ProxyRequest, ProxyResponse, encode_target};
 pub use runs::{
     FailureKind, HttpCall, LogLevel, LogLine, LogSource, QueuedRun, RerunRequest, RerunVersion,
     Run, RunError, RunPage, RunQuery, RunRequest, RunResult, RunStats, RunStatus,

@@ -1,5 +1,15 @@
 //! [`Client`]: the base URL, the credential and one pooled HTTP client;
 //! request building, sending and decoding shared by every route.
+//!
+//! Retries, and why only these: a 429 (rate limited) or 503 (the server
+//! cannot start the run in time) means the request was refused before it
+//! did anything, so sending it again is safe for every method. The wait is
+//! the answer's `Retry-After` (capped by [`ClientBuilder::max_retry_wait`];
+//! a longer one is returned to the caller as the error), else an
+//! exponential backoff from [`BASE_BACKOFF`]. A body that cannot be
+//! replayed (a streamed upload) is not retried. Nothing else is retried: a
+//! connection that broke may have delivered a `POST` that ran. Through the
+//! proxy only 429 is: a 503 there may be the upstream's, after it acted.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +25,9 @@ use crate::secret::SecretString;
 
 /// Where `airlock serve` listens by default.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+
+/// The first wait of a retry without `Retry-After`; doubled each time.
+pub const BASE_BACKOFF: Duration = Duration::from_millis(250);
 
 /// Characters left as they are in a path segment (RFC 3986 unreserved).
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -34,6 +47,8 @@ struct Inner {
     /// The server's base URL without a trailing `/`.
     base: String,
     auth: Auth,
+    retries: u32,
+    max_retry_wait: Duration,
 }
 
 impl std::fmt::Debug for Client {
@@ -52,12 +67,39 @@ pub struct ClientBuilder {
     auth: Auth,
     connect_timeout: Duration,
     timeout: Option<Duration>,
+    retries: u32,
+    max_retry_wait: Duration,
 }
 
 impl ClientBuilder {
     /// Authenticate with an API key.
     pub fn api_key(mut self, key: impl Into<SecretString>) -> Self {
         self.auth = Auth::ApiKey(key.into());
+        self
+    }
+
+    /// Authenticate as an OAuth client: access tokens are fetched from
+    /// `POST /v1/oauth/token` and refreshed ahead of expiry.
+    pub fn client_credentials(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<SecretString>,
+    ) -> Self {
+        self.auth = Auth::client_credentials(client_id, client_secret);
+        self
+    }
+
+    /// How many times a 429 or 503 answer is retried (default 2; 0 turns
+    /// retries off).
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// The longest `Retry-After` waited for (default 30 s); a longer one
+    /// is returned as the error at once.
+    pub fn max_retry_wait(mut self, wait: Duration) -> Self {
+        self.max_retry_wait = wait;
         self
     }
 
@@ -109,6 +151,8 @@ impl ClientBuilder {
                 http,
                 base: url.as_str().trim_end_matches('/').to_owned(),
                 auth: self.auth,
+                retries: self.retries,
+                max_retry_wait: self.max_retry_wait,
             }),
         })
     }
@@ -137,6 +181,8 @@ impl Client {
             auth: Auth::None,
             connect_timeout: Duration::from_secs(10),
             timeout: None,
+            retries: 2,
+            max_retry_wait: Duration::from_secs(30),
         }
     }
 
@@ -172,26 +218,102 @@ impl Client {
         Ok(self.inner.http.request(method, url))
     }
 
-    /// Sends `request` with the credential; an error status becomes
-    /// [`Error::Api`].
+    /// Sends `request` with the credential, retrying 429 and 503 answers
+    /// (see the module's docs); an error status becomes [`Error::Api`].
     pub(crate) async fn send(&self, request: RequestBuilder) -> Result<Response, Error> {
-        let request = match self.inner.auth.bearer().await? {
-            Some(token) => request.bearer_auth(token),
-            None => request,
-        };
-        let response = request.send().await.map_err(|e| self.connect(e))?;
+        let response = self.send_raw(request).await?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
         }
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = retry_after(response.headers());
         let body = response.bytes().await.map_err(|e| self.connect(e))?;
         Err(api_error(status, retry_after, &body).into())
+    }
+
+    /// [`Client::send`] without turning an error status into an error: the
+    /// last answer after the retries, whatever its status.
+    pub(crate) async fn send_raw(&self, request: RequestBuilder) -> Result<Response, Error> {
+        self.send_with(request, Upstream::No).await
+    }
+
+    /// [`Client::send_raw`]; with [`Upstream::Yes`] the answer may be an
+    /// upstream's (the proxy), so a 401 is not taken for the server refusing
+    /// the token and only a 429 is retried: an upstream's 503 may come after
+    /// it acted on the request.
+    pub(crate) async fn send_with(
+        &self,
+        request: RequestBuilder,
+        upstream: Upstream,
+    ) -> Result<Response, Error> {
+        let mut attempt = 0;
+        let mut refreshed = false;
+        let mut request = request;
+        loop {
+            // A copy for the next attempt, made before this one consumes
+            // the request; `None` when the body is a stream.
+            let next = request.try_clone();
+            let (response, token) = self.send_once(request).await?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(response);
+            }
+            let retry_after = retry_after(response.headers());
+            // A cached token the server refused: fetch a new one, once.
+            if status == StatusCode::UNAUTHORIZED
+                && upstream == Upstream::No
+                && !refreshed
+                && next.is_some()
+                && let (Auth::ClientCredentials(c), Some(token)) = (&self.inner.auth, &token)
+            {
+                c.forget(token).await;
+                refreshed = true;
+                request = next.expect("checked");
+                continue;
+            }
+            let wait = match retry_after {
+                Some(w) => w,
+                None => BASE_BACKOFF * 2u32.saturating_pow(attempt),
+            };
+            if let Some(again) = next
+                && (status == StatusCode::TOO_MANY_REQUESTS
+                    || (status == StatusCode::SERVICE_UNAVAILABLE && upstream == Upstream::No))
+                && attempt < self.inner.retries
+                && wait <= self.inner.max_retry_wait
+            {
+                attempt += 1;
+                drop(response);
+                tokio::time::sleep(wait).await;
+                request = again;
+                continue;
+            }
+            return Ok(response);
+        }
+    }
+
+    /// Drops the cached access token, if any: the server refused it.
+    pub(crate) async fn forget_token(&self) {
+        if let Auth::ClientCredentials(c) = &self.inner.auth {
+            c.forget_all().await;
+        }
+    }
+
+    /// One attempt; also returns the bearer token it carried.
+    async fn send_once(
+        &self,
+        request: RequestBuilder,
+    ) -> Result<(Response, Option<String>), Error> {
+        let token = match &self.inner.auth {
+            Auth::None => None,
+            Auth::ApiKey(key) => Some(key.expose().to_owned()),
+            Auth::ClientCredentials(c) => Some(c.token(&self.inner.http, &self.inner.base).await?),
+        };
+        let request = match &token {
+            Some(t) => request.bearer_auth(t),
+            None => request,
+        };
+        let response = request.send().await.map_err(|e| self.connect(e))?;
+        Ok((response, token))
     }
 
     /// Sends `request` and reads the answer as `T`.
@@ -210,7 +332,7 @@ impl Client {
         self.send(request).await.map(drop)
     }
 
-    fn connect(&self, source: reqwest::Error) -> Error {
+    pub(crate) fn connect(&self, source: reqwest::Error) -> Error {
         Error::Connect {
             server: self.inner.base.clone(),
             // The URL in reqwest's message is ours, never a credential:
@@ -226,6 +348,22 @@ impl Client {
             detail,
         }
     }
+}
+
+/// Whether an answer may be an upstream's rather than the server's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Upstream {
+    No,
+    Yes,
+}
+
+/// `Retry-After` in seconds (the form the server sends).
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
 }
 
 #[cfg(test)]

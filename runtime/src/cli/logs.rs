@@ -8,9 +8,7 @@
 //! (a proxy's timeout, a server restart) is opened again with
 //! `Last-Event-ID`, so no line is printed twice.
 
-use std::time::Duration;
-
-use airlock_client::{LogLevel, LogLine, LogSource};
+use airlock_client::{LogEvent, LogLevel, LogLine, LogSource};
 use anstyle::{AnsiColor, Style};
 use clap::Args;
 
@@ -19,13 +17,6 @@ use crate::cli::output::{Palette, escape, print_json};
 use crate::cli::remote::{
     CliResult, Failure, OutputArgs, ProjectArgs, ServerArgs, finish, or_hint,
 };
-
-/// Times a broken stream is opened again before giving up.
-const REOPEN: u32 = 5;
-/// Longest event accepted from the server, in bytes (a line is bounded by
-/// the server's log cap; this bounds what a broken server can make the CLI
-/// hold).
-const MAX_EVENT: usize = 4 << 20;
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
@@ -71,48 +62,6 @@ async fn execute(args: LogsArgs) -> CliResult<()> {
     Ok(())
 }
 
-/// One server-sent event.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Event {
-    event: String,
-    id: Option<String>,
-    data: String,
-}
-
-/// Splits complete events off the front of `buf` (the SSE wire format:
-/// `field: value` lines, a blank line ends an event, `:` lines are
-/// comments).
-fn take_events(buf: &mut String) -> Vec<Event> {
-    let mut events = Vec::new();
-    loop {
-        let normalized = buf.replace("\r\n", "\n");
-        if normalized.len() != buf.len() {
-            *buf = normalized;
-        }
-        let Some(end) = buf.find("\n\n") else {
-            return events;
-        };
-        let block: String = buf.drain(..end + 2).collect();
-        let mut event = Event::default();
-        let mut data = Vec::new();
-        for line in block.lines() {
-            let (field, value) = line.split_once(':').unwrap_or((line, ""));
-            let value = value.strip_prefix(' ').unwrap_or(value);
-            match field {
-                "event" => event.event = value.to_owned(),
-                "id" => event.id = Some(value.to_owned()),
-                "data" => data.push(value),
-                _ => {}
-            }
-        }
-        if data.is_empty() && event.event.is_empty() {
-            continue; // a keep-alive comment
-        }
-        event.data = data.join("\n");
-        events.push(event);
-    }
-}
-
 /// The exit code of a run that ended with `status`.
 fn exit_code(status: &str) -> u8 {
     match status {
@@ -126,80 +75,29 @@ async fn follow(args: &LogsArgs) -> CliResult<()> {
     let client = args.server.client()?;
     let project = args.project.require()?;
     let palette = Palette::stdout();
-    let mut last: Option<String> = None;
-    let mut reopened = 0;
+    let mut stream = client.stream_logs(project, &args.run);
     loop {
-        let mut response = or_hint(
-            client
-                .follow_logs(project, &args.run, last.as_deref())
-                .await,
-            args.server.url(),
-            RUN_HINT,
-        )?;
-        let mut buf = String::new();
-        // Bytes after the last newline: a chunk may end inside a character.
-        let mut bytes: Vec<u8> = Vec::new();
-        loop {
-            let chunk = match response.chunk().await {
-                Ok(Some(chunk)) => chunk,
-                Ok(None) | Err(_) => break,
-            };
-            bytes.extend_from_slice(&chunk);
-            if let Some(nl) = bytes.iter().rposition(|&b| b == b'\n') {
-                let rest = bytes.split_off(nl + 1);
-                buf.push_str(&String::from_utf8_lossy(&bytes));
-                bytes = rest;
-            }
-            let events = take_events(&mut buf);
-            if buf.len() + bytes.len() > MAX_EVENT {
-                return Err(Failure::new(
-                    exit::INTERNAL,
-                    "the server sent an event larger than 4 MiB",
-                ));
-            }
-            for event in events {
-                match event.event.as_str() {
-                    "log" => {
-                        if let Some(id) = event.id {
-                            last = Some(id);
-                        }
-                        let line: LogLine = serde_json::from_str(&event.data).map_err(|e| {
-                            Failure::new(exit::INTERNAL, format!("unreadable log event: {e}"))
-                        })?;
-                        if args.output.json {
-                            println!("{}", event.data);
-                        } else {
-                            println!("{}", format_line(&line, palette));
-                        }
-                    }
-                    "end" => {
-                        let end: serde_json::Value =
-                            serde_json::from_str(&event.data).unwrap_or_default();
-                        let status = end["status"].as_str().unwrap_or("unknown").to_owned();
-                        let code = exit_code(&status);
-                        if code == exit::OK {
-                            return Ok(());
-                        }
-                        return Err(Failure::new(
-                            code,
-                            format!("run {} {status}", escape(&args.run)),
-                        ));
-                    }
-                    _ => {}
+        let event = or_hint(stream.next().await, args.server.url(), RUN_HINT)?;
+        match event {
+            Some(LogEvent::Line { line, raw }) => {
+                if args.output.json {
+                    println!("{raw}");
+                } else {
+                    println!("{}", format_line(&line, palette));
                 }
             }
+            Some(LogEvent::End { status }) => {
+                let code = exit_code(&status);
+                if code == exit::OK {
+                    return Ok(());
+                }
+                return Err(Failure::new(
+                    code,
+                    format!("run {} {status}", escape(&args.run)),
+                ));
+            }
+            None => return Ok(()),
         }
-        reopened += 1;
-        if reopened > REOPEN {
-            return Err(Failure::new(
-                exit::INTERNAL,
-                format!(
-                    "the log stream of run {} kept breaking before the run ended",
-                    escape(&args.run)
-                ),
-            ));
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
@@ -238,30 +136,6 @@ fn label(line: &LogLine) -> (&'static str, Style) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn events_are_split_at_blank_lines_across_chunks() {
-        let mut buf = String::from(": keep-alive\n\nevent: log\nid: 4294967296\ndata: {\"a\":1}\n");
-        assert!(take_events(&mut buf).is_empty());
-        buf.push_str("\r\nevent: end\r\ndata: {\"status\":\"failed\"}\r\n\r\n");
-        let events = take_events(&mut buf);
-        assert_eq!(
-            events,
-            [
-                Event {
-                    event: "log".into(),
-                    id: Some("4294967296".into()),
-                    data: "{\"a\":1}".into()
-                },
-                Event {
-                    event: "end".into(),
-                    id: None,
-                    data: "{\"status\":\"failed\"}".into()
-                },
-            ]
-        );
-        assert!(buf.is_empty());
-    }
 
     #[test]
     fn only_a_succeeded_run_exits_zero() {
