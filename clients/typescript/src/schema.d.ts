@@ -271,7 +271,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List API keys (scope `admin`): metadata only. */
+        /**
+         * List API keys (scope `admin`): metadata only, with when each was last
+         *     used; `?unused_since=` keeps those not used since then.
+         */
         get: operations["list"];
         put?: never;
         /** Create an API key (scope `admin`); the key is returned once. */
@@ -302,6 +305,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/keys/{id}/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Give an API key a new secret (scope `admin`): the same id, name, scopes
+         *     and project, a new key shown this once. The old key stops working at
+         *     once, and so do the console sessions signed in with it.
+         */
+        post: operations["rotate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/oauth/clients": {
         parameters: {
             query?: never;
@@ -310,7 +334,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List OAuth clients (scope `admin`): metadata only, never secrets. A
+         * List OAuth clients (scope `admin`): metadata only, never secrets, with
+         *     when each was last used; `?unused_since=` keeps those not used since. A
          *     project-restricted admin sees its own project's clients.
          */
         get: operations["list"];
@@ -698,7 +723,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List a project's secrets: names and dates (scope `secrets:write`). */
+        /**
+         * List a project's secrets: names, dates and when a run last read each
+         *     (scope `secrets:write`); `?unused_since=` keeps those not read since.
+         */
         get: operations["list"];
         put?: never;
         post?: never;
@@ -875,7 +903,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A project's usage per step over a time range (scope `runs:read`). */
+        /**
+         * `text` as Unix milliseconds: digits are milliseconds, anything else must
+         *     be RFC 3339 (any offset).
+         *     A project's usage per step over a time range (scope `runs:read`).
+         */
         get: operations["get"];
         put?: never;
         post?: never;
@@ -916,6 +948,7 @@ export interface components {
             health: components["schemas"]["AccountHealth"];
             /** @description `acc_` and 16 hex digits. */
             id: string;
+            last_used_at?: components["schemas"]["Timestamp"] | null;
             updated_at: components["schemas"]["Timestamp"];
         };
         /** @description The catalog, in slug order. */
@@ -966,6 +999,8 @@ export interface components {
         ClientView: {
             client_id: string;
             created_at: components["schemas"]["Timestamp"];
+            expires_at?: components["schemas"]["Timestamp"] | null;
+            last_used_at?: components["schemas"]["Timestamp"] | null;
             name: string;
             project?: string | null;
             scopes: string[];
@@ -1071,6 +1106,7 @@ export interface components {
         };
         /** @description Body of `POST /v1/keys` and `POST /v1/oauth/clients`. */
         CreateCredential: {
+            expires_at?: components["schemas"]["Timestamp"] | null;
             /** @description A label for people: 1 to 128 characters. */
             name: string;
             /**
@@ -1141,6 +1177,7 @@ export interface components {
             client_id: string;
             client_secret: string;
             created_at: components["schemas"]["Timestamp"];
+            expires_at?: components["schemas"]["Timestamp"] | null;
             name: string;
             project?: string | null;
             scopes: string[];
@@ -1200,7 +1237,9 @@ export interface components {
         /** @description An API key's metadata; never the key. */
         KeyView: {
             created_at: components["schemas"]["Timestamp"];
+            expires_at?: components["schemas"]["Timestamp"] | null;
             id: string;
+            last_used_at?: components["schemas"]["Timestamp"] | null;
             name: string;
             project?: string | null;
             scopes: string[];
@@ -1481,6 +1520,7 @@ export interface components {
         /** @description A secret's metadata; never its value. */
         SecretView: {
             created_at: components["schemas"]["Timestamp"];
+            last_used_at?: components["schemas"]["Timestamp"] | null;
             name: string;
             updated_at: components["schemas"]["Timestamp"];
         };
@@ -3209,7 +3249,15 @@ export interface operations {
     };
     list: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Only credentials not used at or after this instant (never used ones
+                 *     count): an RFC 3339 timestamp or Unix milliseconds. Uses are
+                 *     recorded at most once a minute per node.
+                 * @example 2026-11-01T00:00:00Z
+                 */
+                unused_since?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -3222,6 +3270,14 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["KeyList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             401: {
@@ -3374,9 +3430,71 @@ export interface operations {
             };
         };
     };
-    list: {
+    rotate: {
         parameters: {
             query?: never;
+            header?: never;
+            path: {
+                /** @description An API key id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedKey"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Only credentials not used at or after this instant (never used ones
+                 *     count): an RFC 3339 timestamp or Unix milliseconds. Uses are
+                 *     recorded at most once a minute per node.
+                 * @example 2026-11-01T00:00:00Z
+                 */
+                unused_since?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -3389,6 +3507,14 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ClientList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             401: {
@@ -3833,6 +3959,13 @@ export interface operations {
                 external_user_id?: string;
                 /** @description Return each account's credentials (needs `accounts:credentials`). */
                 include_credentials?: boolean;
+                /**
+                 * @description Only accounts whose credentials were not used at or after this
+                 *     instant (never used ones count): an RFC 3339 timestamp or Unix
+                 *     milliseconds.
+                 * @example 2026-11-01T00:00:00Z
+                 */
+                unused_since?: string;
             };
             header?: never;
             path: {
@@ -5636,7 +5769,15 @@ export interface operations {
     };
     list: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Only credentials not used at or after this instant (never used ones
+                 *     count): an RFC 3339 timestamp or Unix milliseconds. Uses are
+                 *     recorded at most once a minute per node.
+                 * @example 2026-11-01T00:00:00Z
+                 */
+                unused_since?: string;
+            };
             header?: never;
             path: {
                 /**

@@ -662,6 +662,7 @@ class AccountView(BaseModel):
     external_user_id: str
     health: AccountHealth
     id: Annotated[str, Field(description='`acc_` and 16 hex digits.')]
+    last_used_at: Timestamp | None = None
     updated_at: Timestamp
 
 
@@ -700,6 +701,8 @@ class AuditView(BaseModel):
 class ClientView(BaseModel):
     client_id: str
     created_at: Timestamp
+    expires_at: Timestamp | None = None
+    last_used_at: Timestamp | None = None
     name: str
     project: str | None = None
     scopes: list[str]
@@ -726,6 +729,7 @@ class CreateCredential(BaseModel):
     model_config = ConfigDict(
         extra='forbid',
     )
+    expires_at: Timestamp | None = None
     name: Annotated[
         str,
         Field(
@@ -780,6 +784,7 @@ class CreatedClient(BaseModel):
     client_id: str
     client_secret: str
     created_at: Timestamp
+    expires_at: Timestamp | None = None
     name: str
     project: str | None = None
     scopes: list[str]
@@ -801,7 +806,9 @@ class ErrorBody(BaseModel):
 
 class KeyView(BaseModel):
     created_at: Timestamp
+    expires_at: Timestamp | None = None
     id: str
+    last_used_at: Timestamp | None = None
     name: str
     project: str | None = None
     scopes: list[str]
@@ -915,6 +922,7 @@ class ScheduleView(BaseModel):
 
 class SecretView(BaseModel):
     created_at: Timestamp
+    last_used_at: Timestamp | None = None
     name: str
     updated_at: Timestamp
 
