@@ -29,6 +29,35 @@ pub enum Signature {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         tolerance_secs: Option<u64>,
     },
+    /// `X-Twilio-Signature`: HMAC-SHA1 over `base_url` + the request's path
+    /// and query + the sorted POST parameters, base64.
+    #[serde(rename = "twilio")]
+    Twilio { secret: String, base_url: String },
+    /// `X-Slack-Signature: v0=…` over `v0:{timestamp}:{body}`, 5 minutes.
+    #[serde(rename = "slack")]
+    Slack { secret: String },
+    /// `X-Shopify-Hmac-Sha256`: base64 HMAC-SHA256 of the body.
+    #[serde(rename = "shopify")]
+    Shopify { secret: String },
+    /// A configurable HMAC (`sha1`/`sha256`/`sha512`, `hex`/`base64`, a
+    /// `signed` template of `{body}` and `{timestamp}`).
+    #[serde(rename = "hmac")]
+    Hmac {
+        secret: String,
+        header: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        algorithm: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        encoding: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signed: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timestamp_header: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tolerance_secs: Option<u64>,
+    },
 }
 
 /// Body of `POST .../triggers`.

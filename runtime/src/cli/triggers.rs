@@ -5,7 +5,9 @@ use airlock_client::{Client, NewTrigger, Signature, Trigger};
 use clap::{Args, Subcommand, ValueEnum};
 
 use crate::cli::output::{Table, escape, print_json, when, when_both};
-use crate::cli::remote::{CliResult, OutputArgs, ProjectArgs, ServerArgs, api, finish, or_hint};
+use crate::cli::remote::{
+    CliResult, Failure, OutputArgs, ProjectArgs, ServerArgs, api, finish, or_hint,
+};
 
 #[derive(Debug, Args)]
 pub struct TriggersArgs {
@@ -24,7 +26,7 @@ enum TriggersCommand {
     /// A step's triggers, or every step's without STEP (the default).
     List { step: Option<String> },
     /// Give a step a public URL that runs it.
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// Delete a trigger; its URL answers 404 from then on.
     Rm {
         step: String,
@@ -43,15 +45,33 @@ struct CreateArgs {
     /// The project secret that keys the signature (its name, not its value).
     #[arg(long, value_name = "NAME", requires = "signature")]
     secret: Option<String>,
-    /// hmac-sha256: the header carrying the signature [server default: X-Hub-Signature-256].
+    /// hmac-sha256, hmac: the header carrying the signature [hmac-sha256
+    /// server default: X-Hub-Signature-256; hmac: required].
     #[arg(long, value_name = "NAME")]
     header: Option<String>,
-    /// hmac-sha256: the text before the hex digest [server default: sha256=].
+    /// hmac-sha256, hmac: the text before the encoded MAC [server default:
+    /// sha256= for hmac-sha256, none for hmac].
     #[arg(long, value_name = "TEXT")]
     prefix: Option<String>,
-    /// stripe: the largest clock difference accepted, in seconds [server default: 300].
+    /// stripe, hmac: the largest clock difference accepted, in seconds [server default: 300].
     #[arg(long, value_name = "SECS")]
     tolerance_secs: Option<u64>,
+    /// twilio: the scheme and host Twilio calls (e.g. https://hooks.example.com);
+    /// the request's path and query follow it in the signed URL.
+    #[arg(long, value_name = "URL")]
+    base_url: Option<String>,
+    /// hmac: sha1, sha256 or sha512 [server default: sha256].
+    #[arg(long, value_name = "HASH")]
+    algorithm: Option<String>,
+    /// hmac: hex or base64 [server default: hex].
+    #[arg(long, value_name = "ENCODING")]
+    encoding: Option<String>,
+    /// hmac: what is signed, a template of {body} and {timestamp} [server default: {body}].
+    #[arg(long, value_name = "TEMPLATE")]
+    signed: Option<String>,
+    /// hmac: the header carrying the {timestamp} (unix seconds).
+    #[arg(long, value_name = "NAME")]
+    timestamp_header: Option<String>,
     /// Pin the trigger to this stored version (a digest `airlock steps show`
     /// lists): it keeps running it after newer uploads or a rollback.
     #[arg(long, value_name = "DIGEST")]
@@ -65,6 +85,14 @@ enum SignatureKind {
     HmacSha256,
     /// `Stripe-Signature: t=…,v1=…`.
     Stripe,
+    /// `X-Twilio-Signature` (needs --base-url).
+    Twilio,
+    /// `X-Slack-Signature` and `X-Slack-Request-Timestamp` (5 minutes).
+    Slack,
+    /// `X-Shopify-Hmac-Sha256`.
+    Shopify,
+    /// A configurable HMAC (needs --header).
+    Hmac,
 }
 
 pub async fn run(args: TriggersArgs) -> u8 {
@@ -94,6 +122,15 @@ fn signature_text(s: &Option<Signature>) -> String {
         None => "none".to_owned(),
         Some(Signature::HmacSha256 { secret, .. }) => format!("hmac-sha256 ({secret})"),
         Some(Signature::Stripe { secret, .. }) => format!("stripe ({secret})"),
+        Some(Signature::Twilio { secret, .. }) => format!("twilio ({secret})"),
+        Some(Signature::Slack { secret }) => format!("slack ({secret})"),
+        Some(Signature::Shopify { secret }) => format!("shopify ({secret})"),
+        Some(Signature::Hmac {
+            secret, algorithm, ..
+        }) => format!(
+            "hmac-{} ({secret})",
+            algorithm.as_deref().unwrap_or("sha256")
+        ),
     }
 }
 
@@ -136,6 +173,7 @@ async fn execute(args: TriggersArgs) -> CliResult<()> {
             table.print_or("no triggers: create one with `airlock triggers create STEP`");
         }
         TriggersCommand::Create(create) => {
+            let create = *create;
             let signature = match (create.signature, create.secret) {
                 (Some(SignatureKind::HmacSha256), Some(secret)) => Some(Signature::HmacSha256 {
                     secret,
@@ -144,6 +182,26 @@ async fn execute(args: TriggersArgs) -> CliResult<()> {
                 }),
                 (Some(SignatureKind::Stripe), Some(secret)) => Some(Signature::Stripe {
                     secret,
+                    tolerance_secs: create.tolerance_secs,
+                }),
+                (Some(SignatureKind::Twilio), Some(secret)) => Some(Signature::Twilio {
+                    secret,
+                    base_url: create.base_url.ok_or_else(|| {
+                        Failure::usage("--signature twilio needs --base-url (the URL Twilio calls)")
+                    })?,
+                }),
+                (Some(SignatureKind::Slack), Some(secret)) => Some(Signature::Slack { secret }),
+                (Some(SignatureKind::Shopify), Some(secret)) => Some(Signature::Shopify { secret }),
+                (Some(SignatureKind::Hmac), Some(secret)) => Some(Signature::Hmac {
+                    secret,
+                    header: create
+                        .header
+                        .ok_or_else(|| Failure::usage("--signature hmac needs --header"))?,
+                    algorithm: create.algorithm,
+                    encoding: create.encoding,
+                    prefix: create.prefix,
+                    signed: create.signed,
+                    timestamp_header: create.timestamp_header,
                     tolerance_secs: create.tolerance_secs,
                 }),
                 _ => None,
