@@ -146,6 +146,22 @@ pub fn validate(creds: &AwsCredentials, region: &str, service: &str) -> Result<(
     Ok(())
 }
 
+/// Rewrites `url`'s path and query into AWS's own encoding (every byte
+/// but `A-Z a-z 0-9 - _ . ~` percent-encoded; query pairs sorted), so the
+/// request sent is byte for byte what was signed. Why: servers and SDKs
+/// differ in whether they re-encode what they receive (`/` or `!` left
+/// bare by a URL parser); sending the canonical form leaves nothing to
+/// re-encode. Call before [`sign`], and send the rewritten URL.
+pub fn normalize_url(url: &mut Url) {
+    let path = url.path().to_string();
+    let decoded: Vec<u8> = percent_encoding::percent_decode_str(&path).collect();
+    url.set_path(&uri_encode(&decoded, true));
+    if url.query().is_some_and(|q| !q.is_empty()) {
+        let query = canonical_query(url);
+        url.set_query(Some(&query));
+    }
+}
+
 /// Signs a request. `headers` are every header the caller's request will
 /// carry (the host header is derived from `url`); the result is the headers
 /// to add: `x-amz-date`, `x-amz-content-sha256` (when asked),

@@ -338,3 +338,18 @@ fn bad_fields_and_reserved_headers_are_named_errors() {
     .unwrap_err();
     assert_eq!(e, SigV4Error::ReservedHeader("x-amz-date".into()));
 }
+
+#[test]
+fn the_sent_url_is_the_signed_encoding() {
+    let mut url =
+        Url::parse("http://127.0.0.1:9000/b/a!(x)/k%20y?prefix=notes/&list-type=2&e=").unwrap();
+    normalize_url(&mut url);
+    assert_eq!(url.path(), "/b/a%21%28x%29/k%20y");
+    assert_eq!(url.query(), Some("e=&list-type=2&prefix=notes%2F"));
+    // Idempotent: the canonical form of the normalised URL is itself.
+    assert_eq!(canonical_uri(&url, false), url.path());
+    assert_eq!(canonical_query(&url), url.query().unwrap());
+    let mut bare = Url::parse("https://h.example/").unwrap();
+    normalize_url(&mut bare);
+    assert_eq!(bare.as_str(), "https://h.example/");
+}
