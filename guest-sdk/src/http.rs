@@ -87,6 +87,57 @@ pub(crate) enum Auth<'a> {
     Basic(String, &'a Secret),
     Header(String, &'a Secret),
     Query(String, &'a Secret),
+    AwsSigV4(AwsSigV4<'a>),
+    Digest(String, &'a Secret),
+}
+
+/// AWS Signature V4 credentials and scope for
+/// [`RequestBuilder::aws_sigv4`]: the host signs the final request with the
+/// secret key, which the step holds only as a handle.
+///
+/// ```no_run
+/// # fn demo() -> Result<(), airlock_sdk::Error> {
+/// use airlock_sdk::{http, secrets};
+/// let key = secrets::get("AWS_SECRET_ACCESS_KEY")?;
+/// let aws = http::AwsSigV4::new("AKIAIOSFODNN7EXAMPLE", &key, "us-east-1", "s3");
+/// let resp = http::get("https://my-bucket.s3.us-east-1.amazonaws.com/report.csv")
+///     .aws_sigv4(aws)
+///     .send()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy)]
+pub struct AwsSigV4<'a> {
+    pub(crate) access_key_id: &'a str,
+    pub(crate) secret_key: &'a Secret,
+    pub(crate) session_token: Option<&'a Secret>,
+    pub(crate) region: &'a str,
+    pub(crate) service: &'a str,
+}
+
+impl<'a> AwsSigV4<'a> {
+    /// `access_key_id` is sent in the clear (it is not secret);
+    /// `secret_key` never leaves the host.
+    pub fn new(
+        access_key_id: &'a str,
+        secret_key: &'a Secret,
+        region: &'a str,
+        service: &'a str,
+    ) -> Self {
+        Self {
+            access_key_id,
+            secret_key,
+            session_token: None,
+            region,
+            service,
+        }
+    }
+
+    /// A temporary credential's session token (sent as
+    /// `x-amz-security-token`, masked like every credential).
+    pub fn session_token(mut self, token: &'a Secret) -> Self {
+        self.session_token = Some(token);
+        self
+    }
 }
 
 /// A request being built. Nothing is sent until [`RequestBuilder::send`].
@@ -206,6 +257,24 @@ impl<'a> RequestBuilder<'a> {
         'a: 'b,
     {
         self.with_auth(Auth::Query(name.into(), secret))
+    }
+
+    /// Signed by the host with AWS Signature V4 over the final request
+    /// (every header set here, the exact body).
+    pub fn aws_sigv4<'b>(self, aws: AwsSigV4<'b>) -> RequestBuilder<'b>
+    where
+        'a: 'b,
+    {
+        self.with_auth(Auth::AwsSigV4(aws))
+    }
+
+    /// HTTP Digest (RFC 7616): the host answers the server's challenge with
+    /// the password, which the step holds only as a handle.
+    pub fn digest<'b>(self, username: impl Into<String>, password: &'b Secret) -> RequestBuilder<'b>
+    where
+        'a: 'b,
+    {
+        self.with_auth(Auth::Digest(username.into(), password))
     }
 
     fn with_auth<'b>(self, auth: Auth<'b>) -> RequestBuilder<'b>

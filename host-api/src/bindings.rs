@@ -10,8 +10,10 @@ wasmtime::component::bindgen!({
     path: "../wit",
     world: "step",
     imports: {
-        // The one import that waits on I/O.
+        // The imports that wait on I/O.
         "airlock:step/http.send": async | trappable,
+        "airlock:step/http.send-aws-sigv4": async | trappable,
+        "airlock:step/http.send-digest": async | trappable,
         default: trappable,
     },
     exports: { default: async },

@@ -408,3 +408,103 @@ pub async fn zendesk(username: &str, api_token: &str) -> Fake {
     )
     .await
 }
+
+/// A legacy API behind HTTP Digest (RFC 7616): `/md5/...` and
+/// `/sha256/...` answer 401 with a fresh `qop="auth"` challenge of that
+/// algorithm until a request carries an `Authorization: Digest` answer the
+/// server checks itself (its nonce, the request's own target, the hash of
+/// `username`/`password`); then 200 with `{"user", "algorithm"}`.
+pub async fn digest(username: &str, password: &str) -> Fake {
+    #[derive(Clone)]
+    struct S {
+        username: String,
+        password: String,
+        nonces: Arc<Mutex<Vec<String>>>,
+    }
+    const REALM: &str = "legacy@example.org";
+    const OPAQUE: &str = "FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS";
+    fn h(alg: &str, data: &str) -> String {
+        use md5::Digest as _;
+        use sha2::Digest as _;
+        if alg == "MD5" {
+            hex::encode(md5::Md5::digest(data.as_bytes()))
+        } else {
+            hex::encode(sha2::Sha256::digest(data.as_bytes()))
+        }
+    }
+    fn params(value: &str) -> HashMap<String, String> {
+        let re = regex::Regex::new(r#"([A-Za-z]+)=(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))"#).unwrap();
+        re.captures_iter(value)
+            .map(|c| {
+                let v = c.get(2).or(c.get(3)).map_or("", |m| m.as_str());
+                (
+                    c[1].to_ascii_lowercase(),
+                    v.replace("\\\"", "\"").replace("\\\\", "\\"),
+                )
+            })
+            .collect()
+    }
+    async fn handler(State(s): State<S>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+        let alg = if uri.path().starts_with("/sha256/") {
+            "SHA-256"
+        } else {
+            "MD5"
+        };
+        let target = uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default();
+        let answer = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Digest "))
+            .map(params);
+        if let Some(p) = answer {
+            let get = |k: &str| p.get(k).cloned().unwrap_or_default();
+            let known_nonce = s.nonces.lock().unwrap().contains(&get("nonce"));
+            let ha1 = h(alg, &format!("{}:{REALM}:{}", s.username, s.password));
+            let ha2 = h(alg, &format!("{method}:{target}"));
+            let expected = h(
+                alg,
+                &format!(
+                    "{ha1}:{}:{}:{}:auth:{ha2}",
+                    get("nonce"),
+                    get("nc"),
+                    get("cnonce")
+                ),
+            );
+            if known_nonce
+                && get("username") == s.username
+                && get("realm") == REALM
+                && get("uri") == target
+                && get("qop") == "auth"
+                && get("opaque") == OPAQUE
+                && get("algorithm") == alg
+                && !get("cnonce").is_empty()
+                && get("response") == expected
+            {
+                return axum::Json(json!({"user": s.username, "algorithm": alg})).into_response();
+            }
+        }
+        let nonce = format!("n{}", s.nonces.lock().unwrap().len() + 1);
+        s.nonces.lock().unwrap().push(nonce.clone());
+        (
+            StatusCode::UNAUTHORIZED,
+            [(
+                "www-authenticate",
+                format!(
+                    "Digest realm=\"{REALM}\", qop=\"auth, auth-int\", algorithm={alg}, \
+                     nonce=\"{nonce}\", opaque=\"{OPAQUE}\""
+                ),
+            )],
+            "unauthorized",
+        )
+            .into_response()
+    }
+    let state = S {
+        username: username.into(),
+        password: password.into(),
+        nonces: Arc::default(),
+    };
+    serve(Router::new().fallback(any(handler)).with_state(state)).await
+}

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod connect;
 pub mod fakes;
 pub mod live;
+pub mod moto;
 pub mod oauth_provider;
 pub mod operator_site;
 pub mod postgres;

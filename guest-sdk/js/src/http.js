@@ -11,7 +11,11 @@
 // The host checks every request against the step's manifest grants and its
 // egress policy; see the README's "Outbound HTTP" section.
 
-import { send as witSend } from "airlock:step/http@0.1.0";
+import {
+  send as witSend,
+  sendAwsSigv4 as witSendAwsSigv4,
+  sendDigest as witSendDigest,
+} from "airlock:step/http@0.1.0";
 import { StepError, payloadOf } from "./error.js";
 import { Secret } from "./secrets.js";
 
@@ -154,18 +158,50 @@ export class RequestBuilder {
     return this;
   }
 
+  /** Signed by the host with AWS Signature V4 over the final request (every
+   * header set here, the exact body). `secretKey` (and `sessionToken`) are
+   * secret handles; the key never leaves the host. */
+  awsSigV4({ accessKeyId, secretKey, region, service, sessionToken }) {
+    this.#auth = {
+      tag: "aws-sigv4",
+      val: {
+        accessKeyId: String(accessKeyId),
+        secretKey: Secret.handleOf(secretKey),
+        sessionToken: sessionToken == null ? undefined : Secret.handleOf(sessionToken),
+        region: String(region),
+        service: String(service),
+      },
+    };
+    return this;
+  }
+
+  /** HTTP Digest (RFC 7616): the host answers the server's challenge with
+   * the password, a secret handle. */
+  digest(username, password) {
+    this.#auth = { tag: "digest", val: { username: String(username), password: Secret.handleOf(password) } };
+    return this;
+  }
+
   /** Sends the request and waits for the whole response; throws HttpError. */
   send() {
     let r;
+    const signed = this.#auth && (this.#auth.tag === "aws-sigv4" || this.#auth.tag === "digest");
+    const request = {
+      method: this.#method,
+      url: this.#url,
+      headers: this.#headers,
+      body: this.#body,
+      timeoutMs: this.#timeoutMs,
+      auth: signed ? undefined : this.#auth,
+    };
     try {
-      r = witSend({
-        method: this.#method,
-        url: this.#url,
-        headers: this.#headers,
-        body: this.#body,
-        timeoutMs: this.#timeoutMs,
-        auth: this.#auth,
-      });
+      if (!signed) {
+        r = witSend(request);
+      } else if (this.#auth.tag === "aws-sigv4") {
+        r = witSendAwsSigv4(request, this.#auth.val);
+      } else {
+        r = witSendDigest(request, this.#auth.val);
+      }
     } catch (e) {
       throw fromWit(e);
     }

@@ -155,9 +155,22 @@ class RequestBuilder:
         self._auth = ("query", str(name), secret)
         return self
 
+    def aws_sigv4(self, access_key_id, secret_key, region, service, session_token=None):
+        """Signed by the host with AWS Signature V4 over the final request
+        (every header set here, the exact body). ``secret_key`` (and
+        ``session_token``) are secret handles; the key never leaves the host."""
+        self._auth = ("aws-sigv4", str(access_key_id), secret_key, str(region), str(service), session_token)
+        return self
+
+    def digest(self, username, password):
+        """HTTP Digest (RFC 7616): the host answers the server's challenge
+        with the password, a secret handle."""
+        self._auth = ("digest", str(username), password)
+        return self
+
     def _wit_auth(self, wit):
         a = self._auth
-        if a is None:
+        if a is None or a[0] in ("aws-sigv4", "digest"):
             return None
         kind = a[0]
         if kind == "account":
@@ -182,8 +195,15 @@ class RequestBuilder:
             auth=self._wit_auth(wit),
         )
         Err = err_type()
+        a = self._auth
         try:
-            r = wit.send(request)
+            if a is not None and a[0] == "aws-sigv4":
+                token = a[5]._handle if a[5] is not None else None
+                r = wit.send_aws_sigv4(request, wit.AwsSigv4(a[1], a[2]._handle, token, a[3], a[4]))
+            elif a is not None and a[0] == "digest":
+                r = wit.send_digest(request, wit.BasicAuth(a[1], a[2]._handle))
+            else:
+                r = wit.send(request)
         except Err as e:
             raise _from_wit(e.value) from None
         return Response(r.status, [(h.name, h.value) for h in r.headers], bytes(r.body))

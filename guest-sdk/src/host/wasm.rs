@@ -40,26 +40,31 @@ pub(crate) fn hmac(algorithm: crypto::HmacAlgorithm, key: &SecretHandle, data: &
 }
 
 pub(crate) fn http_send(request: OutRequest<'_>) -> Result<Response, http::Error> {
+    let request_auth = request.auth;
     let headers = request
         .headers
         .into_iter()
         .map(|(name, value)| http::Header { name, value })
         .collect();
-    let auth = request.auth.map(|a| match a {
-        Auth::Account(id) => http::Auth::Account(id.clone()),
-        Auth::Bearer(s) => http::Auth::Bearer(&s.handle),
-        Auth::Basic(user, s) => http::Auth::Basic(http::BasicAuth {
-            username: user.clone(),
-            password: &s.handle,
-        }),
-        Auth::Header(name, s) => http::Auth::Header(http::NamedSecret {
-            name: name.clone(),
-            secret: &s.handle,
-        }),
-        Auth::Query(name, s) => http::Auth::Query(http::NamedSecret {
-            name: name.clone(),
-            secret: &s.handle,
-        }),
+    // The signed schemes travel in their own functions' second argument.
+    let auth = request.auth.and_then(|a| {
+        Some(match a {
+            Auth::AwsSigV4(_) | Auth::Digest(..) => return None,
+            Auth::Account(id) => http::Auth::Account(id.clone()),
+            Auth::Bearer(s) => http::Auth::Bearer(&s.handle),
+            Auth::Basic(user, s) => http::Auth::Basic(http::BasicAuth {
+                username: user.clone(),
+                password: &s.handle,
+            }),
+            Auth::Header(name, s) => http::Auth::Header(http::NamedSecret {
+                name: name.clone(),
+                secret: &s.handle,
+            }),
+            Auth::Query(name, s) => http::Auth::Query(http::NamedSecret {
+                name: name.clone(),
+                secret: &s.handle,
+            }),
+        })
     });
     let request = http::Request {
         method: request.method.to_string(),
@@ -69,7 +74,26 @@ pub(crate) fn http_send(request: OutRequest<'_>) -> Result<Response, http::Error
         timeout_ms: request.timeout_ms,
         auth,
     };
-    let r = http::send(&request)?;
+    let r = match request_auth {
+        Some(Auth::AwsSigV4(aws)) => http::send_aws_sigv4(
+            &request,
+            &http::AwsSigv4 {
+                access_key_id: aws.access_key_id.to_string(),
+                secret_key: &aws.secret_key.handle,
+                session_token: aws.session_token.map(|t| &t.handle),
+                region: aws.region.to_string(),
+                service: aws.service.to_string(),
+            },
+        )?,
+        Some(Auth::Digest(username, password)) => http::send_digest(
+            &request,
+            &http::BasicAuth {
+                username: username.clone(),
+                password: &password.handle,
+            },
+        )?,
+        _ => http::send(&request)?,
+    };
     Ok(Response {
         status: r.status,
         headers: r.headers.into_iter().map(|h| (h.name, h.value)).collect(),

@@ -58,10 +58,33 @@ pub struct MockLog {
 /// Which credential a request asked the host to insert (names, no values).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MockAuth {
-    Bearer { secret: String },
-    Basic { username: String, secret: String },
-    Header { name: String, secret: String },
-    Query { name: String, secret: String },
+    Bearer {
+        secret: String,
+    },
+    Basic {
+        username: String,
+        secret: String,
+    },
+    Header {
+        name: String,
+        secret: String,
+    },
+    Query {
+        name: String,
+        secret: String,
+    },
+    /// `.aws_sigv4(...)`: the secret key's (and session token's) secret names.
+    AwsSigV4 {
+        access_key_id: String,
+        secret_key: String,
+        session_token: Option<String>,
+        region: String,
+        service: String,
+    },
+    Digest {
+        username: String,
+        secret: String,
+    },
 }
 
 /// A request the step made.

@@ -174,6 +174,23 @@ pub(crate) fn http_send(request: OutRequest<'_>) -> Result<Response, http::Error
                 secret: s.handle.clone(),
             }),
         ),
+        Some(Auth::AwsSigV4(aws)) => (
+            None,
+            Some(MockAuth::AwsSigV4 {
+                access_key_id: aws.access_key_id.to_string(),
+                secret_key: aws.secret_key.handle.clone(),
+                session_token: aws.session_token.map(|t| t.handle.clone()),
+                region: aws.region.to_string(),
+                service: aws.service.to_string(),
+            }),
+        ),
+        Some(Auth::Digest(username, s)) => (
+            None,
+            Some(MockAuth::Digest {
+                username: username.clone(),
+                secret: s.handle.clone(),
+            }),
+        ),
     };
     let mock = MockRequest {
         method: request.method.to_string(),

@@ -75,7 +75,9 @@ pub fn check(request: &OutboundRequest) -> Result<(), HttpError> {
         Some(Credential::Basic { username, .. }) => (username.as_str(), "basic username"),
         Some(Credential::Header { name, .. }) => (name.as_str(), "credential header name"),
         Some(Credential::Query { name, .. }) => (name.as_str(), "credential query parameter"),
-        Some(Credential::Bearer(_)) | None => ("", ""),
+        Some(Credential::Digest { username, .. }) => (username.as_str(), "digest username"),
+        // Checked field by field by the signer before use.
+        Some(Credential::AwsSigV4(_)) | Some(Credential::Bearer(_)) | None => ("", ""),
     };
     if name.len() > MAX_HEADER_NAME_BYTES {
         return too_large(format!(

@@ -8,10 +8,13 @@ use std::time::Instant;
 use wasmtime::component::{HasData, Linker, Resource};
 use zeroize::Zeroizing;
 
-use crate::bindings::http::{self, Auth, Error, Header, Host, Request, Response};
+use crate::bindings::http::{
+    self, Auth, AwsSigv4, BasicAuth, Error, Header, Host, Request, Response,
+};
 use crate::capability::{Capability, RunHost, RunSetup, RunShared, StoreData};
 use crate::http::pipeline::{
-    CallSummary, Caller, Credential, HttpError, HttpGrants, OutboundRequest, Pipeline,
+    AwsCredentials, AwsSigV4Auth, CallSummary, Caller, Credential, HttpError, HttpGrants,
+    OutboundRequest, Pipeline,
 };
 use crate::http::run_accounts::RunAccounts;
 use crate::secrets::{SecretHandle, SecretsState};
@@ -89,7 +92,80 @@ impl Capability for Http {
 }
 
 impl Host for HttpView<'_> {
-    async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, Error>> {
+    async fn send(&mut self, mut request: Request) -> wasmtime::Result<Result<Response, Error>> {
+        let credential = match request.auth.take() {
+            None => None,
+            Some(auth) => match self.credential(auth) {
+                Ok(c) => Some(c),
+                Err(e) => return Ok(Err(e)),
+            },
+        };
+        self.send_as(request, credential).await
+    }
+
+    async fn send_aws_sigv4(
+        &mut self,
+        request: Request,
+        auth: AwsSigv4,
+    ) -> wasmtime::Result<Result<Response, Error>> {
+        if request.auth.is_some() {
+            return Ok(Err(signed_with_auth()));
+        }
+        let secret_key = match self.secret_value(&auth.secret_key) {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        };
+        let session_token = match auth.session_token.as_ref().map(|h| self.secret_value(h)) {
+            Some(Err(e)) => return Ok(Err(e)),
+            Some(Ok(v)) => Some(v),
+            None => None,
+        };
+        let credential = Credential::AwsSigV4(Box::new(AwsSigV4Auth {
+            credentials: AwsCredentials {
+                access_key_id: auth.access_key_id,
+                secret_key,
+                session_token,
+            },
+            region: auth.region,
+            service: auth.service,
+        }));
+        self.send_as(request, Some(credential)).await
+    }
+
+    async fn send_digest(
+        &mut self,
+        request: Request,
+        auth: BasicAuth,
+    ) -> wasmtime::Result<Result<Response, Error>> {
+        if request.auth.is_some() {
+            return Ok(Err(signed_with_auth()));
+        }
+        let credential = match self.secret_value(&auth.password) {
+            Ok(password) => Credential::Digest {
+                username: auth.username,
+                password,
+            },
+            Err(e) => return Ok(Err(e)),
+        };
+        self.send_as(request, Some(credential)).await
+    }
+}
+
+fn signed_with_auth() -> Error {
+    Error::InvalidRequest(
+        "a signed request carries its credential in the second argument; `request.auth` must be none"
+            .into(),
+    )
+}
+
+impl HttpView<'_> {
+    /// Sends `request` through the pipeline with `credential` (already
+    /// read host-side from the guest's handles).
+    async fn send_as(
+        &mut self,
+        request: Request,
+        credential: Option<Credential>,
+    ) -> wasmtime::Result<Result<Response, Error>> {
         let body = request.body.unwrap_or_default();
         let Some(http) = self.state.pipeline.clone() else {
             return Ok(Err(Error::Denied(
@@ -103,13 +179,6 @@ impl Host for HttpView<'_> {
                 http.config().max_request_body
             ))));
         }
-        let credential = match request.auth {
-            None => None,
-            Some(auth) => match self.credential(auth) {
-                Ok(c) => Some(c),
-                Err(e) => return Ok(Err(e)),
-            },
-        };
         let outbound = OutboundRequest {
             method: request.method,
             url: request.url,
@@ -150,9 +219,7 @@ impl Host for HttpView<'_> {
             })
             .map_err(to_wit))
     }
-}
 
-impl HttpView<'_> {
     /// Turns the guest's `auth` into a credential, reading secret values
     /// from handles. A handle's value is already registered with the
     /// redactor (at `secrets.get`).

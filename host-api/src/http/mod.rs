@@ -10,6 +10,7 @@
 //! | per-project rate limit | [`ratelimit`] |
 //! | validation, credentials, redirects, caps: the pipeline | [`pipeline`] |
 //! | credentials passed with one run | [`run_accounts`] |
+//! | schemes the host signs per request (SigV4, Digest) | [`sign`] |
 //! | the manifest's `[http]` section | [`manifest`] |
 //! | the capability: per-run state, linker wiring, WIT host impl | `host.rs` |
 
@@ -21,6 +22,7 @@ pub mod pipeline;
 pub mod ratelimit;
 pub mod resolver;
 pub mod run_accounts;
+pub mod sign;
 
 mod host;
 

@@ -36,6 +36,8 @@ use super::client::{check_literal_host, egress_denial};
 use super::egress::{EgressPolicy, host_matches};
 use super::ratelimit::RateLimiter;
 use super::run_accounts::RunAccounts;
+pub use super::sign::sigv4::AwsCredentials;
+use super::sign::{digest, sigv4};
 use crate::apps::{App, AuthKind, Catalog, CredentialLocation};
 use crate::redact::Redactor;
 
@@ -120,6 +122,21 @@ pub enum Credential {
         name: String,
         value: Zeroizing<String>,
     },
+    /// AWS Signature V4 over the final request ([`super::sign::sigv4`]).
+    AwsSigV4(Box<AwsSigV4Auth>),
+    /// HTTP Digest (RFC 7616): the host answers the server's challenge.
+    Digest {
+        username: String,
+        password: Zeroizing<String>,
+    },
+}
+
+/// What a request is signed with under AWS Signature V4.
+#[derive(Clone)]
+pub struct AwsSigV4Auth {
+    pub credentials: AwsCredentials,
+    pub region: String,
+    pub service: String,
 }
 
 /// A request as the caller built it.
@@ -373,10 +390,19 @@ impl Scope<'_> {
     }
 }
 
-/// The credential to insert, fully rendered.
+/// The credential to insert, fully rendered (or, for the schemes the host
+/// computes per request, what it computes them from).
 enum Insert {
     Header(HeaderName, Zeroizing<String>),
     Query(String, Zeroizing<String>),
+    /// Signed at each hop, over exactly what that hop sends.
+    SigV4(Box<AwsSigV4Auth>),
+    /// Sent without credentials first; a same-origin 401's challenge is
+    /// answered once.
+    Digest {
+        username: String,
+        password: Zeroizing<String>,
+    },
 }
 
 impl Pipeline {
@@ -731,6 +757,24 @@ impl Pipeline {
                 r.register(name, value);
                 Insert::Query(name.clone(), value.clone())
             }
+            Some(Credential::AwsSigV4(auth)) => {
+                r.register("aws-sigv4", &auth.credentials.secret_key);
+                if let Some(token) = &auth.credentials.session_token {
+                    r.register("aws-sigv4", token);
+                }
+                sigv4::validate(&auth.credentials, &auth.region, &auth.service)
+                    .map_err(|e| HttpError::InvalidRequest(e.to_string()))?;
+                Insert::SigV4(auth.clone())
+            }
+            Some(Credential::Digest { username, password }) => {
+                r.register("digest", password);
+                digest::validate_username(username)
+                    .map_err(|e| HttpError::InvalidRequest(e.to_string()))?;
+                Insert::Digest {
+                    username: username.clone(),
+                    password: password.clone(),
+                }
+            }
             Some(Credential::Account(_)) => {
                 let (account, app) = (
                     account.expect("resolved above"),
@@ -793,33 +837,26 @@ impl Pipeline {
             if let Some(Insert::Query(name, value)) = creds {
                 target.query_pairs_mut().append_pair(name, value);
             }
-            let mut builder = self.client.request(method.clone(), target);
-            for (name, value) in headers {
-                builder = builder.header(name, value);
-            }
-            if let Some(Insert::Header(name, value)) = creds {
-                let mut value = HeaderValue::from_str(value).map_err(|_| {
-                    HttpError::CredentialUnusable(
-                        "the credential is not a valid header value".into(),
-                    )
-                })?;
-                value.set_sensitive(true);
-                builder = builder.header(name, value);
-            }
-            if let Some(b) = &body
-                && !b.is_empty()
+            let body_now = body.as_deref().unwrap_or_default();
+            let mut response = self
+                .send_hop(&method, &target, headers, body_now, creds, None, deadline)
+                .await?;
+            if let Some(Insert::Digest { username, password }) = creds
+                && response.status() == reqwest::StatusCode::UNAUTHORIZED
             {
-                builder = builder.body(b.clone());
+                let answer = digest_answer(&response, username, password, &method, &target)?;
+                response = self
+                    .send_hop(
+                        &method,
+                        &target,
+                        headers,
+                        body_now,
+                        creds,
+                        Some(answer),
+                        deadline,
+                    )
+                    .await?;
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(HttpError::Timeout("no answer within the timeout".into()));
-            }
-            let response = builder
-                .timeout(left)
-                .send()
-                .await
-                .map_err(map_reqwest_error)?;
             let status = response.status();
             if follow
                 && status.is_redirection()
@@ -870,6 +907,92 @@ impl Pipeline {
         unreachable!("the loop returns by its last hop")
     }
 
+    /// Builds and sends one hop: the caller's headers, then the credential
+    /// (a SigV4 signature computed over exactly this hop's method, URL,
+    /// headers and body; a Digest answer when one is given).
+    #[allow(clippy::too_many_arguments)]
+    async fn send_hop(
+        &self,
+        method: &reqwest::Method,
+        target: &Url,
+        headers: &[(HeaderName, HeaderValue)],
+        body: &[u8],
+        creds: Option<&Insert>,
+        digest_answer: Option<Zeroizing<String>>,
+        deadline: Instant,
+    ) -> Result<reqwest::Response, HttpError> {
+        let mut builder = self.client.request(method.clone(), target.clone());
+        for (name, value) in headers {
+            builder = builder.header(name, value);
+        }
+        let sensitive = |value: &str| {
+            let mut value = HeaderValue::from_str(value).map_err(|_| {
+                HttpError::CredentialUnusable("the credential is not a valid header value".into())
+            })?;
+            value.set_sensitive(true);
+            Ok::<_, HttpError>(value)
+        };
+        match creds {
+            Some(Insert::Header(name, value)) => {
+                builder = builder.header(name, sensitive(value)?);
+            }
+            Some(Insert::SigV4(auth)) => {
+                let mut target = target.clone();
+                sigv4::normalize_url(&mut target);
+                builder = self.client.request(method.clone(), target.clone());
+                for (name, value) in headers {
+                    builder = builder.header(name, value);
+                }
+                let plain = headers
+                    .iter()
+                    .map(|(n, v)| {
+                        let v = v.to_str().map_err(|_| {
+                            HttpError::InvalidRequest(format!(
+                                "header {n} is not ASCII; AWS SigV4 signs ASCII header values"
+                            ))
+                        })?;
+                        Ok((n.as_str().to_string(), v.to_string()))
+                    })
+                    .collect::<Result<Vec<_>, HttpError>>()?;
+                let params = sigv4::SigningParams::for_service(
+                    &auth.region,
+                    &auth.service,
+                    std::time::SystemTime::now(),
+                );
+                let added = sigv4::sign(
+                    method.as_str(),
+                    &target,
+                    &plain,
+                    body,
+                    &auth.credentials,
+                    &params,
+                )
+                .map_err(|e| HttpError::InvalidRequest(e.to_string()))?;
+                for (name, value) in added {
+                    builder = builder.header(name, sensitive(&value)?);
+                }
+            }
+            Some(Insert::Digest { .. }) => {
+                if let Some(answer) = &digest_answer {
+                    builder = builder.header(reqwest::header::AUTHORIZATION, sensitive(answer)?);
+                }
+            }
+            Some(Insert::Query(..)) | None => {}
+        }
+        if !body.is_empty() {
+            builder = builder.body(body.to_vec());
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(HttpError::Timeout("no answer within the timeout".into()));
+        }
+        builder
+            .timeout(left)
+            .send()
+            .await
+            .map_err(map_reqwest_error)
+    }
+
     async fn read_response(
         &self,
         mut response: reqwest::Response,
@@ -910,6 +1033,42 @@ impl Pipeline {
             body,
         })
     }
+}
+
+/// The `Authorization: Digest` answer to a 401's challenge, for `target`.
+fn digest_answer(
+    response: &reqwest::Response,
+    username: &str,
+    password: &str,
+    method: &reqwest::Method,
+    target: &Url,
+) -> Result<Zeroizing<String>, HttpError> {
+    let challenges = response
+        .headers()
+        .get_all(reqwest::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let challenge = digest::parse_challenge(challenges)
+        .map_err(|e| HttpError::CredentialUnusable(e.to_string()))?;
+    let mut uri = target.path().to_string();
+    if let Some(q) = target.query() {
+        uri.push('?');
+        uri.push_str(q);
+    }
+    let mut nonce = [0u8; 16];
+    getrandom::fill(&mut nonce)
+        .map_err(|_| HttpError::ConnectionFailed("no randomness for a digest cnonce".into()))?;
+    digest::respond(
+        &challenge,
+        username,
+        password,
+        method.as_str(),
+        &uri,
+        &hex::encode(nonce),
+        1,
+    )
+    .map(Zeroizing::new)
+    .map_err(|e| HttpError::InvalidRequest(e.to_string()))
 }
 
 /// Removes every `name=` pair from `url`'s query.

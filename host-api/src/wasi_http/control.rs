@@ -9,6 +9,8 @@
 //! | `x-airlock-auth: basic USER NAME` | basic auth, secret `NAME` the password |
 //! | `x-airlock-auth: header H NAME` | secret `NAME` as the value of header `H` |
 //! | `x-airlock-auth: query Q NAME` | secret `NAME` as query parameter `Q` |
+//! | `x-airlock-auth: aws-sigv4 KEY_ID NAME REGION SERVICE [TOKEN]` | AWS SigV4, secret key `NAME` (session token secret `TOKEN`) |
+//! | `x-airlock-auth: digest USER NAME` | HTTP Digest, secret `NAME` the password |
 //!
 //! Why every `x-airlock-*` header is removed and an unknown one refused: the
 //! prefix is the host's. Passing an unknown one upstream could leak intent
@@ -24,7 +26,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::http::pipeline::{Credential, HttpError};
+use crate::http::pipeline::{AwsCredentials, AwsSigV4Auth, Credential, HttpError};
 use crate::secrets::RunSecrets;
 
 /// Every header under this prefix belongs to the host.
@@ -44,10 +46,32 @@ pub struct Control {
 /// `x-airlock-auth`, parsed; secret names only, no values.
 #[derive(Debug, PartialEq, Eq)]
 pub enum AuthSpec {
-    Bearer { secret: String },
-    Basic { username: String, secret: String },
-    Header { name: String, secret: String },
-    Query { name: String, secret: String },
+    Bearer {
+        secret: String,
+    },
+    Basic {
+        username: String,
+        secret: String,
+    },
+    Header {
+        name: String,
+        secret: String,
+    },
+    Query {
+        name: String,
+        secret: String,
+    },
+    AwsSigV4 {
+        access_key_id: String,
+        secret: String,
+        region: String,
+        service: String,
+        session_token: Option<String>,
+    },
+    Digest {
+        username: String,
+        secret: String,
+    },
 }
 
 impl AuthSpec {
@@ -56,7 +80,9 @@ impl AuthSpec {
             Self::Bearer { secret }
             | Self::Basic { secret, .. }
             | Self::Header { secret, .. }
-            | Self::Query { secret, .. } => secret,
+            | Self::Query { secret, .. }
+            | Self::AwsSigV4 { secret, .. }
+            | Self::Digest { secret, .. } => secret,
         }
     }
 }
@@ -133,11 +159,27 @@ fn parse_auth(value: &str) -> Result<AuthSpec, HttpError> {
             name: name.to_string(),
             secret: secret.to_string(),
         },
+        (Some("aws-sigv4"), [_, key_id, secret, region, service, token @ ..])
+            if token.len() <= 1 =>
+        {
+            AuthSpec::AwsSigV4 {
+                access_key_id: key_id.to_string(),
+                secret: secret.to_string(),
+                region: region.to_string(),
+                service: service.to_string(),
+                session_token: token.first().map(|t| t.to_string()),
+            }
+        }
+        (Some("digest"), [_, username, secret]) => AuthSpec::Digest {
+            username: username.to_string(),
+            secret: secret.to_string(),
+        },
         // The value names secrets only, so it is safe to quote.
         _ => {
             return Err(HttpError::InvalidRequest(format!(
                 "{AUTH} {value:?} is not one of `bearer NAME`, `basic USER NAME`, \
-                 `header H NAME`, `query Q NAME`"
+                 `header H NAME`, `query Q NAME`, \
+                 `aws-sigv4 KEY_ID NAME REGION SERVICE [TOKEN]`, `digest USER NAME`"
             )));
         }
     };
@@ -154,16 +196,7 @@ pub fn credential(control: Control, secrets: &RunSecrets) -> Result<Option<Crede
     let Some(auth) = control.auth else {
         return Ok(None);
     };
-    let name = auth.secret();
-    if !secrets.grants().allows(name) {
-        return Err(HttpError::Denied(format!(
-            "secret {name} is not granted to this step (manifest `[secrets]`)"
-        )));
-    }
-    let value = secrets
-        .value(name)
-        .map(|v| Zeroizing::new(v.to_string()))
-        .ok_or_else(|| HttpError::CredentialUnusable(format!("secret {name} has no value")))?;
+    let value = granted_value(auth.secret(), secrets)?;
     Ok(Some(match auth {
         AuthSpec::Bearer { .. } => Credential::Bearer(value),
         AuthSpec::Basic { username, .. } => Credential::Basic {
@@ -172,7 +205,42 @@ pub fn credential(control: Control, secrets: &RunSecrets) -> Result<Option<Crede
         },
         AuthSpec::Header { name, .. } => Credential::Header { name, value },
         AuthSpec::Query { name, .. } => Credential::Query { name, value },
+        AuthSpec::AwsSigV4 {
+            access_key_id,
+            region,
+            service,
+            session_token,
+            ..
+        } => Credential::AwsSigV4(Box::new(AwsSigV4Auth {
+            credentials: AwsCredentials {
+                access_key_id,
+                secret_key: value,
+                session_token: match session_token {
+                    Some(name) => Some(granted_value(&name, secrets)?),
+                    None => None,
+                },
+            },
+            region,
+            service,
+        })),
+        AuthSpec::Digest { username, .. } => Credential::Digest {
+            username,
+            password: value,
+        },
     }))
+}
+
+/// The value of granted secret `name`, read host-side.
+fn granted_value(name: &str, secrets: &RunSecrets) -> Result<Zeroizing<String>, HttpError> {
+    if !secrets.grants().allows(name) {
+        return Err(HttpError::Denied(format!(
+            "secret {name} is not granted to this step (manifest `[secrets]`)"
+        )));
+    }
+    secrets
+        .value(name)
+        .map(|v| Zeroizing::new(v.to_string()))
+        .ok_or_else(|| HttpError::CredentialUnusable(format!("secret {name} has no value")))
 }
 
 /// For a host under [`BASE_URL_DOMAIN`], the URL to hand the pipeline: the
@@ -280,5 +348,63 @@ mod tests {
         );
         assert!(base_url_path("github.airlock.internal", "/", None).is_err());
         assert!(base_url_path("slack.airlock.internal", "/", Some("github")).is_err());
+    }
+
+    #[test]
+    fn signed_schemes_name_their_secrets() {
+        let (c, _) = split(h(&[(
+            "x-airlock-auth",
+            "aws-sigv4 AKIDEXAMPLE AWS_KEY us-east-1 s3 AWS_TOKEN",
+        )]))
+        .unwrap();
+        assert_eq!(
+            c.auth,
+            Some(AuthSpec::AwsSigV4 {
+                access_key_id: "AKIDEXAMPLE".into(),
+                secret: "AWS_KEY".into(),
+                region: "us-east-1".into(),
+                service: "s3".into(),
+                session_token: Some("AWS_TOKEN".into()),
+            })
+        );
+        let (c, _) = split(h(&[("x-airlock-auth", "aws-sigv4 AKID K eu-west-1 sts")])).unwrap();
+        assert!(matches!(
+            c.auth,
+            Some(AuthSpec::AwsSigV4 {
+                session_token: None,
+                ..
+            })
+        ));
+        let (c, _) = split(h(&[("x-airlock-auth", "digest Mufasa PW")])).unwrap();
+        assert_eq!(
+            c.auth,
+            Some(AuthSpec::Digest {
+                username: "Mufasa".into(),
+                secret: "PW".into()
+            })
+        );
+        for bad in [
+            "aws-sigv4 AKID K us-east-1",
+            "aws-sigv4 A K r s T extra",
+            "digest PW",
+        ] {
+            assert!(split(h(&[("x-airlock-auth", bad)])).is_err(), "{bad}");
+        }
+        // The session token's secret is checked against the grant too.
+        let secrets = RunSecrets::new(
+            crate::secrets::SecretGrants {
+                names: ["AWS_KEY".to_string()].into(),
+                reveal: Default::default(),
+            },
+            [("AWS_KEY".to_string(), Zeroizing::new("k".to_string()))],
+        );
+        let (c, _) = split(h(&[(
+            "x-airlock-auth",
+            "aws-sigv4 AKID AWS_KEY us-east-1 s3 AWS_TOKEN",
+        )]))
+        .unwrap();
+        assert!(
+            matches!(credential(c, &secrets), Err(HttpError::Denied(m)) if m.contains("AWS_TOKEN"))
+        );
     }
 }

@@ -45,6 +45,10 @@ const SOURCES: &[(&str, &str)] = &[
         "http",
         include_str!("../../../../tests/conformance/cases/http.toml"),
     ),
+    (
+        "signing",
+        include_str!("../../../../tests/conformance/cases/signing.toml"),
+    ),
 ];
 
 /// The names of every shipped case, in order.

@@ -2,7 +2,9 @@
 //! tests can drive every shape of `http.send`:
 //! `{"method","url","headers":[[n,v]],"body","timeout_ms","log_response",
 //!   "auth":{"account":"github"} | {"bearer":"SECRET"} | {"basic":["user","SECRET"]}
-//!         | {"header":["x-api-key","SECRET"]} | {"query":["api_key","SECRET"]}}`
+//!         | {"header":["x-api-key","SECRET"]} | {"query":["api_key","SECRET"]}
+//!         | {"sigv4":{"key_id","secret","token"?,"region","service"}}
+//!         | {"digest":["user","SECRET"]}}`
 //! Output: `{"status","headers","body"}`; a failed request is an error
 //! `{"message": <display>, "code": <kind>}`.
 use airlock_sdk::http::{self, HttpError};
@@ -42,6 +44,18 @@ enum Auth {
     Basic(String, String),
     Header(String, String),
     Query(String, String),
+    Sigv4(SigV4),
+    Digest(String, String),
+}
+
+#[derive(Deserialize)]
+struct SigV4 {
+    key_id: String,
+    secret: String,
+    #[serde(default)]
+    token: Option<String>,
+    region: String,
+    service: String,
 }
 
 fn kind(e: &HttpError) -> &'static str {
@@ -93,6 +107,19 @@ fn run(input: Input) -> Result<Value, Error> {
         Some(Auth::Query(q, name)) => {
             secret = secrets::get(&name)?;
             req.secret_query(q, &secret).send()
+        }
+        Some(Auth::Sigv4(aws)) => {
+            secret = secrets::get(&aws.secret)?;
+            let token = aws.token.as_deref().map(secrets::get).transpose()?;
+            let mut sig = http::AwsSigV4::new(&aws.key_id, &secret, &aws.region, &aws.service);
+            if let Some(t) = &token {
+                sig = sig.session_token(t);
+            }
+            req.aws_sigv4(sig).send()
+        }
+        Some(Auth::Digest(user, name)) => {
+            secret = secrets::get(&name)?;
+            req.digest(user, &secret).send()
         }
     };
     match result {
