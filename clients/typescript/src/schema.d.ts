@@ -951,6 +951,11 @@ export interface components {
             last_used_at?: components["schemas"]["Timestamp"] | null;
             updated_at: components["schemas"]["Timestamp"];
         };
+        /**
+         * @description The hash of a generic HMAC.
+         * @enum {string}
+         */
+        Algorithm: "sha1" | "sha256" | "sha512";
         /** @description The catalog, in slug order. */
         AppList: {
             apps: components["schemas"]["AppView"][];
@@ -1215,6 +1220,11 @@ export interface components {
             /** @description The anchored regular expression every value must match. */
             pattern: string;
         };
+        /**
+         * @description How a generic HMAC's bytes are written in its header.
+         * @enum {string}
+         */
+        Encoding: "hex" | "base64";
         /** @description The body of every error response. */
         ErrorBody: {
             error: components["schemas"]["ErrorDetail"];
@@ -1556,7 +1566,60 @@ export interface components {
             secret: string;
             /**
              * Format: int64
-             * @description Largest |now − t|, in seconds (default 300).
+             * @description Largest |now − t|, in seconds (default 300, at most 86400).
+             */
+            tolerance_secs?: number;
+        } | {
+            /**
+             * @description The scheme and host Twilio calls, as configured there (e.g.
+             *     `https://hooks.example.com`), with any path prefix a proxy strips.
+             * @example https://hooks.example.com
+             */
+            base_url: string;
+            /** @enum {string} */
+            kind: "twilio";
+            /** @description A secret of the project holding the account's auth token. */
+            secret: string;
+        } | {
+            /** @enum {string} */
+            kind: "slack";
+            /** @description A secret of the project holding the app's signing secret. */
+            secret: string;
+        } | {
+            /** @enum {string} */
+            kind: "shopify";
+            /** @description A secret of the project holding the app's client secret. */
+            secret: string;
+        } | {
+            /** @description Default `sha256`. */
+            algorithm?: components["schemas"]["Algorithm"];
+            /** @description Default `hex`. */
+            encoding?: components["schemas"]["Encoding"];
+            /**
+             * @description The header carrying the signature (not `authorization`,
+             *     `proxy-authorization` or `cookie`).
+             */
+            header: string;
+            /** @enum {string} */
+            kind: "hmac";
+            /** @description Text before the encoded MAC (default none; at most 64 bytes). */
+            prefix?: string;
+            /** @description A secret of the project. */
+            secret: string;
+            /**
+             * @description What is signed (default `{body}`; at most 256 bytes); any other
+             *     text is literal, and `{` may only open a placeholder.
+             * @example {timestamp}.{body}
+             */
+            signed?: string;
+            /**
+             * @description The header carrying the timestamp; required exactly when
+             *     `signed` holds `{timestamp}`.
+             */
+            timestamp_header?: string | null;
+            /**
+             * Format: int64
+             * @description Largest |now − timestamp|, in seconds (default 300, at most 86400).
              */
             tolerance_secs?: number;
         };

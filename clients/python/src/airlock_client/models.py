@@ -14,6 +14,12 @@ class AccountHealth(StrEnum):
     needs_reauth = 'needs_reauth'
 
 
+class Algorithm(StrEnum):
+    sha1 = 'sha1'
+    sha256 = 'sha256'
+    sha512 = 'sha512'
+
+
 class CancelResult(BaseModel):
     cancel_requested: Annotated[
         bool,
@@ -230,6 +236,11 @@ class CustomFieldView(BaseModel):
         str,
         Field(description='The anchored regular expression every value must match.'),
     ]
+
+
+class Encoding(StrEnum):
+    hex = 'hex'
+    base64 = 'base64'
 
 
 class ErrorDetail(BaseModel):
@@ -495,13 +506,135 @@ class SignatureSpec2(BaseModel):
     ]
     tolerance_secs: Annotated[
         int | None,
-        Field(description='Largest |now − t|, in seconds (default 300).', ge=0),
+        Field(
+            description='Largest |now − t|, in seconds (default 300, at most 86400).',
+            ge=0,
+        ),
     ] = None
 
 
-class SignatureSpec(RootModel[SignatureSpec1 | SignatureSpec2]):
+class Kind2(StrEnum):
+    twilio = 'twilio'
+
+
+class SignatureSpec3(BaseModel):
+    base_url: Annotated[
+        str,
+        Field(
+            description='The scheme and host Twilio calls, as configured there (e.g.\n`https://hooks.example.com`), with any path prefix a proxy strips.',
+            examples=['https://hooks.example.com'],
+        ),
+    ]
+    kind: Kind2
+    secret: Annotated[
+        str,
+        Field(
+            description="A secret of the project holding the account's auth token.",
+            pattern='^[A-Za-z_][A-Za-z0-9_.-]{0,127}$',
+        ),
+    ]
+
+
+class Kind3(StrEnum):
+    slack = 'slack'
+
+
+class SignatureSpec4(BaseModel):
+    kind: Kind3
+    secret: Annotated[
+        str,
+        Field(
+            description="A secret of the project holding the app's signing secret.",
+            pattern='^[A-Za-z_][A-Za-z0-9_.-]{0,127}$',
+        ),
+    ]
+
+
+class Kind4(StrEnum):
+    shopify = 'shopify'
+
+
+class SignatureSpec5(BaseModel):
+    kind: Kind4
+    secret: Annotated[
+        str,
+        Field(
+            description="A secret of the project holding the app's client secret.",
+            pattern='^[A-Za-z_][A-Za-z0-9_.-]{0,127}$',
+        ),
+    ]
+
+
+class Kind5(StrEnum):
+    hmac = 'hmac'
+
+
+class SignatureSpec6(BaseModel):
+    algorithm: Annotated[Algorithm | None, Field(description='Default `sha256`.')] = (
+        None
+    )
+    encoding: Annotated[Encoding | None, Field(description='Default `hex`.')] = None
+    header: Annotated[
+        str,
+        Field(
+            description='The header carrying the signature (not `authorization`,\n`proxy-authorization` or `cookie`).',
+            pattern="^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+        ),
+    ]
+    kind: Kind5
+    prefix: Annotated[
+        str | None,
+        Field(
+            description='Text before the encoded MAC (default none; at most 64 bytes).'
+        ),
+    ] = None
+    secret: Annotated[
+        str,
+        Field(
+            description='A secret of the project.',
+            pattern='^[A-Za-z_][A-Za-z0-9_.-]{0,127}$',
+        ),
+    ]
+    signed: Annotated[
+        str | None,
+        Field(
+            description='What is signed (default `{body}`; at most 256 bytes); any other\ntext is literal, and `{` may only open a placeholder.',
+            examples=['{timestamp}.{body}'],
+        ),
+    ] = None
+    timestamp_header: Annotated[
+        str | None,
+        Field(
+            description='The header carrying the timestamp; required exactly when\n`signed` holds `{timestamp}`.',
+            pattern="^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+        ),
+    ] = None
+    tolerance_secs: Annotated[
+        int | None,
+        Field(
+            description='Largest |now − timestamp|, in seconds (default 300, at most 86400).',
+            ge=0,
+        ),
+    ] = None
+
+
+class SignatureSpec(
+    RootModel[
+        SignatureSpec1
+        | SignatureSpec2
+        | SignatureSpec3
+        | SignatureSpec4
+        | SignatureSpec5
+        | SignatureSpec6
+    ]
+):
     root: Annotated[
-        SignatureSpec1 | SignatureSpec2,
+        SignatureSpec1
+        | SignatureSpec2
+        | SignatureSpec3
+        | SignatureSpec4
+        | SignatureSpec5
+        | SignatureSpec6,
         Field(
             description="How a trigger's requests are signed. `secret` names a secret of the\nproject; its value is never shown."
         ),
