@@ -73,9 +73,11 @@ pub struct KeyView {
     pub project: Option<String>,
     pub created_at: Timestamp,
     /// When it stops working; absent: never.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<Timestamp>,
     /// When it was last used (recorded at most once a minute per node);
     /// absent: never, or not since this was recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<Timestamp>,
 }
 

@@ -29,6 +29,7 @@ pub struct CreatedClient {
     pub project: Option<String>,
     pub created_at: Timestamp,
     /// When it stops working (no token outlives it); absent: never.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<Timestamp>,
 }
 
@@ -48,9 +49,11 @@ pub struct ClientView {
     pub project: Option<String>,
     pub created_at: Timestamp,
     /// When it stops working; absent: never.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<Timestamp>,
     /// When it last got a token or one of its tokens was used (recorded at
     /// most once a minute per node); absent: never.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<Timestamp>,
 }
 

@@ -42,6 +42,7 @@ pub struct SecretView {
     pub updated_at: Timestamp,
     /// When a run last read it (recorded at most once a minute per node);
     /// absent: never, or not since this was recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<Timestamp>,
 }
 
